@@ -1,0 +1,86 @@
+/**
+ * The document lifecycle, end to end: subscribe to the document events, create two documents,
+ * update one, delete the other, then print the recent events (newest first) and the metrics of
+ * every operation.
+ *
+ * Run it with `pnpm demo`.
+ */
+import { NodeRuntime } from "@effect/platform-node"
+import { DocumentEvent, Documents } from "@nerv/core"
+import { EventBus as Bus } from "@nerv/core"
+import { Logging, Metrics, Nerv } from "@nerv/runtime"
+import * as Console from "effect/Console"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Logger from "effect/Logger"
+import * as Stream from "effect/Stream"
+
+/** Every operation gets the logging and the metrics aspects. */
+const observed = (name: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  self.pipe(Metrics.withMetrics(name), Logging.withLogging(name))
+
+const describe = (event: DocumentEvent.DocumentEvent): string => {
+  switch (event._tag) {
+    case "DocumentCreated":
+      return `"${event.title}" created by ${event.actor}`
+    case "DocumentUpdated":
+      return `updated by ${event.actor} (${[event.title && "title", event.content && "content"].filter(Boolean)})`
+    case "DocumentDeleted":
+      return `deleted by ${event.actor}: ${event.reason}`
+  }
+}
+
+const program = Effect.gen(function*() {
+  const bus = yield* Bus.EventBus
+
+  // Subscribe before anything happens; the subscriber runs in its own fiber.
+  const events = yield* bus.subscribe(DocumentEvent.tags)
+  const subscriber = yield* events.pipe(
+    Stream.take(4),
+    Stream.runForEach((event) => Console.log(`  [subscriber] ${event._tag} v${event.version}: ${describe(event)}`)),
+    Effect.fork
+  )
+
+  yield* Console.log("Creating two documents, updating one, deleting the other:")
+  const plan = yield* Documents.create({ title: "Launch plan", content: "Draft", author: "ann" }).pipe(
+    observed("Documents.create")
+  )
+  const memo = yield* Documents.create({ title: "Old memo", content: "Obsolete", author: "bob" }).pipe(
+    observed("Documents.create")
+  )
+  const updated = yield* Documents.update(plan, { content: "Ship on Friday" }, { editor: "bob", expectedVersion: 1 })
+    .pipe(observed("Documents.update"))
+  yield* Documents.remove(memo, { actor: "ann", reason: "superseded by the launch plan" }).pipe(
+    observed("Documents.remove")
+  )
+
+  // A stale write is refused with a typed error, and changes nothing.
+  const conflict = yield* Documents.update(plan, { content: "Ship on Monday" }, { editor: "eve", expectedVersion: 1 })
+    .pipe(observed("Documents.update"), Effect.flip)
+  yield* Console.log(`Refused: ${conflict._tag}: ${conflict.message}`)
+
+  yield* Fiber.join(subscriber)
+
+  const listed = yield* Documents.list().pipe(observed("Documents.list"))
+  yield* Console.log(`\nDocuments now: ${listed.map((d) => `"${d.title}" v${d.version}`).join(", ")}`)
+  yield* Console.log(`"${updated.title}" reads: ${updated.content}`)
+  const first = yield* Documents.at(plan, 1).pipe(observed("Documents.at"))
+  yield* Console.log(`…and at version 1 it read: ${first.content}`)
+
+  yield* Console.log("\nRecent events, newest first:")
+  for (const event of yield* bus.history({ limit: 10 })) {
+    const when = DateTime.formatIso(event.occurredAt)
+    const what = DocumentEvent.is(event) ? describe(event) : `${event.operation} failed: ${event.error}`
+    yield* Console.log(`  ${when}  ${event._tag.padEnd(16)} ${what}`)
+  }
+
+  yield* Console.log("\nPer-operation metrics:")
+  yield* Console.log(Metrics.formatReport(yield* Metrics.report))
+}).pipe(Effect.scoped)
+
+program.pipe(
+  Effect.provide(Nerv.layerMemory()),
+  Effect.provide(Logger.pretty),
+  NodeRuntime.runMain
+)

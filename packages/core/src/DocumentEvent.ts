@@ -1,0 +1,100 @@
+/**
+ * The events a document's history is made of, and the wire/journal codec for them.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+import { Actor, Content, DocumentId, Reason, Title, Version } from "./Document.js"
+
+/**
+ * The metadata every event carries. `correlationId` ties together everything one request caused;
+ * `causationId` names the command or event that caused this one.
+ *
+ * @since 0.1.0
+ */
+export const EventMetadata = {
+  eventId: Schema.UUID,
+  documentId: DocumentId,
+  version: Version,
+  occurredAt: Schema.DateTimeUtc,
+  actor: Actor,
+  correlationId: Schema.String,
+  causationId: Schema.String
+}
+
+/**
+ * A document was created (always version 1).
+ *
+ * @since 0.1.0
+ */
+export class DocumentCreated extends Schema.TaggedClass<DocumentCreated>()("DocumentCreated", {
+  ...EventMetadata,
+  title: Title,
+  content: Content
+}) {}
+
+/**
+ * A document's title and/or content changed. Only the fields that changed are present.
+ *
+ * @since 0.1.0
+ */
+export class DocumentUpdated extends Schema.TaggedClass<DocumentUpdated>()("DocumentUpdated", {
+  ...EventMetadata,
+  title: Schema.optionalWith(Title, { exact: true }),
+  content: Schema.optionalWith(Content, { exact: true })
+}) {}
+
+/**
+ * A document was deleted. Its history stays; it takes no more changes.
+ *
+ * @since 0.1.0
+ */
+export class DocumentDeleted extends Schema.TaggedClass<DocumentDeleted>()("DocumentDeleted", {
+  ...EventMetadata,
+  reason: Reason
+}) {}
+
+/**
+ * Any document event.
+ *
+ * @since 0.1.0
+ */
+export const DocumentEvent = Schema.Union(DocumentCreated, DocumentUpdated, DocumentDeleted)
+
+/**
+ * @since 0.1.0
+ */
+export type DocumentEvent = typeof DocumentEvent.Type
+
+/**
+ * The tags of the document events, for typed subscriptions.
+ *
+ * @since 0.1.0
+ */
+export const tags = ["DocumentCreated", "DocumentUpdated", "DocumentDeleted"] as const
+
+/**
+ * Is this value a document event (of any tag)?
+ *
+ * @since 0.1.0
+ */
+export const is = Schema.is(DocumentEvent)
+
+/**
+ * A document event as JSON text and back: the form it takes in a journal row or on a wire.
+ *
+ * @since 0.1.0
+ */
+export const DocumentEventJson = Schema.parseJson(DocumentEvent)
+
+/**
+ * @since 0.1.0
+ */
+export const encodeJson = Schema.encodeSync(DocumentEventJson)
+
+/**
+ * Decodes JSON text into an event; fails with a `ParseError` on anything that is not one.
+ *
+ * @since 0.1.0
+ */
+export const decodeJson = Schema.decodeUnknown(DocumentEventJson, { onExcessProperty: "error" })

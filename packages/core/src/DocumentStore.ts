@@ -1,0 +1,56 @@
+/**
+ * The versioned store port: every version of every document, served from memory. It holds only
+ * what the journal committed, and is rebuilt from the journal on start.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type { Document, DocumentId } from "./Document.js"
+import type { DocumentEvent } from "./DocumentEvent.js"
+import type { DocumentNotFound, VersionConflict, VersionNotFound } from "./Errors.js"
+
+/**
+ * One version of a document: its state after `event`.
+ *
+ * @since 0.1.0
+ */
+export interface DocumentVersion {
+  readonly version: number
+  readonly document: Document
+  readonly event: DocumentEvent
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface DocumentStoreService {
+  /** The latest state, deleted or not; `None` when the id was never created. */
+  readonly current: (id: DocumentId) => Effect.Effect<Option.Option<Document>>
+  /** The latest state, deleted or not. */
+  readonly get: (id: DocumentId) => Effect.Effect<Document, DocumentNotFound>
+  /** The state at one version. */
+  readonly getAt: (id: DocumentId, version: number) => Effect.Effect<Document, DocumentNotFound | VersionNotFound>
+  /** Every version, oldest first. */
+  readonly history: (id: DocumentId) => Effect.Effect<ReadonlyArray<DocumentVersion>, DocumentNotFound>
+  /** The latest state of every document not deleted, in creation order. */
+  readonly list: Effect.Effect<ReadonlyArray<Document>>
+  /**
+   * Adds committed events. Each must be the next version of its document; otherwise nothing is
+   * added and the call fails with `VersionConflict`.
+   */
+  readonly apply: (events: ReadonlyArray<DocumentEvent>) => Effect.Effect<void, VersionConflict>
+  /**
+   * Runs `effect` while no other writer in this process writes to the same document, so that
+   * read-decide-commit-apply of one command is never interleaved with another's.
+   */
+  readonly serialized: <A, E, R>(id: DocumentId, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+}
+
+/**
+ * The versioned store port. Its layer is `VersionedStore.layer` in `@nerv/store`.
+ *
+ * @since 0.1.0
+ */
+export class DocumentStore extends Context.Tag("@nerv/core/DocumentStore")<DocumentStore, DocumentStoreService>() {}

@@ -1,0 +1,118 @@
+/**
+ * The expected failures of NERV's programs. Each has a `message` a person can act on.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import * as DateTime from "effect/DateTime"
+import * as ParseResult from "effect/ParseResult"
+
+/**
+ * Input that does not match its Schema. `details` is the Schema's tree-formatted explanation.
+ *
+ * @since 0.1.0
+ */
+export class InvalidInput extends Data.TaggedError("InvalidInput")<{
+  readonly operation: string
+  readonly details: string
+}> {
+  /**
+   * @since 0.1.0
+   */
+  static fromParseError(operation: string, error: ParseResult.ParseError): InvalidInput {
+    return new InvalidInput({ operation, details: ParseResult.TreeFormatter.formatErrorSync(error) })
+  }
+  override get message(): string {
+    return `invalid input to ${this.operation}:\n${this.details}`
+  }
+}
+
+/**
+ * No document has this id.
+ *
+ * @since 0.1.0
+ */
+export class DocumentNotFound extends Data.TaggedError("DocumentNotFound")<{
+  readonly documentId: string
+}> {
+  override get message(): string {
+    return `document ${this.documentId} does not exist`
+  }
+}
+
+/**
+ * The document was deleted and takes no more changes.
+ *
+ * @since 0.1.0
+ */
+export class DocumentAlreadyDeleted extends Data.TaggedError("DocumentAlreadyDeleted")<{
+  readonly documentId: string
+  readonly deletedAt: DateTime.Utc
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `document ${this.documentId} was deleted at ${
+      DateTime.formatIso(this.deletedAt)
+    } (${this.reason}); it can be read but not changed`
+  }
+}
+
+/**
+ * An optimistic-concurrency refusal: the document moved on since the caller last read it.
+ *
+ * @since 0.1.0
+ */
+export class VersionConflict extends Data.TaggedError("VersionConflict")<{
+  readonly documentId: string
+  readonly expected: number
+  readonly actual: number
+}> {
+  override get message(): string {
+    return `document ${this.documentId} is at version ${this.actual}, expected ${this.expected}; ` +
+      `read it again and retry`
+  }
+}
+
+/**
+ * The document exists but never had this version.
+ *
+ * @since 0.1.0
+ */
+export class VersionNotFound extends Data.TaggedError("VersionNotFound")<{
+  readonly documentId: string
+  readonly version: number
+  readonly latest: number
+}> {
+  override get message(): string {
+    return `document ${this.documentId} has no version ${this.version}; its versions are 1 to ${this.latest}`
+  }
+}
+
+/**
+ * The journal (the durable event log) could not be reached or refused the write for a reason other
+ * than a version conflict. Nothing was committed.
+ *
+ * @since 0.1.0
+ */
+export class JournalError extends Data.TaggedError("JournalError")<{
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `the journal failed: ${this.reason}`
+  }
+}
+
+/**
+ * A notification could not be delivered.
+ *
+ * @since 0.1.0
+ */
+export class NotificationFailed extends Data.TaggedError("NotificationFailed")<{
+  readonly to: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `could not notify ${this.to}: ${this.reason}`
+  }
+}

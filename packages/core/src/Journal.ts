@@ -1,0 +1,66 @@
+/**
+ * The journal port: the durable, append-only event log. An append is the one point of commit of a
+ * command; everything else (the versioned store, the bus) follows from what the journal holds.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Stream from "effect/Stream"
+import type { DocumentId } from "./Document.js"
+import type { DocumentEvent } from "./DocumentEvent.js"
+import type { JournalError, VersionConflict } from "./Errors.js"
+
+/**
+ * One committed event and its global position. Positions start at 1, grow by one per event across
+ * all documents, and never have gaps.
+ *
+ * @since 0.1.0
+ */
+export interface JournalEntry {
+  readonly position: number
+  readonly event: DocumentEvent
+}
+
+/**
+ * Where to read from and how much to fetch at a time.
+ *
+ * @since 0.1.0
+ */
+export interface ReadOptions {
+  /** Read entries whose position is greater than this (a checkpoint). Default 0: from the start. */
+  readonly after?: number | undefined
+  /** How many entries to fetch per round trip. Adapters pick a sensible default. */
+  readonly pageSize?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface JournalService {
+  /**
+   * Appends the events of one command (one document, consecutive versions) atomically, if the
+   * document is still at `expectedVersion` (0 for a new document); otherwise fails with
+   * `VersionConflict` and writes nothing. Returns the committed entries.
+   */
+  readonly append: (
+    events: ReadonlyArray<DocumentEvent>,
+    expectedVersion: number
+  ) => Effect.Effect<ReadonlyArray<JournalEntry>, VersionConflict | JournalError>
+  /** Every entry after a position, in position order, fetched in pages. */
+  readonly read: (options?: ReadOptions) => Stream.Stream<JournalEntry, JournalError>
+  /** One document's entries, oldest first, from a version on (default 1). */
+  readonly readDocument: (
+    documentId: DocumentId,
+    options?: { readonly fromVersion?: number | undefined }
+  ) => Stream.Stream<JournalEntry, JournalError>
+  /** The position of the last committed entry (0 when the journal is empty). */
+  readonly head: Effect.Effect<number, JournalError>
+}
+
+/**
+ * The journal port. Layers: `MemoryJournal.layer` (tests), and durable ones in `@nerv/store`.
+ *
+ * @since 0.1.0
+ */
+export class Journal extends Context.Tag("@nerv/core/Journal")<Journal, JournalService>() {}

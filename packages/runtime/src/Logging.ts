@@ -1,0 +1,66 @@
+/**
+ * The logging aspect: `program.pipe(withLogging("Documents.update"))`.
+ *
+ * @since 0.1.0
+ */
+import { EventBus, IdGenerator, NervEvent } from "@nerv/core"
+import * as Cause from "effect/Cause"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+
+const describeFailure = <E>(cause: Cause.Cause<E>): { readonly error: string; readonly message: string } =>
+  Option.match(Cause.failureOption(cause), {
+    onNone: () => ({ error: "Defect", message: Cause.pretty(cause) }),
+    onSome: (failure) => {
+      if (typeof failure === "object" && failure !== null) {
+        const tag = "_tag" in failure && typeof failure._tag === "string" ? failure._tag : "Error"
+        const message = "message" in failure && typeof failure.message === "string" ? failure.message : String(failure)
+        return { error: tag, message }
+      }
+      return { error: "Error", message: String(failure) }
+    }
+  })
+
+/**
+ * Logs when an operation starts, how it ended and how long it took, with a request id on every
+ * log line the operation writes. A failure is also published on the bus as `OperationFailed`.
+ * Interruption is logged, not published: it is not the operation's failure.
+ *
+ * @since 0.1.0
+ */
+export const withLogging = (operation: string) =>
+<A, E, R>(
+  self: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R | EventBus.EventBus | IdGenerator.IdGenerator> =>
+  Effect.gen(function*() {
+    const ids = yield* IdGenerator.IdGenerator
+    const requestId = yield* ids.next
+    return yield* Effect.gen(function*() {
+      yield* Effect.logDebug(`${operation} started`)
+      const [duration, exit] = yield* Effect.timed(Effect.exit(self))
+      const took = `${Duration.toMillis(duration).toFixed(2)} ms`
+      if (Exit.isSuccess(exit)) {
+        yield* Effect.logInfo(`${operation} succeeded in ${took}`)
+      } else if (Cause.isInterruptedOnly(exit.cause)) {
+        yield* Effect.logWarning(`${operation} was interrupted after ${took}`)
+      } else {
+        const { error, message } = describeFailure(exit.cause)
+        yield* Effect.logError(`${operation} failed after ${took}: ${error}: ${message}`)
+        const bus = yield* EventBus.EventBus
+        yield* bus.publish(
+          new NervEvent.OperationFailed({
+            eventId: yield* ids.next,
+            operation,
+            requestId,
+            error,
+            message,
+            occurredAt: yield* DateTime.now
+          })
+        )
+      }
+      return yield* exit
+    }).pipe(Effect.annotateLogs({ operation, requestId }))
+  })

@@ -1,0 +1,113 @@
+/**
+ * The recorder of the test layers: every side effect a program had, in the order it happened, so a
+ * test asserts what the program did, not only what it returned.
+ *
+ * @since 0.1.0
+ */
+import type { DocumentEvent, Journal, NervEvent, Notifier } from "@nerv/core"
+import { EventBus } from "@nerv/core"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
+
+/**
+ * One recorded side effect.
+ *
+ * @since 0.1.0
+ */
+export type SideEffect =
+  | { readonly _tag: "Appended"; readonly events: ReadonlyArray<DocumentEvent.DocumentEvent> }
+  | { readonly _tag: "Published"; readonly event: NervEvent.NervEvent }
+  | { readonly _tag: "Notified"; readonly to: string; readonly message: string }
+  | { readonly _tag: "Logged"; readonly level: string; readonly message: string }
+
+/**
+ * @since 0.1.0
+ */
+export interface RecorderService {
+  readonly record: (effect: SideEffect) => Effect.Effect<void>
+  /** Everything recorded so far, oldest first. */
+  readonly entries: Effect.Effect<ReadonlyArray<SideEffect>>
+  /** Only the entries of one kind. */
+  readonly ofKind: <K extends SideEffect["_tag"]>(
+    kind: K
+  ) => Effect.Effect<ReadonlyArray<Extract<SideEffect, { readonly _tag: K }>>>
+}
+
+/**
+ * @since 0.1.0
+ */
+export class Recorder extends Context.Tag("@nerv/runtime/Recorder")<Recorder, RecorderService>() {}
+
+const make = (): RecorderService & { readonly unsafeRecord: (effect: SideEffect) => void } => {
+  const recorded: Array<SideEffect> = []
+  const unsafeRecord = (effect: SideEffect) => {
+    recorded.push(effect)
+  }
+  return {
+    unsafeRecord,
+    record: (effect) => Effect.sync(() => unsafeRecord(effect)),
+    entries: Effect.sync(() => recorded.slice()),
+    ofKind: (kind) =>
+      Effect.sync(() =>
+        recorded.filter((effect): effect is Extract<SideEffect, { readonly _tag: typeof kind }> => effect._tag === kind)
+      )
+  }
+}
+
+/**
+ * A journal that records every successful append.
+ *
+ * @since 0.1.0
+ */
+export const recordingJournal = (
+  journal: Journal.JournalService,
+  recorder: RecorderService
+): Journal.JournalService => ({
+  ...journal,
+  append: (events, expectedVersion) =>
+    Effect.tap(journal.append(events, expectedVersion), () => recorder.record({ _tag: "Appended", events }))
+})
+
+/**
+ * A bus that records every event delivered to it (after middleware, so a dropped event is not
+ * recorded as published).
+ *
+ * @since 0.1.0
+ */
+export const recordingBus = (
+  bus: EventBus.Bus<NervEvent.NervEvent>,
+  recorder: RecorderService
+): Effect.Effect<EventBus.Bus<NervEvent.NervEvent>> =>
+  Effect.as(
+    bus.use((event) => Effect.as(recorder.record({ _tag: "Published", event }), Option.some(event))),
+    bus
+  )
+
+/**
+ * A notifier that records every notification and delivers none.
+ *
+ * @since 0.1.0
+ */
+export const recordingNotifier = (recorder: RecorderService): Notifier.NotifierService => ({
+  notify: (to, message) => recorder.record({ _tag: "Notified", to, message })
+})
+
+/**
+ * A fresh recorder, with a logger that records every log line instead of printing it.
+ *
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<Recorder> = Layer.unwrapEffect(Effect.sync(() => {
+  const recorder = make()
+  const logger = Logger.make(({ logLevel, message }) =>
+    recorder.unsafeRecord({
+      _tag: "Logged",
+      level: logLevel.label,
+      message: Array.isArray(message) ? message.map(String).join(" ") : String(message)
+    })
+  )
+  return Layer.merge(Layer.succeed(Recorder, recorder), Logger.replace(Logger.defaultLogger, logger))
+}))

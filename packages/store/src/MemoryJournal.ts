@@ -1,0 +1,103 @@
+/**
+ * The in-memory journal: the `Journal` port for tests and throwaway runs. Append-only, with global
+ * gap-free positions and the same optimistic-concurrency guard as the durable journals.
+ *
+ * @since 0.1.0
+ */
+import { type DocumentEvent, Errors, Journal } from "@nerv/core"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Stream from "effect/Stream"
+import { checkBatch } from "./internal/appendCheck.js"
+import * as Vector from "./internal/vector.js"
+
+interface State {
+  readonly entries: Vector.Vector<Journal.JournalEntry>
+  readonly byDocument: HashMap.HashMap<string, Vector.Vector<Journal.JournalEntry>>
+}
+
+const defaultPageSize = 1_000
+
+/**
+ * Makes an empty in-memory journal.
+ *
+ * @since 0.1.0
+ */
+export const make: Effect.Effect<Journal.JournalService> = Effect.gen(function*() {
+  const ref = yield* Ref.make<State>({ entries: Vector.empty(), byDocument: HashMap.empty() })
+
+  const append = (
+    events: ReadonlyArray<DocumentEvent.DocumentEvent>,
+    expectedVersion: number
+  ): Effect.Effect<ReadonlyArray<Journal.JournalEntry>, Errors.VersionConflict | Errors.JournalError> =>
+    Effect.suspend(
+      (): Effect.Effect<ReadonlyArray<Journal.JournalEntry>, Errors.VersionConflict | Errors.JournalError> => {
+        const invalid = checkBatch(events, expectedVersion)
+        if (invalid !== undefined) return Effect.fail(invalid)
+        const documentId = events[0]!.documentId
+        return Effect.flatten(Ref.modify(ref, (state): readonly [
+          Effect.Effect<ReadonlyArray<Journal.JournalEntry>, Errors.VersionConflict>,
+          State
+        ] => {
+          const stream = Option.getOrElse(HashMap.get(state.byDocument, documentId), Vector.empty<Journal.JournalEntry>)
+          if (stream.length !== expectedVersion) {
+            return [
+              Effect.fail(new Errors.VersionConflict({ documentId, expected: expectedVersion, actual: stream.length })),
+              state
+            ]
+          }
+          let { entries } = state
+          let documentEntries = stream
+          const committed: Array<Journal.JournalEntry> = []
+          for (const event of events) {
+            const entry = { position: entries.length + 1, event }
+            entries = Vector.append(entries, entry)
+            documentEntries = Vector.append(documentEntries, entry)
+            committed.push(entry)
+          }
+          return [
+            Effect.succeed(committed),
+            { entries, byDocument: HashMap.set(state.byDocument, documentId, documentEntries) }
+          ]
+        }))
+      }
+    )
+
+  const read = (options?: Journal.ReadOptions) => {
+    const pageSize = options?.pageSize ?? defaultPageSize
+    return Stream.paginateChunkEffect(options?.after ?? 0, (after) =>
+      Effect.map(Ref.get(ref), ({ entries }) => {
+        const page = Vector.slice(entries, after, after + pageSize)
+        const next = after + page.length
+        return [
+          Chunk.unsafeFromArray(page),
+          page.length === pageSize && next < entries.length ? Option.some(next) : Option.none<number>()
+        ] as const
+      }))
+  }
+
+  return {
+    append,
+    read,
+    readDocument: (documentId, options) =>
+      Stream.unwrap(Effect.map(Ref.get(ref), ({ byDocument }) =>
+        Stream.fromIterable(
+          Option.match(HashMap.get(byDocument, documentId), {
+            onNone: () => [],
+            onSome: (entries) => Vector.slice(entries, (options?.fromVersion ?? 1) - 1)
+          })
+        ))),
+    head: Effect.map(Ref.get(ref), ({ entries }) => entries.length)
+  }
+})
+
+/**
+ * An empty in-memory journal.
+ *
+ * @since 0.1.0
+ */
+export const layer: Layer.Layer<Journal.Journal> = Layer.effect(Journal.Journal, make)

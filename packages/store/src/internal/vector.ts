@@ -1,0 +1,27 @@
+/**
+ * A persistent append-only vector: appends are amortised O(1), and every value stays an immutable
+ * view (a length over a shared buffer). A view appended to twice copies its prefix, so no view ever
+ * sees another's elements.
+ */
+export interface Vector<A> {
+  readonly buffer: Array<A>
+  readonly length: number
+}
+
+export const empty = <A>(): Vector<A> => ({ buffer: [], length: 0 })
+
+export const append = <A>(self: Vector<A>, value: A): Vector<A> => {
+  const buffer = self.buffer.length === self.length ? self.buffer : self.buffer.slice(0, self.length)
+  buffer.push(value)
+  return { buffer, length: self.length + 1 }
+}
+
+export const get = <A>(self: Vector<A>, index: number): A | undefined =>
+  index >= 0 && index < self.length ? self.buffer[index] : undefined
+
+export const last = <A>(self: Vector<A>): A | undefined => get(self, self.length - 1)
+
+export const slice = <A>(self: Vector<A>, start: number, end: number = self.length): Array<A> =>
+  self.buffer.slice(Math.max(0, start), Math.min(end, self.length))
+
+export const toArray = <A>(self: Vector<A>): Array<A> => slice(self, 0)

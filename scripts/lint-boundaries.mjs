@@ -1,0 +1,32 @@
+// The one rule between the packages (ARCHITECTURE.md): imports point only towards core,
+// and @nerv/core imports nothing but effect. The compiler cannot see this rule, so it is checked here.
+import { readdirSync, readFileSync, statSync } from "node:fs"
+import { join } from "node:path"
+
+const allowed = {
+  "packages/core/src": [/^effect(\/|$)/],
+  "packages/store/src": [/^effect(\/|$)/, /^@effect\//, /^@nerv\/core$/, /^node:/],
+  "packages/runtime/src": [/^effect(\/|$)/, /^@effect\//, /^@nerv\/(core|store)$/, /^node:/]
+}
+
+const files = (dir) =>
+  readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name)
+    return statSync(path).isDirectory() ? files(path) : path.endsWith(".ts") ? [path] : []
+  })
+
+const problems = []
+for (const [dir, rules] of Object.entries(allowed)) {
+  for (const file of files(dir)) {
+    const source = readFileSync(file, "utf8")
+    for (const [, specifier] of source.matchAll(/(?:from|import)\s*\(?\s*"([^"]+)"/g)) {
+      if (specifier.startsWith(".")) continue
+      if (!rules.some((rule) => rule.test(specifier))) problems.push(`${file}: imports "${specifier}"`)
+    }
+  }
+}
+if (problems.length > 0) {
+  console.error(`Package boundary violations (see ARCHITECTURE.md, "the rule between them"):\n${problems.join("\n")}`)
+  process.exit(1)
+}
+console.log("package boundaries: ok")
