@@ -21,7 +21,12 @@ export type SideEffect =
   | { readonly _tag: "Appended"; readonly events: ReadonlyArray<DocumentEvent.DocumentEvent> }
   | { readonly _tag: "Published"; readonly event: NervEvent.NervEvent }
   | { readonly _tag: "Notified"; readonly to: string; readonly message: string }
-  | { readonly _tag: "Logged"; readonly level: string; readonly message: string }
+  | {
+    readonly _tag: "Logged"
+    readonly level: string
+    readonly message: string
+    readonly annotations: Readonly<Record<string, unknown>>
+  }
 
 /**
  * @since 0.1.0
@@ -102,11 +107,12 @@ export const recordingNotifier = (recorder: RecorderService): Notifier.NotifierS
  */
 export const layer: Layer.Layer<Recorder> = Layer.unwrapEffect(Effect.sync(() => {
   const recorder = make()
-  const logger = Logger.make(({ logLevel, message }) =>
+  const logger = Logger.make(({ annotations, logLevel, message }) =>
     recorder.unsafeRecord({
       _tag: "Logged",
       level: logLevel.label,
-      message: Array.isArray(message) ? message.map(String).join(" ") : String(message)
+      message: Array.isArray(message) ? message.map(String).join(" ") : String(message),
+      annotations: Object.fromEntries(annotations)
     })
   )
   return Layer.merge(Layer.succeed(Recorder, recorder), Logger.replace(Logger.defaultLogger, logger))
