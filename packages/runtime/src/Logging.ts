@@ -38,29 +38,31 @@ export const withLogging = (operation: string) =>
   Effect.gen(function*() {
     const ids = yield* IdGenerator.IdGenerator
     const requestId = yield* ids.next
+    const clock = yield* Effect.clock
     return yield* Effect.gen(function*() {
-      yield* Effect.logDebug(`${operation} started`)
-      const [duration, exit] = yield* Effect.timed(Effect.exit(self))
-      const took = `${Duration.toMillis(duration).toFixed(2)} ms`
-      if (Exit.isSuccess(exit)) {
-        yield* Effect.logInfo(`${operation} succeeded in ${took}`)
-      } else if (Cause.isInterruptedOnly(exit.cause)) {
-        yield* Effect.logWarning(`${operation} was interrupted after ${took}`)
-      } else {
-        const { error, message } = describeFailure(exit.cause)
-        yield* Effect.logError(`${operation} failed after ${took}: ${error}: ${message}`)
-        const bus = yield* EventBus.EventBus
-        yield* bus.publish(
-          new NervEvent.OperationFailed({
-            eventId: yield* ids.next,
-            operation,
-            requestId,
-            error,
-            message,
-            occurredAt: yield* DateTime.now
-          })
-        )
-      }
-      return yield* exit
+      yield* Effect.logInfo(`${operation} started`)
+      const start = clock.unsafeCurrentTimeNanos()
+      // onExit, not Effect.exit: it also sees the operation being interrupted from outside.
+      return yield* Effect.onExit(self, (exit) =>
+        Effect.gen(function*() {
+          const took = `${Duration.toMillis(Duration.nanos(clock.unsafeCurrentTimeNanos() - start)).toFixed(2)} ms`
+          if (Exit.isSuccess(exit)) return yield* Effect.logInfo(`${operation} succeeded in ${took}`)
+          if (Cause.isInterruptedOnly(exit.cause)) {
+            return yield* Effect.logWarning(`${operation} was interrupted after ${took}`)
+          }
+          const { error, message } = describeFailure(exit.cause)
+          yield* Effect.logError(`${operation} failed after ${took}: ${error}: ${message}`)
+          const bus = yield* EventBus.EventBus
+          yield* bus.publish(
+            new NervEvent.OperationFailed({
+              eventId: yield* ids.next,
+              operation,
+              requestId,
+              error,
+              message,
+              occurredAt: yield* DateTime.now
+            })
+          )
+        }))
     }).pipe(Effect.annotateLogs({ operation, requestId }))
   })

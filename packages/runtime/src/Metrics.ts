@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
@@ -41,13 +42,16 @@ export const withMetrics = (operation: string) => {
   const timer = Metric.tagged(duration, "operation", operation)
   const failures = Metric.tagged(errors, "operation", operation)
   return <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-    Effect.flatMap(Effect.timed(Effect.exit(self)), ([took, exit]) =>
-      Effect.zipRight(
-        Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
+    Effect.clockWith((clock) => {
+      const start = clock.unsafeCurrentTimeNanos()
+      // onExit, not Effect.exit: it also sees the call being interrupted from outside.
+      return Effect.onExit(self, (exit) => {
+        const took = Duration.nanos(clock.unsafeCurrentTimeNanos() - start)
+        return Exit.isFailure(exit) && !Cause.isInterruptedOnly(exit.cause)
           ? Effect.zipRight(Metric.update(timer, took), Metric.increment(failures))
-          : Metric.update(timer, took),
-        exit
-      ))
+          : Metric.update(timer, took)
+      })
+    })
 }
 
 /**

@@ -1,0 +1,63 @@
+import { NodeContext } from "@effect/platform-node"
+import * as Command from "@effect/platform/Command"
+import { assert, describe, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Stream from "effect/Stream"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+/** Runs the demo the way `pnpm demo` does, in its own process, and returns what it printed. */
+const runDemo = (database: string) =>
+  Effect.gen(function*() {
+    const demo = yield* Command.make(process.execPath, "--import", "tsx", "document-lifecycle.ts").pipe(
+      Command.workingDirectory(join(import.meta.dirname, "..")),
+      Command.env({ NERV_DATABASE: database, NO_COLOR: "1" }),
+      Command.start
+    )
+    const [stdout, stderr, exitCode] = yield* Effect.all([
+      Stream.mkString(Stream.decodeText(demo.stdout)),
+      Stream.mkString(Stream.decodeText(demo.stderr)),
+      demo.exitCode
+    ], { concurrency: 3 })
+    return { stdout, stderr, exitCode }
+  }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
+
+describe("examples/document-lifecycle", () => {
+  it.live("runs the whole lifecycle and prints the events, the refusal and the metrics", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "nerv-demo-"))
+      try {
+        const { exitCode, stderr, stdout } = yield* runDemo(join(dir, "nerv.db"))
+        assert.strictEqual(exitCode, 0, stderr)
+        assert.include(stdout, "Creating two documents, updating one, deleting the other:")
+        const subscriber = stdout.split("\n").filter((line) => line.includes("[subscriber]"))
+        assert.deepStrictEqual(subscriber.map((line) => line.trim().split(" ").slice(1, 3).join(" ")), [
+          "DocumentCreated v1:",
+          "DocumentCreated v1:",
+          "DocumentUpdated v2:",
+          "DocumentDeleted v2:"
+        ])
+        assert.match(stdout, /Refused: VersionConflict: document [0-9a-f-]{36} is at version 2, expected 1/)
+        assert.include(stdout, "→ ann: bob updated \"Launch plan\" (now version 2)")
+        assert.include(stdout, "→ bob: ann deleted \"Old memo\": superseded by the launch plan")
+        assert.include(stdout, "…and at version 1 it read: Draft")
+
+        const recent = stdout.slice(stdout.indexOf("Recent events, newest first:")).split("\n").slice(1, 6)
+        assert.deepStrictEqual(recent.map((line) => line.trim().split(/\s+/)[1]), [
+          "OperationFailed",
+          "DocumentDeleted",
+          "DocumentUpdated",
+          "DocumentCreated",
+          "DocumentCreated"
+        ])
+
+        const metrics = stdout.slice(stdout.indexOf("Per-operation metrics:"))
+        assert.match(metrics, /Documents\.create\s+2\s+0\s+0\.0%/)
+        assert.match(metrics, /Documents\.update\s+2\s+1\s+50\.0%/)
+        assert.match(metrics, /Documents\.remove\s+1\s+0\s+0\.0%/)
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    }))
+})

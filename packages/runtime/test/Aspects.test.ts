@@ -1,0 +1,115 @@
+import { assert, describe, it } from "@effect/vitest"
+import { EventBus } from "@nerv/core"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as TestClock from "effect/TestClock"
+import { Logging, Metrics, Nerv, Recorder } from "../src/index.js"
+
+class Boom extends Error {
+  readonly _tag = "Boom"
+}
+
+describe("withLogging", () => {
+  it.effect("logs the outcome with the duration, and tags every line of the operation with one request id", () =>
+    Effect.gen(function*() {
+      const work = Effect.zipRight(Effect.logInfo("inside"), Effect.sleep("250 millis"))
+      const fiber = yield* Effect.fork(work.pipe(Logging.withLogging("Reports.build")))
+      yield* TestClock.adjust("250 millis")
+      yield* Fiber.join(fiber)
+      const logged = yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Logged"))
+      assert.deepStrictEqual(logged.map((l) => [l.level, l.message]), [
+        ["INFO", "Reports.build started"],
+        ["INFO", "inside"],
+        ["INFO", "Reports.build succeeded in 250.00 ms"]
+      ])
+      const requestIds = new Set(logged.map((l) => l.annotations.requestId))
+      assert.strictEqual(requestIds.size, 1)
+      assert.isString([...requestIds][0])
+      assert.isTrue(logged.every((l) => l.annotations.operation === "Reports.build"))
+    }).pipe(Effect.provide(Nerv.layerTest)))
+
+  it.effect("logs a failure and publishes it on the bus as OperationFailed, keeping the error", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.fail(new Boom("the printer is on fire")).pipe(
+        Logging.withLogging("Reports.print"),
+        Effect.flip
+      )
+      assert.instanceOf(error, Boom)
+      const logged = yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Logged"))
+      assert.deepStrictEqual(logged.at(-1)?.level, "ERROR")
+      assert.strictEqual(logged.at(-1)?.message, "Reports.print failed after 0.00 ms: Boom: the printer is on fire")
+      const [failed] = yield* Effect.flatMap(EventBus.EventBus, (bus) => bus.history({ tags: ["OperationFailed"] }))
+      assert.strictEqual(failed?._tag, "OperationFailed")
+      if (failed?._tag === "OperationFailed") {
+        assert.strictEqual(failed.operation, "Reports.print")
+        assert.strictEqual(failed.error, "Boom")
+        assert.strictEqual(failed.message, "the printer is on fire")
+        assert.strictEqual(failed.requestId, logged.at(-1)?.annotations.requestId)
+      }
+    }).pipe(Effect.provide(Nerv.layerTest)))
+
+  it.effect("a defect is logged and published too, and stays a defect", () =>
+    Effect.gen(function*() {
+      const exit = yield* Effect.die(new Error("bug")).pipe(Logging.withLogging("Reports.crash"), Effect.exit)
+      assert.strictEqual(exit._tag, "Failure")
+      const [failed] = yield* Effect.flatMap(EventBus.EventBus, (bus) => bus.history({ tags: ["OperationFailed"] }))
+      assert.strictEqual(failed?._tag === "OperationFailed" && failed.error, "Defect")
+    }).pipe(Effect.provide(Nerv.layerTest)))
+})
+
+describe("withLogging and interruption", () => {
+  it.effect("an operation interrupted from outside is logged as a warning and not published as a failure", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Effect.never.pipe(Logging.withLogging("Reports.wait")))
+      yield* TestClock.adjust("3 seconds")
+      yield* Fiber.interrupt(fiber)
+      const logged = yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Logged"))
+      assert.deepStrictEqual(logged.at(-1)?.level, "WARN")
+      assert.strictEqual(logged.at(-1)?.message, "Reports.wait was interrupted after 3000.00 ms")
+      assert.deepStrictEqual(yield* Effect.flatMap(EventBus.EventBus, (bus) => bus.history()), [])
+    }).pipe(Effect.provide(Nerv.layerTest)))
+})
+
+describe("withMetrics", () => {
+  it.effect("counts calls and errors and reads total, min, max and average time as a report", () =>
+    Effect.gen(function*() {
+      const op = (ms: number, fail = false) =>
+        Effect.gen(function*() {
+          const fiber = yield* Effect.fork(
+            Effect.sleep(ms).pipe(
+              Effect.zipRight(fail ? Effect.fail("no") : Effect.void),
+              Metrics.withMetrics("Test.op")
+            )
+          )
+          yield* TestClock.adjust(ms)
+          return yield* Effect.exit(Fiber.join(fiber))
+        })
+      yield* op(10)
+      yield* op(30)
+      yield* op(20, true)
+      yield* op(40)
+      const report = (yield* Metrics.report).find((r) => r.operation === "Test.op")
+      assert.deepStrictEqual(report, {
+        operation: "Test.op",
+        count: 4,
+        errors: 1,
+        errorRate: 0.25,
+        totalMs: 100,
+        minMs: 10,
+        maxMs: 40,
+        averageMs: 25
+      })
+      const table = Metrics.formatReport([report!])
+      assert.match(table, /Test\.op\s+4\s+1\s+25\.0%\s+100\.00 ms\s+10\.00 ms\s+25\.00 ms\s+40\.00 ms/)
+    }))
+
+  it.effect("an interrupted call is timed but not counted as a failure", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(Effect.never.pipe(Metrics.withMetrics("Test.interrupted")))
+      yield* TestClock.adjust(5)
+      yield* Fiber.interrupt(fiber)
+      const report = (yield* Metrics.report).find((r) => r.operation === "Test.interrupted")
+      assert.strictEqual(report?.count, 1)
+      assert.strictEqual(report?.errors, 0)
+    }))
+})
