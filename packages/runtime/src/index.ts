@@ -1,6 +1,10 @@
 /**
  * @since 0.1.0
  */
+export * as Cli from "./Cli.js"
+/**
+ * @since 0.1.0
+ */
 export * as EventBus from "./EventBus.js"
 /**
  * @since 0.1.0

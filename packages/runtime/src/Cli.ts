@@ -1,0 +1,173 @@
+/**
+ * The `nerv` command line: every document program as a subcommand, on whatever layer the host
+ * gives it (the binary uses the durable embedded default).
+ *
+ * ```sh
+ * nerv create --title Plan --content Draft --author ann
+ * nerv update <id> --content "Ship it" --editor bob --expected-version 1
+ * nerv history <id>
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Args from "@effect/cli/Args"
+import type * as CliApp from "@effect/cli/CliApp"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import type * as ValidationError from "@effect/cli/ValidationError"
+import { type DocumentEvent, Documents, DocumentStore } from "@nerv/core"
+import { Document } from "@nerv/core"
+import * as Console from "effect/Console"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type { Services } from "./Nerv.js"
+
+const id = Args.text({ name: "id" }).pipe(Args.withDescription("the document's id"))
+const expectedVersion = Options.integer("expected-version").pipe(
+  Options.optional,
+  Options.withDescription("refuse the change unless the document is still at this version")
+)
+const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
+
+const encodeDocument = Schema.encodeSync(Document.Document)
+const printDocument = (document: Document.Document) => Console.log(JSON.stringify(encodeDocument(document), null, 2))
+
+const summary = (event: DocumentEvent.DocumentEvent): string => {
+  switch (event._tag) {
+    case "DocumentCreated":
+      return `created "${event.title}"`
+    case "DocumentUpdated":
+      return [
+        event.title !== undefined ? `title → "${event.title}"` : undefined,
+        event.content !== undefined ? `content changed (${event.content.length} characters)` : undefined
+      ].filter((s) => s !== undefined).join(", ")
+    case "DocumentDeleted":
+      return `deleted: ${event.reason}`
+  }
+}
+
+const optionalField = <K extends string, A>(key: K, value: Option.Option<A>) =>
+  Option.match(value, { onNone: () => ({}), onSome: (v) => ({ [key]: v }) as { readonly [P in K]: A } })
+
+const create = Command.make("create", {
+  title: Options.text("title"),
+  content: Options.text("content").pipe(Options.withDefault("")),
+  author: Options.text("author")
+}, (input) => Effect.flatMap(Documents.create(input), Console.log)).pipe(
+  Command.withDescription("create a document and print its id")
+)
+
+const update = Command.make(
+  "update",
+  {
+    id,
+    title: Options.text("title").pipe(Options.optional),
+    content: Options.text("content").pipe(Options.optional),
+    editor: Options.text("editor"),
+    expectedVersion
+  },
+  (input) =>
+    Documents.update(input.id, { ...optionalField("title", input.title), ...optionalField("content", input.content) }, {
+      editor: input.editor,
+      ...optionalField("expectedVersion", input.expectedVersion)
+    }).pipe(Effect.flatMap((d) => Console.log(`${d.id} is at version ${d.version}`)))
+).pipe(
+  Command.withDescription("change a document's title and/or content")
+)
+
+const remove = Command.make("delete", {
+  id,
+  reason: Options.text("reason"),
+  actor: Options.text("actor"),
+  expectedVersion
+}, (input) =>
+  Documents.remove(input.id, {
+    reason: input.reason,
+    actor: input.actor,
+    ...optionalField("expectedVersion", input.expectedVersion)
+  }).pipe(Effect.flatMap((d) => Console.log(`${d.id} deleted at version ${d.version}`)))).pipe(
+    Command.withDescription("delete a document (its history stays readable)")
+  )
+
+const get = Command.make("get", { id }, (input) => Effect.flatMap(Documents.get(input.id), printDocument)).pipe(
+  Command.withDescription("print a document's latest state as JSON")
+)
+
+const at = Command.make(
+  "at",
+  { id, version: Args.integer({ name: "version" }) },
+  (input) => Effect.flatMap(Documents.at(input.id, input.version), printDocument)
+).pipe(Command.withDescription("print a document as it was at one version"))
+
+const list = Command.make("list", { json }, (input) =>
+  Effect.gen(function*() {
+    const documents = yield* Documents.list()
+    if (input.json) return yield* Console.log(JSON.stringify(documents.map((d) => encodeDocument(d)), null, 2))
+    if (documents.length === 0) return yield* Console.log("no documents")
+    for (const d of documents) yield* Console.log(`${d.id}  v${d.version}  ${d.title}  (by ${d.author})`)
+  })).pipe(Command.withDescription("list the documents that are not deleted"))
+
+const history = Command.make("history", { id, json }, (input) =>
+  Effect.gen(function*() {
+    const versions: ReadonlyArray<DocumentStore.DocumentVersion> = yield* Documents.history(input.id)
+    if (input.json) {
+      const encode = Schema.encodeSync(Schema.Struct({ version: Schema.Number, document: Document.Document }))
+      return yield* Console.log(JSON.stringify(versions.map((v) => encode(v)), null, 2))
+    }
+    for (const { event, version } of versions) {
+      yield* Console.log(
+        `v${version}  ${DateTime.formatIso(event.occurredAt)}  ${event.actor.padEnd(12)} ${summary(event)}`
+      )
+    }
+  })).pipe(Command.withDescription("print every version: when, who, what"))
+
+const domainErrors = new Set([
+  "InvalidInput",
+  "DocumentNotFound",
+  "DocumentAlreadyDeleted",
+  "VersionConflict",
+  "VersionNotFound",
+  "JournalError"
+])
+
+const isDomainError = (error: unknown): error is { readonly _tag: string; readonly message: string } =>
+  error instanceof Error && "_tag" in error && typeof error._tag === "string" && domainErrors.has(error._tag)
+
+const command = <E>(layer: (database: Option.Option<string>) => Layer.Layer<Services, E>) =>
+  Command.make("nerv", {
+    database: Options.text("database").pipe(
+      Options.optional,
+      Options.withDescription("the database file (default: $NERV_DATABASE or .nerv/nerv.db)")
+    )
+  }).pipe(
+    Command.withDescription("NERV documents from the command line"),
+    Command.withSubcommands([create, update, remove, get, at, list, history]),
+    Command.provide((config) => layer(config.database))
+  )
+
+/**
+ * Runs the command line on `args` (as `process.argv`), with the services `layer` builds from the
+ * `--database` option. An expected error (bad input, a conflict, an unknown document…) is printed
+ * as its message on stderr and sets the exit code to 1.
+ *
+ * @since 0.1.0
+ */
+export const run = <E>(
+  args: ReadonlyArray<string>,
+  layer: (database: Option.Option<string>) => Layer.Layer<Services, E>
+): Effect.Effect<void, ValidationError.ValidationError | E, CliApp.CliApp.Environment> =>
+  Command.run(command(layer), { name: "nerv", version: "0.1.0" })(args).pipe(
+    Effect.catchAll((error) =>
+      isDomainError(error)
+        ? Effect.zipRight(
+          Console.error(`${error._tag}: ${error.message}`),
+          Effect.sync(() => {
+            process.exitCode = 1
+          })
+        )
+        : Effect.fail(error as ValidationError.ValidationError | E)
+    )
+  )

@@ -1,0 +1,79 @@
+import { NodeContext } from "@effect/platform-node"
+import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { Cli, Nerv } from "../src/index.js"
+
+let out: Array<string> = []
+let err: Array<string> = []
+beforeEach(() => {
+  out = []
+  err = []
+  vi.spyOn(console, "log").mockImplementation((...args: Array<unknown>) => void out.push(args.join(" ")))
+  vi.spyOn(console, "error").mockImplementation((...args: Array<unknown>) => void err.push(args.join(" ")))
+})
+afterEach(() => {
+  vi.restoreAllMocks()
+  process.exitCode = 0
+})
+
+describe("nerv CLI", () => {
+  it.scoped("runs every document command against one set of services", () =>
+    Effect.gen(function*() {
+      const services = yield* Layer.build(Nerv.layerTest)
+      const databases: Array<string> = []
+      const nerv = (...args: Array<string>) =>
+        Cli.run(["node", "nerv", ...args], (database) => {
+          if (database._tag === "Some") databases.push(database.value)
+          return Layer.succeedContext(services)
+        }).pipe(Effect.provide(NodeContext.layer))
+
+      yield* nerv("create", "--title", "Plan", "--content", "Draft", "--author", "ann")
+      const id = out.pop()!
+      assert.match(id, /^[0-9a-f-]{36}$/)
+
+      yield* nerv("update", id, "--content", "Ship it", "--editor", "bob", "--expected-version", "1")
+      assert.deepStrictEqual(out.splice(0), [`${id} is at version 2`])
+
+      yield* nerv("update", id, "--content", "Too late", "--editor", "eve", "--expected-version", "1")
+      assert.deepStrictEqual(err.splice(0), [
+        `VersionConflict: document ${id} is at version 2, expected 1; read it again and retry`
+      ])
+      assert.strictEqual(process.exitCode, 1)
+      process.exitCode = 0
+
+      yield* nerv("at", id, "1")
+      assert.strictEqual(JSON.parse(out.splice(0).join("\n")).content, "Draft")
+
+      yield* nerv("history", id)
+      const history = out.splice(0)
+      assert.strictEqual(history.length, 2)
+      assert.match(history[0]!, /^v1 {2}1970-01-01T00:00:00\.000Z {2}ann +created "Plan"$/)
+      assert.match(history[1]!, /^v2 .* bob +content changed \(7 characters\)$/)
+
+      yield* nerv("--database", "/tmp/elsewhere.db", "list")
+      assert.deepStrictEqual(out.splice(0), [`${id}  v2  Plan  (by ann)`])
+      assert.deepStrictEqual(databases, ["/tmp/elsewhere.db"])
+
+      yield* nerv("delete", id, "--reason", "done", "--actor", "ann")
+      assert.deepStrictEqual(out.splice(0), [`${id} deleted at version 3`])
+      yield* nerv("list")
+      assert.deepStrictEqual(out.splice(0), ["no documents"])
+      yield* nerv("get", id)
+      assert.strictEqual(JSON.parse(out.splice(0).join("\n")).deletionReason, "done")
+    }))
+
+  it.scoped("bad input prints the Schema's explanation and sets the exit code", () =>
+    Effect.gen(function*() {
+      const services = yield* Layer.build(Nerv.layerTest)
+      yield* Cli.run(["node", "nerv", "create", "--title", "", "--author", "ann"], () => Layer.succeedContext(services))
+        .pipe(Effect.provide(NodeContext.layer))
+      assert.strictEqual(process.exitCode, 1)
+      assert.include(err.join("\n"), "InvalidInput: invalid input to Documents.create")
+      assert.include(err.join("\n"), "a title cannot be empty")
+      yield* Cli.run(["node", "nerv", "get", "not-an-id"], () => Layer.succeedContext(services)).pipe(
+        Effect.provide(NodeContext.layer)
+      )
+      assert.include(err.join("\n"), "InvalidInput: invalid input to Documents.get")
+    }))
+})
