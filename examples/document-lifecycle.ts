@@ -3,12 +3,16 @@
  * update one, delete the other, then print the recent events (newest first) and the metrics of
  * every operation.
  *
+ * Everything is kept in a SQLite file (`NERV_DATABASE`, default `.nerv/nerv.db`): run it again and
+ * the documents of earlier runs are still there, rebuilt from the journal on start.
+ *
  * Run it with `pnpm demo`.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { DocumentEvent, Documents } from "@nerv/core"
+import { DocumentEvent, Documents, Journal } from "@nerv/core"
 import { EventBus as Bus } from "@nerv/core"
 import { Logging, Metrics, Nerv } from "@nerv/runtime"
+import { AuthorTitles, Projection, type VersionedStore } from "@nerv/store"
 import * as Console from "effect/Console"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
@@ -31,8 +35,29 @@ const describe = (event: DocumentEvent.DocumentEvent): string => {
   }
 }
 
+/** A progress bar for the rebuild on start, shown only when it takes longer than a moment. */
+const progressBar = () => {
+  const started = Date.now()
+  let shown = false
+  return (progress: VersionedStore.Progress) =>
+    Effect.sync(() => {
+      if (!shown && Date.now() - started < 500) return
+      shown = true
+      const ratio = progress.total === 0 ? 1 : Math.min(1, progress.done / progress.total)
+      const bar = "█".repeat(Math.round(ratio * 30)).padEnd(30, "░")
+      process.stderr.write(`\rRebuilding ${bar} ${progress.done}/${progress.total} ${progress.unit}`)
+      if (progress.done >= progress.total) process.stderr.write("\n")
+    })
+}
+
 const program = Effect.gen(function*() {
   const bus = yield* Bus.EventBus
+  const journal = yield* Journal.Journal
+  const earlier = yield* journal.head
+  yield* Console.log(`Journal: ${yield* Nerv.databaseFile} (${earlier} events from earlier runs)\n`)
+
+  // A read model that follows the journal from its checkpoint, in its own fiber.
+  const authors = yield* Projection.run(AuthorTitles.projection)
 
   // Subscribe before anything happens; the subscriber runs in its own fiber.
   const events = yield* bus.subscribe(DocumentEvent.tags)
@@ -67,6 +92,17 @@ const program = Effect.gen(function*() {
   yield* Console.log(`"${updated.title}" reads: ${updated.content}`)
   const first = yield* Documents.at(plan, 1).pipe(observed("Documents.at"))
   yield* Console.log(`…and at version 1 it read: ${first.content}`)
+  const changed = yield* Documents.diff(plan, 1, 2).pipe(observed("Documents.diff"))
+  for (const change of changed.changes) {
+    yield* Console.log(`  ${change.field}: "${change.before}" → "${change.after}" (by ${changed.editors.join(", ")})`)
+  }
+
+  const { state } = yield* authors.awaitPosition(yield* journal.head)
+  yield* Console.log(`\nRead model, live documents per author (all runs):`)
+  for (const author of ["ann", "bob"]) {
+    const titles = [...AuthorTitles.titlesOf(state, author).values()]
+    yield* Console.log(`  ${author}: ${titles.length === 0 ? "none" : titles.map((t) => `"${t}"`).join(", ")}`)
+  }
 
   yield* Console.log("\nRecent events, newest first:")
   for (const event of yield* bus.history({ limit: 10 })) {
@@ -80,7 +116,7 @@ const program = Effect.gen(function*() {
 }).pipe(Effect.scoped)
 
 program.pipe(
-  Effect.provide(Nerv.layerMemory()),
+  Effect.provide(Nerv.layerSqlite({ onProgress: progressBar() })),
   Effect.provide(Logger.pretty),
   NodeRuntime.runMain
 )

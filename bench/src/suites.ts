@@ -1,4 +1,5 @@
 import type { Suite } from "./harness.js"
+import { durable } from "./suites/durable.js"
 
 /** Every suite `pnpm bench` runs, in order. Add a suite by adding its module here. */
-export const suites: ReadonlyArray<Suite> = []
+export const suites: ReadonlyArray<Suite> = [durable]

@@ -5,11 +5,19 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import type * as DateTime from "effect/DateTime"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type { Document, DocumentId } from "./Document.js"
 import type { DocumentEvent } from "./DocumentEvent.js"
-import type { DocumentNotFound, VersionConflict, VersionNotFound } from "./Errors.js"
+import type {
+  DocumentNotFound,
+  JournalError,
+  NotYetCreated,
+  VersionConflict,
+  VersionNotFound,
+  VersionPruned
+} from "./Errors.js"
 
 /**
  * One version of a document: its state after `event`.
@@ -30,10 +38,24 @@ export interface DocumentStoreService {
   readonly current: (id: DocumentId) => Effect.Effect<Option.Option<Document>>
   /** The latest state, deleted or not. */
   readonly get: (id: DocumentId) => Effect.Effect<Document, DocumentNotFound>
-  /** The state at one version. */
-  readonly getAt: (id: DocumentId, version: number) => Effect.Effect<Document, DocumentNotFound | VersionNotFound>
-  /** Every version, oldest first. */
-  readonly history: (id: DocumentId) => Effect.Effect<ReadonlyArray<DocumentVersion>, DocumentNotFound>
+  /**
+   * The state at one version. A version that left memory (a snapshot covers it) is read from the
+   * journal, hence `JournalError`; one the retention policy removed fails with `VersionPruned`.
+   */
+  readonly getAt: (
+    id: DocumentId,
+    version: number
+  ) => Effect.Effect<Document, DocumentNotFound | VersionNotFound | VersionPruned | JournalError>
+  /** The state at an instant: the latest version that happened at or before it. */
+  readonly asOf: (
+    id: DocumentId,
+    instant: DateTime.Utc
+  ) => Effect.Effect<Document, DocumentNotFound | NotYetCreated | VersionPruned | JournalError>
+  /**
+   * Every version, oldest first (those that left memory are read from the journal); after pruning,
+   * from the earliest version the retention policy kept.
+   */
+  readonly history: (id: DocumentId) => Effect.Effect<ReadonlyArray<DocumentVersion>, DocumentNotFound | JournalError>
   /** The latest state of every document not deleted, in creation order. */
   readonly list: Effect.Effect<ReadonlyArray<Document>>
   /**

@@ -104,10 +104,29 @@ export const causedBy: {
     )
 )
 
-const decodeInput = <A, I>(operation: string, schema: Schema.Schema<A, I>, input: unknown) =>
-  Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "error" })(input).pipe(
-    Effect.mapError((error) => InvalidInput.fromParseError(operation, error))
-  )
+/**
+ * A decoder for one program's input, compiled once: Schema memoises its parsers per schema, so a
+ * schema built on every call would be compiled again on every call.
+ */
+const decoder = <A, I>(operation: string, schema: Schema.Schema<A, I>) => {
+  const decode = Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "error" })
+  return (input: unknown) => Effect.mapError(decode(input), (error) => InvalidInput.fromParseError(operation, error))
+}
+
+const decodeCreate = decoder("Documents.create", CreateInput)
+const decodeUpdate = decoder(
+  "Documents.update",
+  Schema.Struct({ id: DocumentId, changes: UpdateInput, options: UpdateOptions })
+)
+const decodeRemove = decoder("Documents.remove", Schema.Struct({ id: DocumentId, options: RemoveOptions }))
+const decodeGetId = decoder("Documents.get", DocumentId)
+const decodeHistoryId = decoder("Documents.history", DocumentId)
+const decodeAt = decoder("Documents.at", Schema.Struct({ id: DocumentId, version: Version }))
+const decodeAsOfId = decoder("Documents.asOf", DocumentId)
+const decodeDiff = decoder(
+  "Documents.diff",
+  Schema.Struct({ id: DocumentId, fromVersion: Version, toVersion: Version })
+)
 
 /**
  * The write path of ARCHITECTURE.md for one command: decide on the current state, append to the
@@ -154,7 +173,7 @@ const notifyAuthor = (document: Document, message: string) =>
  * @since 0.1.0
  */
 export const create = Effect.fn("Documents.create")(function*(input: typeof CreateInput.Encoded) {
-  const { author, content, title } = yield* decodeInput("Documents.create", CreateInput, input)
+  const { author, content, title } = yield* decodeCreate(input)
   const documentId = DocumentId.make(yield* Effect.flatMap(IdGenerator, (ids) => ids.next))
   yield* execute(Command.Create({ documentId, title, content, author }))
   yield* Effect.logInfo(`document created: ${documentId} "${title}" by ${author}`)
@@ -173,11 +192,7 @@ export const update = Effect.fn("Documents.update")(function*(
   changes: typeof UpdateInput.Encoded,
   options: typeof UpdateOptions.Encoded
 ) {
-  const input = yield* decodeInput(
-    "Documents.update",
-    Schema.Struct({ id: DocumentId, changes: UpdateInput, options: UpdateOptions }),
-    { id, changes, options }
-  )
+  const input = yield* decodeUpdate({ id, changes, options })
   const { events, state } = yield* execute(
     Command.Update({ documentId: input.id, ...input.changes, ...input.options })
   )
@@ -193,11 +208,7 @@ export const update = Effect.fn("Documents.update")(function*(
  * @since 0.1.0
  */
 export const remove = Effect.fn("Documents.remove")(function*(id: string, options: typeof RemoveOptions.Encoded) {
-  const input = yield* decodeInput(
-    "Documents.remove",
-    Schema.Struct({ id: DocumentId, options: RemoveOptions }),
-    { id, options }
-  )
+  const input = yield* decodeRemove({ id, options })
   const { state } = yield* execute(Command.Delete({ documentId: input.id, ...input.options }))
   yield* notifyAuthor(state, `${input.options.actor} deleted "${state.title}": ${input.options.reason}`)
   return state
@@ -209,7 +220,7 @@ export const remove = Effect.fn("Documents.remove")(function*(id: string, option
  * @since 0.1.0
  */
 export const get = Effect.fn("Documents.get")(function*(id: string) {
-  const documentId = yield* decodeInput("Documents.get", DocumentId, id)
+  const documentId = yield* decodeGetId(id)
   return yield* Effect.flatMap(DocumentStore, (store) => store.get(documentId))
 })
 
@@ -228,7 +239,7 @@ export const list = Effect.fn("Documents.list")(function*() {
  * @since 0.1.0
  */
 export const history = Effect.fn("Documents.history")(function*(id: string) {
-  const documentId = yield* decodeInput("Documents.history", DocumentId, id)
+  const documentId = yield* decodeHistoryId(id)
   return yield* Effect.flatMap(DocumentStore, (store) => store.history(documentId))
 })
 
@@ -238,10 +249,7 @@ export const history = Effect.fn("Documents.history")(function*(id: string) {
  * @since 0.1.0
  */
 export const at = Effect.fn("Documents.at")(function*(id: string, version: number) {
-  const input = yield* decodeInput("Documents.at", Schema.Struct({ id: DocumentId, version: Version }), {
-    id,
-    version
-  })
+  const input = yield* decodeAt({ id, version })
   return yield* Effect.flatMap(DocumentStore, (store) => store.getAt(input.id, input.version))
 })
 
@@ -249,3 +257,95 @@ export const at = Effect.fn("Documents.at")(function*(id: string, version: numbe
  * @since 0.1.0
  */
 export type { DocumentVersion }
+
+/**
+ * A document as it was at an instant (time travel): its latest version that happened at or before
+ * `instant` (a `DateTime` or anything `DateTime.make` accepts: an ISO string, epoch millis, a
+ * `Date`). Fails with `NotYetCreated` for an instant before its creation.
+ *
+ * @since 0.1.0
+ */
+export const asOf = Effect.fn("Documents.asOf")(function*(id: string, instant: DateTime.DateTime.Input) {
+  const documentId = yield* decodeAsOfId(id)
+  const at = yield* Option.match(DateTime.make(instant), {
+    onNone: () =>
+      Effect.fail(
+        new InvalidInput({
+          operation: "Documents.asOf",
+          details: `${String(instant)} is not an instant (give an ISO date, epoch milliseconds or a Date)`
+        })
+      ),
+    onSome: (value) => Effect.succeed(DateTime.toUtc(value))
+  })
+  return yield* Effect.flatMap(DocumentStore, (store) => store.asOf(documentId, at))
+})
+
+/**
+ * One field that differs between two versions of a document.
+ *
+ * @since 0.1.0
+ */
+export interface FieldChange {
+  readonly field: "title" | "content" | "deletedAt" | "deletionReason"
+  readonly before: string | undefined
+  readonly after: string | undefined
+}
+
+/**
+ * What changed in a document between two versions, and who changed it.
+ *
+ * @since 0.1.0
+ */
+export interface Diff {
+  readonly documentId: DocumentId
+  readonly fromVersion: number
+  readonly toVersion: number
+  /** The fields whose values differ, with the value at `fromVersion` and at `toVersion`. */
+  readonly changes: ReadonlyArray<FieldChange>
+  /** Who made the versions after `fromVersion` up to `toVersion`, in order, each once. */
+  readonly editors: ReadonlyArray<string>
+}
+
+const diffFields = (before: Document, after: Document): Array<FieldChange> => {
+  const values = (document: Document) => ({
+    title: document.title,
+    content: document.content,
+    deletedAt: document.deletedAt === undefined ? undefined : DateTime.formatIso(document.deletedAt),
+    deletionReason: document.deletionReason
+  })
+  const [a, b] = [values(before), values(after)]
+  return (["title", "content", "deletedAt", "deletionReason"] as const)
+    .filter((field) => a[field] !== b[field])
+    .map((field) => ({ field, before: a[field], after: b[field] }))
+}
+
+/**
+ * The fields that differ between two versions of a document (either order; `fromVersion` equal to
+ * `toVersion` gives no changes), with the old and new values.
+ *
+ * @since 0.1.0
+ */
+export const diff = Effect.fn("Documents.diff")(function*(id: string, fromVersion: number, toVersion: number) {
+  const input = yield* decodeDiff({ id, fromVersion, toVersion })
+  const store = yield* DocumentStore
+  const before = yield* store.getAt(input.id, input.fromVersion)
+  const after = yield* store.getAt(input.id, input.toVersion)
+  const [low, high] = input.fromVersion <= input.toVersion
+    ? [input.fromVersion, input.toVersion]
+    : [input.toVersion, input.fromVersion]
+  const editors: Array<string> = []
+  if (high > low) {
+    for (const version of yield* store.history(input.id)) {
+      if (version.version > low && version.version <= high && !editors.includes(version.event.actor)) {
+        editors.push(version.event.actor)
+      }
+    }
+  }
+  return {
+    documentId: input.id,
+    fromVersion: input.fromVersion,
+    toVersion: input.toVersion,
+    changes: diffFields(before, after),
+    editors
+  } satisfies Diff
+})

@@ -13,7 +13,10 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import { checkBatch } from "./internal/appendCheck.js"
+import { decodeEvent } from "./internal/eventRow.js"
 import * as Vector from "./internal/vector.js"
+import * as PayloadCodec from "./PayloadCodec.js"
+import * as Upcasting from "./Upcasting.js"
 
 interface State {
   readonly entries: Vector.Vector<Journal.JournalEntry>
@@ -94,6 +97,57 @@ export const make: Effect.Effect<Journal.JournalService> = Effect.gen(function*(
     head: Effect.map(Ref.get(ref), ({ entries }) => entries.length)
   }
 })
+
+/**
+ * An in-memory journal holding stored rows (an export, a fixture of an older journal), read the way
+ * a durable journal reads its rows: upcast by the `Upcasters` in context and checked against the
+ * events' schemas. The rows must be in position order, one document's versions consecutive.
+ *
+ * @since 0.1.0
+ */
+export const makeFrom = (
+  rows: ReadonlyArray<Upcasting.StoredEvent>
+): Effect.Effect<Journal.JournalService, Errors.JournalError> =>
+  Effect.gen(function*() {
+    const journal = yield* make
+    const upcasters = yield* Upcasting.Upcasters
+    for (const row of rows) {
+      const event = yield* decodeEvent(
+        {
+          document_id: row.documentId,
+          version: row.version,
+          event_id: row.eventId,
+          event_type: row.eventType,
+          schema_version: row.schemaVersion,
+          occurred_at: row.occurredAt,
+          actor: row.actor,
+          correlation_id: row.correlationId,
+          causation_id: row.causationId,
+          encoding: "json",
+          payload: new TextEncoder().encode(JSON.stringify(row.payload))
+        },
+        PayloadCodec.json,
+        upcasters
+      )
+      const [entry] = yield* Effect.mapError(
+        journal.append([event], event.version - 1),
+        (error) => new Errors.JournalError({ reason: `row ${row.position} does not follow: ${error.message}` })
+      )
+      if (entry!.position !== row.position) {
+        return yield* new Errors.JournalError({ reason: `row ${row.position} leaves a gap in the positions` })
+      }
+    }
+    return journal
+  })
+
+/**
+ * An in-memory journal holding stored rows (see `makeFrom`).
+ *
+ * @since 0.1.0
+ */
+export const layerFrom = (
+  rows: ReadonlyArray<Upcasting.StoredEvent>
+): Layer.Layer<Journal.Journal, Errors.JournalError> => Layer.effect(Journal.Journal, makeFrom(rows))
 
 /**
  * An empty in-memory journal.

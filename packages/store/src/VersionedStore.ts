@@ -1,10 +1,17 @@
 /**
- * The Ref-held versioned store: every version of every document, in memory, for reads that never
- * touch the journal. It implements the `DocumentStore` port of `@nerv/core`.
+ * The Ref-held versioned store: every version of every document, for reads that do not touch the
+ * journal. It implements the `DocumentStore` port of `@nerv/core`.
+ *
+ * With snapshots (a `SnapshotStore` in context), a document's versions up to its latest snapshot
+ * leave memory, so memory stays bounded however long histories grow; reading one of those versions
+ * (`getAt`, `asOf`, `history`) reads the journal. Every version stays readable.
  *
  * @since 0.1.0
  */
-import { Decider, type Document, type DocumentEvent, DocumentStore, Errors, Journal } from "@nerv/core"
+import { type Document, DocumentStore, Errors, Journal } from "@nerv/core"
+import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
+import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as HashMap from "effect/HashMap"
@@ -12,110 +19,231 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
+import { makeColdReads } from "./internal/coldReads.js"
 import { makeKeyedLock } from "./internal/keyedLock.js"
+import { startSnapshotting } from "./internal/snapshotting.js"
+import * as StoreState from "./internal/storeState.js"
 import * as Vector from "./internal/vector.js"
+import {
+  type RebuildItem,
+  type Snapshot,
+  SnapshotPolicy,
+  SnapshotStore,
+  type SnapshotStoreService
+} from "./Snapshots.js"
 
 /**
- * What the store holds: each document's versions, and the documents in creation order.
+ * What the store holds.
  *
  * @since 0.1.0
  */
-export interface State {
-  readonly documents: HashMap.HashMap<string, Vector.Vector<DocumentStore.DocumentVersion>>
-  readonly order: Vector.Vector<string>
-}
-
-const emptyState: State = { documents: HashMap.empty(), order: Vector.empty() }
+export type State = StoreState.State
 
 /**
- * Adds events to a state, or refuses the whole batch if one of them is not the next version of its
- * document.
+ * The store, with what a rebuild and the snapshotter need beyond the port.
+ *
+ * @since 0.1.0
  */
-const applyAll = (
-  state: State,
-  events: ReadonlyArray<DocumentEvent.DocumentEvent>
-): Either.Either<State, Errors.VersionConflict> => {
-  let { documents, order } = state
-  for (const event of events) {
-    const versions = HashMap.get(documents, event.documentId)
-    const latest = Option.match(versions, { onNone: () => undefined, onSome: Vector.last })
-    const actual = latest?.version ?? 0
-    if (event.version !== actual + 1 || (event._tag === "DocumentCreated") !== (actual === 0)) {
-      return Either.left(
-        new Errors.VersionConflict({ documentId: event.documentId, expected: event.version - 1, actual })
-      )
-    }
-    const document = Decider.evolve(latest?.document, event)
-    const version = { version: event.version, document, event }
-    documents = HashMap.set(
-      documents,
-      event.documentId,
-      Vector.append(Option.getOrElse(versions, Vector.empty<DocumentStore.DocumentVersion>), version)
-    )
-    if (actual === 0) order = Vector.append(order, event.documentId)
-  }
-  return Either.right({ documents, order })
+export interface VersionedStoreService extends DocumentStore.DocumentStoreService {
+  /** Applies a page of a rebuild: snapshots to restore and entries to apply, in order. */
+  readonly restore: (items: Chunk.Chunk<RebuildItem>) => Effect.Effect<void, Errors.VersionConflict>
+  /** Lets the versions up to `version` leave memory (a snapshot now covers them). */
+  readonly compact: (documentId: string, version: number) => Effect.Effect<void>
+  /** A document's latest version, and the last one no longer held in memory (0: all are held). */
+  readonly windowOf: (documentId: string) => Effect.Effect<Option.Option<Window>>
+  /** The windows of every document. */
+  readonly windows: Effect.Effect<ReadonlyArray<Window & { readonly id: string }>>
 }
+
+/**
+ * Which of a document's versions the store holds in memory: `floor + 1` to `latest`.
+ *
+ * @since 0.1.0
+ */
+export interface Window {
+  readonly floor: number
+  readonly latest: number
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface Options {
+  /** Where versions no longer in memory are read from. Needed once `compact` is used. */
+  readonly journal?: Journal.JournalService | undefined
+  /** Where reads of old versions start from (the nearest snapshot), and the base of a pruned history. */
+  readonly snapshots?: SnapshotStoreService | undefined
+}
+
+const notFound = (id: string) => new Errors.DocumentNotFound({ documentId: id })
 
 /**
  * Makes an empty store.
  *
  * @since 0.1.0
  */
-export const make: Effect.Effect<DocumentStore.DocumentStoreService> = Effect.gen(function*() {
-  const ref = yield* Ref.make(emptyState)
-  const serialized = makeKeyedLock()
+export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService> =>
+  Effect.gen(function*() {
+    const ref = yield* Ref.make(StoreState.emptyState)
+    const serialized = makeKeyedLock()
 
-  const versionsOf = (id: string) =>
-    Effect.flatMap(Ref.get(ref), (state) =>
-      Option.match(HashMap.get(state.documents, id), {
-        onNone: () => Effect.fail(new Errors.DocumentNotFound({ documentId: id })),
-        onSome: Effect.succeed
-      }))
-
-  const current = (id: string): Effect.Effect<Option.Option<Document.Document>> =>
-    Effect.map(
-      Ref.get(ref),
-      (state) => Option.flatMap(HashMap.get(state.documents, id), (v) => Option.fromNullable(Vector.last(v)?.document))
-    )
-
-  return {
-    current,
-    get: (id) =>
-      Effect.flatMap(
-        current(id),
-        Option.match({
-          onNone: () => Effect.fail(new Errors.DocumentNotFound({ documentId: id })),
+    const entryOf = (id: string) =>
+      Effect.flatMap(Ref.get(ref), (state) =>
+        Option.match(HashMap.get(state.documents, id), {
+          onNone: () => Effect.fail(notFound(id)),
           onSome: Effect.succeed
-        })
-      ),
-    getAt: (id, version) =>
-      Effect.flatMap(versionsOf(id), (versions) => {
-        const found = Vector.get(versions, version - 1)
-        return found === undefined
-          ? Effect.fail(new Errors.VersionNotFound({ documentId: id, version, latest: versions.length }))
-          : Effect.succeed(found.document)
-      }),
-    history: (id) => Effect.map(versionsOf(id), Vector.toArray),
-    list: Effect.map(Ref.get(ref), (state) => {
-      const documents: Array<Document.Document> = []
-      for (const id of Vector.toArray(state.order)) {
-        const latest = Option.flatMap(HashMap.get(state.documents, id), (v) => Option.fromNullable(Vector.last(v)))
-        if (Option.isSome(latest) && !latest.value.document.isDeleted) documents.push(latest.value.document)
-      }
-      return documents
-    }),
-    apply: (events) =>
+        }))
+
+    const current = (id: string): Effect.Effect<Option.Option<Document.Document>> =>
+      Effect.map(
+        Ref.get(ref),
+        (state) =>
+          Option.flatMap(HashMap.get(state.documents, id), (e) => Option.fromNullable(StoreState.latestDocument(e)))
+      )
+
+    const { cold, earliest } = makeColdReads(options)
+
+    const getAt = (id: string, version: number) =>
+      Effect.flatMap(
+        entryOf(id),
+        (
+          entry
+        ): Effect.Effect<Document.Document, Errors.VersionNotFound | Errors.VersionPruned | Errors.JournalError> => {
+          const latest = StoreState.latestVersion(entry)
+          if (version < 1 || version > latest) {
+            return Effect.fail(new Errors.VersionNotFound({ documentId: id, version, latest }))
+          }
+          if (version > entry.floor) {
+            return Effect.succeed(Vector.get(entry.versions, version - entry.floor - 1)!.document)
+          }
+          if (version === entry.floor) return Effect.succeed(entry.base!)
+          return Effect.flatMap(
+            earliest(id),
+            (first): Effect.Effect<Document.Document, Errors.VersionPruned | Errors.JournalError> =>
+              version < first
+                ? Effect.fail(new Errors.VersionPruned({ documentId: id, version, earliest: first }))
+                : Effect.map(cold(id, version, version), (versions) => versions[0]!.document)
+          )
+        }
+      )
+
+    const history = (id: string) =>
+      Effect.flatMap(entryOf(id), (entry) =>
+        entry.floor === 0
+          ? Effect.succeed(Vector.toArray(entry.versions))
+          : Effect.flatMap(earliest(id), (first) =>
+            Effect.map(
+              first > entry.floor ? Effect.succeed([]) : cold(id, first, entry.floor),
+              (older) => [...older, ...Vector.toArray(entry.versions)]
+            )))
+
+    const asOf = (id: string, instant: DateTime.Utc) =>
+      Effect.flatMap(
+        entryOf(id),
+        (
+          entry
+        ): Effect.Effect<Document.Document, Errors.NotYetCreated | Errors.VersionPruned | Errors.JournalError> => {
+          const millis = DateTime.toEpochMillis(instant)
+          const at = (version: DocumentStore.DocumentVersion) =>
+            DateTime.toEpochMillis(version.event.occurredAt) <= millis
+          for (let i = entry.versions.length - 1; i >= 0; i--) {
+            const version = Vector.get(entry.versions, i)!
+            if (at(version)) return Effect.succeed(version.document)
+          }
+          if (entry.base !== undefined && DateTime.toEpochMillis(entry.base.modifiedAt) <= millis) {
+            return Effect.succeed(entry.base)
+          }
+          const createdAt = (Vector.get(entry.versions, 0)?.document ?? entry.base!).createdAt
+          const notYet = new Errors.NotYetCreated({ documentId: id, instant, createdAt })
+          if (entry.floor === 0 || DateTime.toEpochMillis(createdAt) > millis) return Effect.fail(notYet)
+          return Effect.flatMap(earliest(id), (first) =>
+            Effect.flatMap(first >= entry.floor ? Effect.succeed([]) : cold(id, first, entry.floor - 1), (versions) => {
+              for (let i = versions.length - 1; i >= 0; i--) {
+                if (at(versions[i]!)) return Effect.succeed(versions[i]!.document)
+              }
+              return Effect.fail(new Errors.VersionPruned({ documentId: id, version: first - 1, earliest: first }))
+            }))
+        }
+      )
+
+    const modify = <E>(f: (state: State) => Either.Either<State, E>) =>
       Effect.flatten(
-        Ref.modify(ref, (state): readonly [Effect.Effect<void, Errors.VersionConflict>, State] =>
-          Either.match(applyAll(state, events), {
-            onLeft: (conflict) => [Effect.fail(conflict), state],
+        Ref.modify(ref, (state): readonly [Effect.Effect<void, E>, State] =>
+          Either.match(f(state), {
+            onLeft: (error) => [Effect.fail(error), state],
             onRight: (next) => [Effect.void, next]
           }))
-      ),
-    serialized
-  }
-})
+      )
+
+    return {
+      current,
+      get: (id) =>
+        Effect.flatMap(
+          current(id),
+          Option.match({ onNone: () => Effect.fail(notFound(id)), onSome: Effect.succeed })
+        ),
+      getAt,
+      asOf,
+      history,
+      list: Effect.map(Ref.get(ref), (state) => {
+        const documents: Array<Document.Document> = []
+        for (const id of Vector.toArray(state.order)) {
+          const latest = Option.flatMap(
+            HashMap.get(state.documents, id),
+            (entry) => Option.fromNullable(StoreState.latestDocument(entry))
+          )
+          if (Option.isSome(latest) && !latest.value.isDeleted) documents.push(latest.value)
+        }
+        return documents
+      }),
+      apply: (events) => modify((state) => StoreState.applyAll(state, events)),
+      restore: (items) => modify((state) => StoreState.applyAll(state, items)),
+      compact: (documentId, version) => Ref.update(ref, (state) => StoreState.compact(state, documentId, version)),
+      windowOf: (documentId) =>
+        Effect.map(Ref.get(ref), (state) =>
+          Option.map(HashMap.get(state.documents, documentId), (entry) => ({
+            floor: entry.floor,
+            latest: StoreState.latestVersion(entry)
+          }))),
+      windows: Effect.map(Ref.get(ref), (state) =>
+        Array.from(HashMap.entries(state.documents), ([id, entry]) => ({
+          id,
+          floor: entry.floor,
+          latest: StoreState.latestVersion(entry)
+        }))),
+      serialized
+    }
+  })
+
+/**
+ * Makes an empty store that holds every version in memory.
+ *
+ * @since 0.1.0
+ */
+export const make: Effect.Effect<VersionedStoreService> = makeWith()
+
+/**
+ * How far a rebuild has come: `done` of `total` documents (with snapshots) or events (without).
+ *
+ * @since 0.1.0
+ */
+export interface Progress {
+  readonly done: number
+  readonly total: number
+  readonly unit: "documents" | "events"
+}
+
+/**
+ * Who hears about a rebuild's progress, once per page. Unset, nobody.
+ *
+ * @since 0.1.0
+ */
+export class RebuildProgress extends Context.Reference<RebuildProgress>()("@nerv/store/RebuildProgress", {
+  defaultValue: (): { readonly report: (progress: Progress) => Effect.Effect<void> } => ({ report: () => Effect.void })
+}) {}
+
+const inconsistent = (conflict: Errors.VersionConflict) =>
+  new Error(`the journal's history is inconsistent: ${conflict.message}`)
 
 /**
  * Applies every entry of the journal, streaming page by page, to a store.
@@ -125,14 +253,80 @@ export const make: Effect.Effect<DocumentStore.DocumentStoreService> = Effect.ge
 export const replay = (
   store: DocumentStore.DocumentStoreService,
   journal: Journal.JournalService
-) =>
-  journal.read().pipe(
-    Stream.runForEachChunk((chunk) =>
-      store.apply(Array.from(chunk, (entry) => entry.event)).pipe(
-        Effect.orDieWith((conflict) => new Error(`the journal's history is inconsistent: ${conflict.message}`))
+): Effect.Effect<void, Errors.JournalError> =>
+  Effect.gen(function*() {
+    const { report } = yield* RebuildProgress
+    const total = yield* journal.head
+    let done = 0
+    yield* journal.read().pipe(
+      Stream.runForEachChunk((chunk) =>
+        store.apply(Chunk.toReadonlyArray(chunk).map((entry) => entry.event)).pipe(
+          Effect.orDieWith(inconsistent),
+          Effect.zipRight(Effect.suspend(() => report({ done: done += chunk.length, total, unit: "events" })))
+        )
       )
     )
-  )
+    // Pruned positions make fewer entries than the head: the last report says the rebuild is done.
+    if (done < total) yield* report({ done: total, total, unit: "events" })
+  })
+
+/**
+ * Rebuilds a store from the latest snapshot of each document and the entries after it.
+ *
+ * @since 0.1.0
+ */
+export const restoreFrom = (
+  store: VersionedStoreService,
+  snapshots: SnapshotStore["Type"],
+  policy: { readonly every: number } = { every: 1_000 }
+): Effect.Effect<void, Errors.JournalError> =>
+  Effect.gen(function*() {
+    const { report } = yield* RebuildProgress
+    const total = yield* snapshots.documentCount
+    let done = 0
+    let reading = ""
+    let read = 0
+    /**
+     * A document read `every` versions past its snapshot (or without one) gets its snapshot now, and
+     * the versions it covers leave memory: a rebuild's memory stays bounded however long a history
+     * is, and the next start reads less.
+     */
+    const snapshotGrown = (ids: Iterable<string>) =>
+      Effect.gen(function*() {
+        const taken: Array<Snapshot> = []
+        for (const id of ids) {
+          const window = Option.getOrUndefined(yield* store.windowOf(id))
+          if (window === undefined || window.latest - window.floor < policy.every) continue
+          const document = yield* Effect.orDie(store.getAt(id as Document.DocumentId, window.latest))
+          taken.push({ documentId: id, version: window.latest, document })
+        }
+        if (taken.length === 0) return
+        yield* snapshots.save(taken)
+        yield* Effect.forEach(taken, (snapshot) => store.compact(snapshot.documentId, snapshot.version), {
+          discard: true
+        })
+      })
+    yield* snapshots.rebuild().pipe(
+      Stream.runForEachChunk((chunk) => {
+        // A document's entries arrive together, so counting them (carried across pages) tells which
+        // documents grew past the policy without looking every document up.
+        const grown = new Set<string>()
+        for (const item of chunk) {
+          if (item._tag === "Snapshot" || item.entry.event.version === 1) done++
+          if (item._tag === "Snapshot") continue
+          const id = item.entry.event.documentId
+          read = id === reading ? read + 1 : 1
+          reading = id
+          if (read >= policy.every) grown.add(id)
+        }
+        return store.restore(chunk).pipe(
+          Effect.orDieWith(inconsistent),
+          Effect.zipRight(grown.size === 0 ? Effect.void : snapshotGrown(grown)),
+          Effect.zipRight(report({ done, total, unit: "documents" }))
+        )
+      })
+    )
+  })
 
 /**
  * An empty store.
@@ -142,16 +336,25 @@ export const replay = (
 export const layer: Layer.Layer<DocumentStore.DocumentStore> = Layer.effect(DocumentStore.DocumentStore, make)
 
 /**
- * A store rebuilt from the journal on start, so it holds exactly what the journal committed.
+ * A store rebuilt from the journal on start, so it holds exactly what the journal committed. With a
+ * `SnapshotStore` in context, it rebuilds from the snapshots and takes new ones as documents grow
+ * (every `SnapshotPolicy.every` versions), in a fiber of the layer's scope.
  *
  * @since 0.1.0
  */
 export const layerFromJournal: Layer.Layer<DocumentStore.DocumentStore, Errors.JournalError, Journal.Journal> = Layer
-  .effect(
+  .scoped(
     DocumentStore.DocumentStore,
     Effect.gen(function*() {
-      const store = yield* make
-      yield* replay(store, yield* Journal.Journal)
-      return store
+      const journal = yield* Journal.Journal
+      const snapshots = yield* Effect.serviceOption(SnapshotStore)
+      const store = yield* makeWith({ journal, snapshots: Option.getOrUndefined(snapshots) })
+      if (Option.isNone(snapshots)) {
+        yield* replay(store, journal)
+        return store
+      }
+      const policy = yield* SnapshotPolicy
+      yield* restoreFrom(store, snapshots.value, policy)
+      return yield* startSnapshotting(store, snapshots.value, policy)
     })
   )

@@ -1,11 +1,39 @@
 /**
  * @since 0.1.0
  */
+export * as AuthorTitles from "./AuthorTitles.js"
+/**
+ * @since 0.1.0
+ */
+export * as JournalSubscription from "./JournalSubscription.js"
+/**
+ * @since 0.1.0
+ */
 export * as MemoryJournal from "./MemoryJournal.js"
 /**
  * @since 0.1.0
  */
 export * as PayloadCodec from "./PayloadCodec.js"
+/**
+ * @since 0.1.0
+ */
+export * as Projection from "./Projection.js"
+/**
+ * @since 0.1.0
+ */
+export * as Retention from "./Retention.js"
+/**
+ * @since 0.1.0
+ */
+export * as Snapshots from "./Snapshots.js"
+/**
+ * @since 0.1.0
+ */
+export * as SqliteJournal from "./SqliteJournal.js"
+/**
+ * @since 0.1.0
+ */
+export * as Upcasting from "./Upcasting.js"
 /**
  * @since 0.1.0
  */

@@ -25,3 +25,5 @@ export const slice = <A>(self: Vector<A>, start: number, end: number = self.leng
   self.buffer.slice(Math.max(0, start), Math.min(end, self.length))
 
 export const toArray = <A>(self: Vector<A>): Array<A> => slice(self, 0)
+
+export const fromArray = <A>(values: Array<A>): Vector<A> => ({ buffer: values, length: values.length })

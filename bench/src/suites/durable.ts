@@ -1,0 +1,413 @@
+/**
+ * The durable store, side by side with what it is built on and with its peer:
+ * - `durable append`: NERV commands on the SQLite journal (64 concurrent writers,
+ *   synchronous=FULL, group commit) vs raw better-sqlite3 inserts into the same kind of table,
+ *   one per transaction and 1000 per transaction, also at synchronous=FULL in WAL mode.
+ * - `memory commands`: NERV's in-memory commands vs Emmett's `CommandHandler` on its in-memory
+ *   event store, on the same workload (documents created, then updated).
+ * - `memory commands one document`: the same, on one document that already has `depth` versions
+ *   (100k in full mode): the cost of a command when the history is long.
+ * - `rebuild 1M`: rebuilding the store from a journal of 1M events (no snapshots: every event is
+ *   read, decoded, checked and applied) vs raw better-sqlite3 iterate + JSON.parse of the rows.
+ * - `restart with snapshots`: the time to rebuild from snapshots, 1 document × N versions vs
+ *   N documents × 1 version (seconds, lower is better).
+ */
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import { CommandHandler, getInMemoryEventStore } from "@event-driven-io/emmett"
+import { Document, DocumentEvent, Documents, DocumentStore, Journal, Notifier as NotifierPort } from "@nerv/core"
+import { EventBus, Ids } from "@nerv/runtime"
+import { MemoryJournal, PayloadCodec, Snapshots, SqliteJournal, VersionedStore } from "@nerv/store"
+import Database from "better-sqlite3"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { type BenchContext, type BenchRecord, type Suite, summarize, throughput } from "../harness.js"
+
+const silentNotifier = Layer.succeed(NotifierPort.Notifier, { notify: () => Effect.void })
+
+const sqliteLayer = (filename: string, snapshotEvery = 1_000) =>
+  VersionedStore.layerFromJournal.pipe(
+    Layer.provideMerge(SqliteJournal.layer()),
+    Layer.provide(Layer.merge(SqliteClient.layer({ filename }), PayloadCodec.layerJson)),
+    Layer.provide(Snapshots.layerPolicy(snapshotEvery))
+  )
+
+const memoryLayer = VersionedStore.layerFromJournal.pipe(Layer.provideMerge(MemoryJournal.layer))
+
+/** The programs' services, without log lines (the figures are about the store, not the console). */
+const programLayer = <E>(store: Layer.Layer<DocumentStore.DocumentStore | Journal.Journal, E>) =>
+  Layer.mergeAll(store, EventBus.layer(), silentNotifier, Ids.layerRandom, Logger.minimumLogLevel(LogLevel.None))
+
+/** `writers` writers at once, each creating a document and updating it until it has `versions`. */
+const nervWorkload = (writers: number, versions: number) =>
+  Effect.all(
+    Array.from({ length: writers }, (_, w) =>
+      Effect.gen(function*() {
+        const id = yield* Documents.create({ title: `doc ${w}`, content: "v1", author: `author${w % 8}` })
+        for (let v = 2; v <= versions; v++) {
+          yield* Documents.update(id, { content: `version ${v} of a document` }, { editor: "bench" })
+        }
+      })),
+    { concurrency: writers, discard: true }
+  )
+
+const payload = (v: number) => JSON.stringify({ content: `version ${v} of a document` })
+
+/** A table like the journal's: the same columns and the same unique (document, version) index. */
+const rawDatabase = (filename: string) => {
+  const db = new Database(filename)
+  db.pragma("journal_mode = WAL")
+  db.pragma("synchronous = FULL")
+  db.exec(`CREATE TABLE IF NOT EXISTS events (
+    position INTEGER PRIMARY KEY, document_id TEXT NOT NULL, version INTEGER NOT NULL, event_id TEXT NOT NULL,
+    event_type TEXT NOT NULL, schema_version INTEGER NOT NULL, occurred_at INTEGER NOT NULL, actor TEXT NOT NULL,
+    correlation_id TEXT NOT NULL, causation_id TEXT NOT NULL, encoding TEXT NOT NULL, payload BLOB NOT NULL,
+    UNIQUE (document_id, version))`)
+  const insert = db.prepare(
+    `INSERT INTO events VALUES (?, ?, ?, ?, 'DocumentUpdated', 1, ?, 'bench', 'c', 'c', 'json', ?)`
+  )
+  let position = 0
+  const row = () => {
+    position++
+    insert.run(
+      position,
+      `doc-${position % 64}`,
+      position,
+      crypto.randomUUID(),
+      Date.now(),
+      Buffer.from(payload(position))
+    )
+  }
+  return { db, row }
+}
+
+const rawInserts = (filename: string, perTransaction: number, rows: number) => {
+  const { db, row } = rawDatabase(filename)
+  const batch = db.transaction((n: number) => {
+    for (let i = 0; i < n; i++) row()
+  })
+  return {
+    once: () => {
+      for (let done = 0; done < rows; done += perTransaction) batch(Math.min(perTransaction, rows - done))
+      return Promise.resolve(rows)
+    },
+    close: () => db.close()
+  }
+}
+
+interface EmmettState {
+  readonly version: number
+  readonly title: string
+  readonly content: string
+}
+type EmmettEvent =
+  | { readonly type: "Created"; readonly data: { readonly title: string; readonly content: string } }
+  | { readonly type: "Updated"; readonly data: { readonly content: string } }
+
+const emmettHandle = CommandHandler<EmmettState, EmmettEvent>({
+  evolve: (state, event) =>
+    event.type === "Created"
+      ? { version: 1, title: event.data.title, content: event.data.content }
+      : { ...state, version: state.version + 1, content: event.data.content },
+  initialState: () => ({ version: 0, title: "", content: "" })
+})
+
+/** The same workload on Emmett: commands decided on the state its handler aggregates. */
+const emmettWorkload = async (
+  store: ReturnType<typeof getInMemoryEventStore>,
+  prefix: string,
+  documents: number,
+  versions: number
+) => {
+  for (let d = 0; d < documents; d++) {
+    const id = `${prefix}-${d}`
+    await emmettHandle(store, id, (state) => {
+      if (state.version !== 0) throw new Error("exists")
+      return { type: "Created", data: { title: `doc ${d}`, content: "v1" } }
+    })
+    for (let v = 2; v <= versions; v++) {
+      await emmettHandle(store, id, (state) => {
+        if (state.version === 0) throw new Error("not found")
+        return { type: "Updated", data: { content: `version ${v} of a document` } }
+      })
+    }
+  }
+  return documents * versions
+}
+
+const tempDir = () => mkdtempSync(join(tmpdir(), "nerv-bench-"))
+
+const durableAppend = async (context: BenchContext): Promise<Array<BenchRecord>> => {
+  const dir = tempDir()
+  try {
+    const writers = 64
+    const versions = context.quick ? 20 : 100
+    const runtime = ManagedRuntime.make(programLayer(sqliteLayer(join(dir, "nerv.db"))))
+    const nerv = await throughput(context, async () => {
+      await runtime.runPromise(nervWorkload(writers, versions))
+      return writers * versions
+    })
+    await runtime.dispose()
+
+    const one = rawInserts(join(dir, "raw-1.db"), 1, context.quick ? 100 : 500)
+    const raw1 = await throughput(context, one.once)
+    one.close()
+    const thousand = rawInserts(join(dir, "raw-1000.db"), 1_000, context.quick ? 20_000 : 100_000)
+    const raw1000 = await throughput(context, thousand.once)
+    thousand.close()
+    return [
+      summarize("durable append", "nerv-durable", "events/s", nerv),
+      summarize("durable append", "sqlite-raw-1", "events/s", raw1),
+      summarize("durable append", "sqlite-raw-1000", "events/s", raw1000)
+    ]
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+const memoryCommands = async (context: BenchContext): Promise<Array<BenchRecord>> => {
+  const documents = context.quick ? 50 : 200
+  const versions = 20
+  const runtime = ManagedRuntime.make(programLayer(memoryLayer))
+  const nerv = await throughput(context, async () => {
+    await runtime.runPromise(nervWorkload(1, versions).pipe(Effect.repeatN(documents - 1)))
+    return documents * versions
+  })
+  await runtime.dispose()
+  const store = getInMemoryEventStore()
+  let run = 0
+  const emmett = await throughput(context, () => emmettWorkload(store, `run${run++}`, documents, versions))
+  return [
+    summarize("memory commands", "nerv-memory", "events/s", nerv),
+    summarize("memory commands", "emmett-memory", "events/s", emmett)
+  ]
+}
+
+/**
+ * One document that already has `depth` versions, then `commands` more updates per run. Both
+ * systems get the history in bulk first (NERV through its journal and store, Emmett through
+ * `appendToStream`), so that only the commands at depth are measured.
+ */
+const memoryOneDocument = async (context: BenchContext): Promise<Array<BenchRecord>> => {
+  const depth = context.quick ? 10_000 : 100_000
+  // Emmett's command costs O(depth) here (tens of ms at 100k): fewer commands and runs measure it.
+  const commands = 100
+  const heavy = { ...context, runs: Math.min(context.runs, 3), warmup: Math.min(context.warmup, 1) }
+
+  const runtime = ManagedRuntime.make(programLayer(memoryLayer))
+  const id = await runtime.runPromise(Effect.gen(function*() {
+    const id = yield* Documents.create({ title: "deep", content: "v1", author: "ann" })
+    const journal = yield* Journal.Journal
+    const store = yield* DocumentStore.DocumentStore
+    const now = yield* DateTime.now
+    for (let from = 2; from <= depth; from += 1_000) {
+      const events = Array.from(
+        { length: Math.min(1_000, depth - from + 1) },
+        (_, i) =>
+          new DocumentEvent.DocumentUpdated({
+            eventId: crypto.randomUUID(),
+            documentId: id,
+            version: from + i,
+            occurredAt: now,
+            actor: "bench",
+            correlationId: "c",
+            causationId: "c",
+            content: payload(from + i)
+          })
+      )
+      yield* journal.append(events, from - 1)
+      yield* store.apply(events)
+    }
+    return id
+  }))
+  const nerv = await throughput(heavy, async () => {
+    await runtime.runPromise(Effect.gen(function*() {
+      for (let i = 0; i < commands; i++) {
+        yield* Documents.update(id, { content: `command ${i}` }, { editor: "bench" })
+      }
+    }))
+    return commands
+  })
+  await runtime.dispose()
+
+  const store = getInMemoryEventStore()
+  await store.appendToStream("deep", [
+    { type: "Created", data: { title: "deep", content: "v1" } },
+    ...Array.from({ length: depth - 1 }, (_, i) => ({ type: "Updated", data: { content: payload(i + 2) } }))
+  ])
+  const emmett = await throughput(heavy, async () => {
+    for (let i = 0; i < commands; i++) {
+      await emmettHandle(store, "deep", () => ({ type: "Updated", data: { content: `command ${i}` } }))
+    }
+    return commands
+  })
+  return [
+    summarize("memory commands one document", "nerv-memory", "events/s", nerv),
+    summarize("memory commands one document", "emmett-memory", "events/s", emmett)
+  ]
+}
+
+/**
+ * Fills a journal database with `documents` × `perDocument` events. NERV creates the schema (its
+ * migrations); the rows are then inserted in bulk, in exactly the form NERV's journal writes them
+ * (plain JSON payloads of the event's own fields, schema version 1), because the setup is not what
+ * is measured and a million appends through the journal would take longer than the measurement.
+ * The first NERV rebuild checks every row against the event schemas, so a wrong row would fail it.
+ */
+const fillJournal = async (filename: string, documents: number, perDocument: number) => {
+  await Effect.runPromise(
+    Effect.provide(Effect.void, SqliteJournal.layer()).pipe(
+      Effect.provide(Layer.merge(SqliteClient.layer({ filename }), PayloadCodec.layerJson))
+    )
+  )
+  const db = new Database(filename)
+  db.pragma("journal_mode = WAL")
+  const event = db.prepare(`INSERT INTO nerv_events (position, document_id, version, event_id, event_type,
+    schema_version, occurred_at, actor, correlation_id, causation_id, encoding, payload)
+    VALUES (?, ?, ?, ?, ?, 1, ?, ?, 'c', 'c', 'json', ?)`)
+  const document = db.prepare("INSERT INTO nerv_documents (seq, document_id) VALUES (?, ?)")
+  const now = Date.now()
+  let position = 0
+  const fill = db.transaction((from: number, to: number) => {
+    for (let d = from; d <= to; d++) {
+      const id = `00000000-0000-4000-8000-${d.toString(16).padStart(12, "0")}`
+      for (let v = 1; v <= perDocument; v++) {
+        position++
+        if (v === 1) document.run(position, id)
+        const body = v === 1 ? { title: `doc ${d}`, content: "v1" } : { content: `version ${v} of a document` }
+        event.run(
+          position,
+          id,
+          v,
+          crypto.randomUUID(),
+          v === 1 ? "DocumentCreated" : "DocumentUpdated",
+          now,
+          `author${d % 8}`,
+          Buffer.from(JSON.stringify(body))
+        )
+      }
+    }
+  })
+  const perTransaction = Math.max(1, Math.floor(100_000 / perDocument))
+  for (let d = 1; d <= documents; d += perTransaction) fill(d, Math.min(documents, d + perTransaction - 1))
+  db.close()
+}
+
+const rebuild = async (context: BenchContext): Promise<Array<BenchRecord>> => {
+  const dir = tempDir()
+  try {
+    const filename = join(dir, "rebuild.db")
+    const events = context.quick ? 50_000 : 1_000_000
+    await fillJournal(filename, events / 100, 100)
+    // A million events per run: fewer runs than the other figures, to keep the suite within minutes.
+    const heavy = { ...context, runs: Math.min(context.runs, 3), warmup: Math.min(context.warmup, 1) }
+    const nerv = await throughput(heavy, () =>
+      Effect.runPromise(
+        Effect.gen(function*() {
+          const store = yield* VersionedStore.make
+          yield* VersionedStore.replay(store, yield* Journal.Journal)
+          return yield* Effect.flatMap(Journal.Journal, (journal) => journal.head)
+        }).pipe(
+          Effect.provide(SqliteJournal.layer()),
+          Effect.provide(Layer.merge(SqliteClient.layer({ filename }), PayloadCodec.layerJson)),
+          Effect.scoped
+        )
+      ))
+    const raw = await throughput(heavy, () => {
+      const db = new Database(filename, { readonly: true })
+      let rows = 0
+      let bytes = 0
+      for (const row of db.prepare("SELECT * FROM nerv_events ORDER BY position").iterate() as Iterable<any>) {
+        const value = JSON.parse((row.payload as Buffer).toString("utf8"))
+        bytes += (value.content ?? value.title ?? "").length
+        rows++
+      }
+      db.close()
+      return Promise.resolve(bytes >= 0 ? rows : 0)
+    })
+    return [
+      summarize("rebuild 1M", "nerv-rebuild", "events/s", nerv),
+      summarize("rebuild 1M", "sqlite-raw-read", "events/s", raw)
+    ]
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** Seconds to rebuild from snapshots: how restart time scales with documents vs history length. */
+const restart = async (context: BenchContext): Promise<Array<BenchRecord>> => {
+  const dir = tempDir()
+  try {
+    const n = context.quick ? 20_000 : 1_000_000
+    const measure = async (filename: string, snapshotted: boolean) => {
+      // The first start takes the snapshots (in the background); wait until they are in.
+      await Effect.runPromise(
+        Effect.gen(function*() {
+          const snapshots = yield* Snapshots.SnapshotStore
+          yield* Effect.flatMap(DocumentStore.DocumentStore, (store) => store.list)
+          yield* Effect.sleep("200 millis").pipe(
+            Effect.zipRight(snapshots.latest(Document.DocumentId.make("00000000-0000-4000-8000-000000000001"))),
+            Effect.repeat({ until: (found) => found._tag === "Some" || !snapshotted })
+          )
+        }).pipe(Effect.provide(sqliteLayer(filename)), Effect.scoped)
+      )
+      const samples: Array<number> = []
+      const runs = Math.min(context.runs, 2)
+      for (let i = 0; i < 1 + runs; i++) {
+        const start = process.hrtime.bigint()
+        await Effect.runPromise(
+          Effect.flatMap(DocumentStore.DocumentStore, (store) => store.list).pipe(
+            Effect.provide(sqliteLayer(filename)),
+            Effect.scoped
+          )
+        )
+        if (i >= 1) samples.push(Number(process.hrtime.bigint() - start) / 1e9)
+      }
+      return samples
+    }
+    const oneLong = join(dir, "one-long.db")
+    await fillJournal(oneLong, 1, n)
+    const long = await measure(oneLong, true)
+    const manyShort = join(dir, "many-short.db")
+    await fillJournal(manyShort, n, 1)
+    const many = await measure(manyShort, false)
+    return [
+      summarize("restart with snapshots", `nerv-1-doc-${n}-versions`, "seconds", long),
+      summarize("restart with snapshots", `nerv-${n}-docs-1-version`, "seconds", many)
+    ]
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/**
+ * The durable store's suite.
+ *
+ * @since 0.1.0
+ */
+export const durable: Suite = {
+  name: "durable",
+  run: async (context) => {
+    const records: Array<BenchRecord> = []
+    for (
+      const [name, workload] of [
+        ["durable append", durableAppend],
+        ["memory commands", memoryCommands],
+        ["memory commands one document", memoryOneDocument],
+        ["rebuild", rebuild],
+        ["restart with snapshots", restart]
+      ] as const
+    ) {
+      const start = Date.now()
+      records.push(...(await workload(context)))
+      console.log(`  ${name}: measured in ${((Date.now() - start) / 1000).toFixed(1)} s`)
+    }
+    return records
+  }
+}

@@ -1,0 +1,66 @@
+import * as SqliteMigrator from "@effect/sql-sqlite-node/SqliteMigrator"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+
+const statements = (...sql: ReadonlyArray<string>) =>
+  Effect.flatMap(
+    SqlClient.SqlClient,
+    (client) => Effect.forEach(sql, (statement) => client.unsafe(statement), { discard: true })
+  )
+
+/**
+ * The journal database's migrations. Append new ones; never edit one that has shipped, since
+ * databases out there recorded it as done.
+ */
+export const migrations = {
+  "1_events": statements(
+    // position is the rowid: the global order, assigned by the commit without gaps.
+    `CREATE TABLE nerv_events (
+      position INTEGER PRIMARY KEY,
+      document_id TEXT NOT NULL,
+      version INTEGER NOT NULL,
+      event_id TEXT NOT NULL,
+      event_type TEXT NOT NULL,
+      schema_version INTEGER NOT NULL,
+      occurred_at INTEGER NOT NULL,
+      actor TEXT NOT NULL,
+      correlation_id TEXT NOT NULL,
+      causation_id TEXT NOT NULL,
+      encoding TEXT NOT NULL,
+      payload BLOB NOT NULL,
+      UNIQUE (document_id, version)
+    )`,
+    // One row per document, in creation order: what a rebuild walks, whatever retention removed.
+    `CREATE TABLE nerv_documents (
+      seq INTEGER PRIMARY KEY,
+      document_id TEXT NOT NULL UNIQUE
+    )`
+  ),
+  "2_snapshots": statements(
+    // Every snapshot is kept (one per N versions): the latest starts a rebuild, older ones start
+    // reads of old versions, and the one at a document's retention horizon is its history's base.
+    `CREATE TABLE nerv_snapshots (
+      document_id TEXT NOT NULL,
+      version INTEGER NOT NULL,
+      taken_at INTEGER NOT NULL,
+      encoding TEXT NOT NULL,
+      state BLOB NOT NULL,
+      PRIMARY KEY (document_id, version)
+    ) WITHOUT ROWID`
+  ),
+  "3_projections": statements(
+    `CREATE TABLE nerv_projections (
+      name TEXT PRIMARY KEY,
+      position INTEGER NOT NULL,
+      encoding TEXT NOT NULL,
+      state BLOB NOT NULL,
+      updated_at INTEGER NOT NULL
+    )`
+  )
+}
+
+/** Brings a journal database up to date (idempotent; each migration runs once, in a transaction). */
+export const migrate = SqliteMigrator.make({})({
+  loader: SqliteMigrator.fromRecord(migrations),
+  table: "nerv_migrations"
+})

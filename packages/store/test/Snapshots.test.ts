@@ -1,0 +1,130 @@
+import { assert, describe, it } from "@effect/vitest"
+import { DocumentStore, Journal } from "@nerv/core"
+import * as Chunk from "effect/Chunk"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import { join } from "node:path"
+import { MemoryJournal, Snapshots, VersionedStore } from "../src/index.js"
+import { idOf, sqliteJournal, tempDir } from "./fixtures/events.js"
+import { everything, snapshotsTaken, workload } from "./fixtures/workload.js"
+
+const every = 10
+
+/** The same, read from a store that replays the whole journal without snapshots. */
+const expected = Effect.gen(function*() {
+  const plain = yield* VersionedStore.make
+  yield* VersionedStore.replay(plain, yield* Journal.Journal)
+  return yield* Effect.provideService(everything, DocumentStore.DocumentStore, plain)
+})
+
+describe("snapshots", () => {
+  it.live("SQLite: taken automatically, rebuilt from, and every version still readable", () =>
+    Effect.gen(function*() {
+      const file = join(yield* tempDir, "journal.db")
+      const layer = VersionedStore.layerFromJournal.pipe(
+        Layer.provideMerge(sqliteJournal(file)),
+        Layer.provide(Snapshots.layerPolicy(every))
+      )
+      const before = yield* Effect.gen(function*() {
+        yield* workload
+        yield* snapshotsTaken([26, 17])
+        const store = yield* DocumentStore.DocumentStore
+        // The snapshot let the versions it covers leave memory; they are read from the journal now.
+        assert.isTrue((yield* store.getAt(idOf(1), 3)).content === "v3")
+        return yield* everything
+      }).pipe(Effect.provide(layer), Effect.scoped)
+
+      yield* Effect.gen(function*() {
+        // What a restart reads: the snapshots and only the events after them.
+        const items = yield* Effect.flatMap(
+          Snapshots.SnapshotStore,
+          (s) => Stream.runCollect(s.rebuild({ pageSize: 4 }))
+        )
+        const kinds = Chunk.toReadonlyArray(items).map((item) =>
+          item._tag === "Snapshot" ? `S${item.snapshot.version}` : `E${item.entry.event.version}`
+        )
+        assert.isBelow(kinds.length, 3 + 2 * every + 3)
+        assert.strictEqual(kinds.filter((k) => k.startsWith("S")).length, 2)
+        assert.deepStrictEqual(yield* everything, before)
+        assert.deepStrictEqual(yield* everything, yield* expected)
+      }).pipe(Effect.provide(layer), Effect.scoped)
+    }).pipe(Effect.scoped))
+
+  it.live("in memory: the same store, whatever the snapshots", () =>
+    Effect.gen(function*() {
+      const layer = VersionedStore.layerFromJournal.pipe(
+        Layer.provideMerge(Snapshots.layerMemory),
+        Layer.provideMerge(MemoryJournal.layer),
+        Layer.provide(Snapshots.layerPolicy(every))
+      )
+      yield* Effect.gen(function*() {
+        yield* workload
+        yield* snapshotsTaken([26, 17])
+        assert.deepStrictEqual(yield* everything, yield* expected)
+        // A second store rebuilt from the snapshots beside the same journal.
+        const rebuilt = yield* Effect.provide(
+          DocumentStore.DocumentStore,
+          VersionedStore.layerFromJournal.pipe(
+            Layer.provide(Layer.succeedContext(yield* Effect.context<Journal.Journal | Snapshots.SnapshotStore>()))
+          )
+        )
+        assert.deepStrictEqual(
+          yield* Effect.provideService(everything, DocumentStore.DocumentStore, rebuilt),
+          yield* expected
+        )
+      }).pipe(Effect.provide(layer), Effect.scoped)
+    }))
+
+  it.live("time travel: as of an instant, before creation, and across a snapshot", () =>
+    Effect.gen(function*() {
+      const file = join(yield* tempDir, "journal.db")
+      yield* Effect.gen(function*() {
+        yield* workload
+        yield* snapshotsTaken([26, 17])
+        const store = yield* DocumentStore.DocumentStore
+        const history = yield* store.history(idOf(1))
+        for (const version of [1, 4, 30, 34]) {
+          const at = history[version - 1]!.event.occurredAt
+          assert.strictEqual((yield* store.asOf(idOf(1), at)).version, version)
+          assert.strictEqual((yield* store.asOf(idOf(1), DateTime.add(at, { millis: 500 }))).version, version)
+        }
+        const early = yield* Effect.flip(
+          store.asOf(idOf(1), DateTime.subtract(history[0]!.event.occurredAt, { millis: 1 }))
+        )
+        assert.strictEqual(early._tag, "NotYetCreated")
+        assert.include(early.message, "did not exist yet at")
+      }).pipe(
+        Effect.provide(VersionedStore.layerFromJournal.pipe(
+          Layer.provideMerge(sqliteJournal(file)),
+          Layer.provide(Snapshots.layerPolicy(every))
+        )),
+        Effect.scoped
+      )
+    }).pipe(Effect.scoped))
+
+  it.live("a rebuild snapshots long histories it meets, so memory stays bounded and the next start reads less", () =>
+    Effect.gen(function*() {
+      const file = join(yield* tempDir, "journal.db")
+      // Written without snapshots: a store that keeps everything, over the SQLite journal.
+      yield* Effect.gen(function*() {
+        const plain = yield* VersionedStore.make
+        yield* Effect.provideService(workload, DocumentStore.DocumentStore, plain)
+      }).pipe(Effect.provide(sqliteJournal(file)), Effect.scoped)
+      yield* Effect.gen(function*() {
+        const store = yield* DocumentStore.DocumentStore
+        const found = yield* Effect.flatMap(Snapshots.SnapshotStore, (s) => s.latest(idOf(1)))
+        assert.strictEqual(Option.getOrThrow(found).version, 35)
+        assert.deepStrictEqual(yield* everything, yield* expected)
+        assert.strictEqual((yield* store.getAt(idOf(1), 2)).content, "v2")
+      }).pipe(
+        Effect.provide(VersionedStore.layerFromJournal.pipe(
+          Layer.provideMerge(sqliteJournal(file)),
+          Layer.provide(Snapshots.layerPolicy(every))
+        )),
+        Effect.scoped
+      )
+    }).pipe(Effect.scoped))
+})
