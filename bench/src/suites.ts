@@ -1,5 +1,6 @@
 import type { Suite } from "./harness.js"
+import { cipher } from "./suites/cipher.js"
 import { durable } from "./suites/durable.js"
 
 /** Every suite `pnpm bench` runs, in order. Add a suite by adding its module here. */
-export const suites: ReadonlyArray<Suite> = [durable]
+export const suites: ReadonlyArray<Suite> = [durable, cipher]

@@ -30,3 +30,39 @@ export * as Notifier from "./Notifier.js"
  * @since 0.1.0
  */
 export * as Recorder from "./Recorder.js"
+/**
+ * @since 0.1.0
+ */
+export * as AuditTrail from "./security/AuditTrail.js"
+/**
+ * @since 0.1.0
+ */
+export * as BusCodec from "./security/BusCodec.js"
+/**
+ * @since 0.1.0
+ */
+export * as Cipher from "./security/Cipher.js"
+/**
+ * @since 0.1.0
+ */
+export * as DataKeys from "./security/DataKeys.js"
+/**
+ * @since 0.1.0
+ */
+export * as Keyring from "./security/Keyring.js"
+/**
+ * @since 0.1.0
+ */
+export * as KeyStore from "./security/KeyStore.js"
+/**
+ * @since 0.1.0
+ */
+export * as Rbac from "./security/Rbac.js"
+/**
+ * @since 0.1.0
+ */
+export * as SealedPayloads from "./security/SealedPayloads.js"
+/**
+ * @since 0.1.0
+ */
+export * as SecureDocuments from "./security/SecureDocuments.js"

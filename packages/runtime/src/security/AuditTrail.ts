@@ -1,0 +1,390 @@
+/**
+ * The audit trail: an append-only record of every operation attempt (who, action, target, outcome,
+ * time, correlation id), tamper-evident by a SHA-256 hash chain. Each record's hash covers its
+ * content, its sequence number and the hash of the record before it, so editing a record, dropping
+ * one or reordering them breaks the chain at that point, and `verify` names the first broken link.
+ *
+ * A chain alone cannot see its newest records cut off, or the whole trail rewritten by someone who
+ * recomputes every hash. Against those, keep the head (`verify` returns it) somewhere the database's
+ * writers cannot reach, and pass it back as the `anchor` of later verifications.
+ *
+ * @since 0.1.0
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
+import { createHash } from "node:crypto"
+
+/**
+ * How an attempt went: `allowed` is written before an authorized operation runs, then `succeeded`
+ * or `failed` after it; a refused one is `denied`.
+ *
+ * @since 0.1.0
+ */
+export type Outcome = "allowed" | "denied" | "succeeded" | "failed"
+
+/**
+ * What the caller of `append` says; the trail adds the sequence, the time and the hashes.
+ *
+ * @since 0.1.0
+ */
+export interface Draft {
+  readonly principal: string
+  readonly roles: ReadonlyArray<string>
+  readonly action: string
+  readonly target: string | null
+  readonly outcome: Outcome
+  readonly detail: string | null
+  readonly correlationId: string
+}
+
+/**
+ * One record of the trail.
+ *
+ * @since 0.1.0
+ */
+export interface Entry extends Draft {
+  readonly sequence: number
+  readonly recordedAt: string
+  readonly previousHash: string
+  readonly hash: string
+}
+
+/**
+ * The `previousHash` of the first record.
+ *
+ * @since 0.1.0
+ */
+export const genesis = "0".repeat(64)
+
+/**
+ * The hash of a record: SHA-256 over a canonical JSON array of every field but the hash itself.
+ *
+ * @since 0.1.0
+ */
+export const hashOf = (entry: Omit<Entry, "hash">): string =>
+  createHash("sha256").update(JSON.stringify([
+    entry.sequence,
+    entry.recordedAt,
+    entry.principal,
+    entry.roles,
+    entry.action,
+    entry.target,
+    entry.outcome,
+    entry.detail,
+    entry.correlationId,
+    entry.previousHash
+  ])).digest("hex")
+
+/**
+ * Where a verified trail ended: the anchor to keep for the next verification.
+ *
+ * @since 0.1.0
+ */
+export interface Head {
+  readonly sequence: number
+  readonly hash: string
+}
+
+/**
+ * What `verify` found.
+ *
+ * @since 0.1.0
+ */
+export type Verification =
+  | { readonly _tag: "Intact"; readonly count: number; readonly head: Head | undefined }
+  | { readonly _tag: "Broken"; readonly sequence: number; readonly reason: string }
+
+/**
+ * A verifier fed the records in sequence order, one page at a time.
+ *
+ * @since 0.1.0
+ */
+export const makeVerifier = () => {
+  let previous: Head | undefined
+  let count = 0
+  let anchorSeen: Head | undefined
+  return {
+    /** Checks the next record; returns the broken link, if this is one. */
+    step: (entry: Entry, anchor?: Head): Verification | undefined => {
+      const expected = (previous?.sequence ?? 0) + 1
+      if (entry.sequence !== expected) {
+        return {
+          _tag: "Broken",
+          sequence: expected,
+          reason: entry.sequence > expected
+            ? `record ${expected} is missing (the next one is ${entry.sequence})`
+            : `record ${entry.sequence} appears out of order after record ${expected - 1}`
+        }
+      }
+      if (entry.previousHash !== (previous?.hash ?? genesis)) {
+        return {
+          _tag: "Broken",
+          sequence: entry.sequence,
+          reason: `it does not link to record ${expected - 1}: a record before it was changed, removed or moved`
+        }
+      }
+      if (hashOf(entry) !== entry.hash) {
+        return { _tag: "Broken", sequence: entry.sequence, reason: "its content was changed after it was written" }
+      }
+      if (anchor !== undefined && entry.sequence === anchor.sequence) {
+        if (entry.hash !== anchor.hash) {
+          return { _tag: "Broken", sequence: entry.sequence, reason: "it differs from the anchored head" }
+        }
+        anchorSeen = anchor
+      }
+      previous = { sequence: entry.sequence, hash: entry.hash }
+      count++
+      return undefined
+    },
+    /** The result once every record was checked. */
+    finish: (anchor?: Head): Verification =>
+      anchor !== undefined && anchorSeen === undefined
+        ? {
+          _tag: "Broken",
+          sequence: (previous?.sequence ?? 0) + 1,
+          reason: `the trail ends at record ${previous?.sequence ?? 0}, before the anchored head ${anchor.sequence}: ` +
+            `records were cut off`
+        }
+        : { _tag: "Intact", count, head: previous }
+  }
+}
+
+/**
+ * Verifies records given in storage order.
+ *
+ * @since 0.1.0
+ */
+export const verifyEntries = (entries: Iterable<Entry>, anchor?: Head): Verification => {
+  const verifier = makeVerifier()
+  for (const entry of entries) {
+    const broken = verifier.step(entry, anchor)
+    if (broken !== undefined) return broken
+  }
+  return verifier.finish(anchor)
+}
+
+/**
+ * The trail's storage failed.
+ *
+ * @since 0.1.0
+ */
+export class AuditStoreError extends Data.TaggedError("AuditStoreError")<{
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `the audit trail failed: ${this.reason}`
+  }
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface AuditTrailService {
+  /** Appends a record and returns it as stored. */
+  readonly append: (draft: Draft) => Effect.Effect<Entry, AuditStoreError>
+  /** Records after a sequence number, oldest first. */
+  readonly read: (
+    options?: { readonly after?: number | undefined; readonly limit?: number | undefined }
+  ) => Effect.Effect<ReadonlyArray<Entry>, AuditStoreError>
+  /** Walks the whole chain and reports the first broken link, or the head. */
+  readonly verify: (anchor?: Head) => Effect.Effect<Verification, AuditStoreError>
+}
+
+/**
+ * The audit trail.
+ *
+ * @since 0.1.0
+ */
+export class AuditTrail extends Context.Tag("@nerv/runtime/AuditTrail")<AuditTrail, AuditTrailService>() {}
+
+const pageSize = 1_000
+
+const verifyPaged = (
+  read: AuditTrailService["read"],
+  anchor: Head | undefined
+): Effect.Effect<Verification, AuditStoreError> =>
+  Effect.gen(function*() {
+    const verifier = makeVerifier()
+    let after = 0
+    while (true) {
+      const page = yield* read({ after, limit: pageSize })
+      for (const entry of page) {
+        const broken = verifier.step(entry, anchor)
+        if (broken !== undefined) return broken
+      }
+      if (page.length < pageSize) return verifier.finish(anchor)
+      after = page[page.length - 1]!.sequence
+    }
+  })
+
+const seal = (draft: Draft, last: Head | undefined, now: DateTime.Utc): Entry => {
+  const unsealed = {
+    ...draft,
+    roles: [...draft.roles],
+    sequence: (last?.sequence ?? 0) + 1,
+    recordedAt: DateTime.formatIso(now),
+    previousHash: last?.hash ?? genesis
+  }
+  return { ...unsealed, hash: hashOf(unsealed) }
+}
+
+/**
+ * A trail in memory.
+ *
+ * @since 0.1.0
+ */
+export const makeMemory: Effect.Effect<AuditTrailService> = Effect.gen(function*() {
+  const ref = yield* Ref.make<ReadonlyArray<Entry>>([])
+  const read: AuditTrailService["read"] = (options) =>
+    Effect.map(
+      Ref.get(ref),
+      (entries) =>
+        entries.filter((entry) => entry.sequence > (options?.after ?? 0)).slice(0, options?.limit ?? Infinity)
+    )
+  return {
+    append: (draft) =>
+      Effect.flatMap(DateTime.now, (now) =>
+        Ref.modify(ref, (entries) => {
+          const last = entries[entries.length - 1]
+          const entry = seal(draft, last, now)
+          return [entry, [...entries, entry]]
+        })),
+    read,
+    verify: (anchor) => verifyPaged(read, anchor)
+  }
+})
+
+/**
+ * An empty trail in memory.
+ *
+ * @since 0.1.0
+ */
+export const layerMemory: Layer.Layer<AuditTrail> = Layer.effect(AuditTrail, makeMemory)
+
+/**
+ * The table of the trail in the journal's database.
+ *
+ * @since 0.1.0
+ */
+export const table = "nerv_audit"
+
+interface Row {
+  readonly sequence: number
+  readonly recorded_at: string
+  readonly principal: string
+  readonly roles: string
+  readonly action: string
+  readonly target: string | null
+  readonly outcome: string
+  readonly detail: string | null
+  readonly correlation_id: string
+  readonly previous_hash: string
+  readonly hash: string
+}
+
+const parseRoles = (text: string): ReadonlyArray<string> => {
+  try {
+    const roles: unknown = JSON.parse(text)
+    return Array.isArray(roles) ? roles.map(String) : [text]
+  } catch {
+    // An unparsable value still takes part in the hash as something, so the edit is reported.
+    return [text]
+  }
+}
+
+const toEntry = (row: Row): Entry => ({
+  sequence: Number(row.sequence),
+  recordedAt: row.recorded_at,
+  principal: row.principal,
+  roles: parseRoles(row.roles),
+  action: row.action,
+  target: row.target,
+  outcome: row.outcome as Outcome,
+  detail: row.detail,
+  correlationId: row.correlation_id,
+  previousHash: row.previous_hash,
+  hash: row.hash
+})
+
+/**
+ * A trail in a table of an `@effect/sql` database, created if missing. Appends from this process
+ * are serialized; appends from other processes that race for the same sequence number lose on the
+ * primary key and retry on the new head.
+ *
+ * @since 0.1.0
+ */
+export const makeSql: Effect.Effect<AuditTrailService, AuditStoreError, SqlClient.SqlClient> = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const fail = (reason: string) => (cause: unknown) => new AuditStoreError({ reason, cause })
+  yield* sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
+    sequence BIGINT PRIMARY KEY,
+    recorded_at TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    roles TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    outcome TEXT NOT NULL,
+    detail TEXT,
+    correlation_id TEXT NOT NULL,
+    previous_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+  )`.pipe(Effect.mapError(fail(`could not create the table ${table}`)))
+  const lock = yield* Effect.makeSemaphore(1)
+
+  const read: AuditTrailService["read"] = (options) =>
+    sql<Row>`SELECT * FROM ${sql(table)} WHERE sequence > ${options?.after ?? 0}
+      ORDER BY sequence LIMIT ${options?.limit ?? Number.MAX_SAFE_INTEGER}`.pipe(
+      Effect.map((rows) => rows.map(toEntry)),
+      Effect.mapError(fail("could not read the trail"))
+    )
+
+  const appendOnce = (draft: Draft) =>
+    sql.withTransaction(Effect.gen(function*() {
+      const [last] = yield* sql<{ readonly sequence: number; readonly hash: string }>`
+        SELECT sequence, hash FROM ${sql(table)} ORDER BY sequence DESC LIMIT 1`
+      const entry = seal(draft, last && { sequence: Number(last.sequence), hash: last.hash }, yield* DateTime.now)
+      yield* sql`INSERT INTO ${sql(table)} ${
+        sql.insert({
+          sequence: entry.sequence,
+          recorded_at: entry.recordedAt,
+          principal: entry.principal,
+          roles: JSON.stringify(entry.roles),
+          action: entry.action,
+          target: entry.target,
+          outcome: entry.outcome,
+          detail: entry.detail,
+          correlation_id: entry.correlationId,
+          previous_hash: entry.previousHash,
+          hash: entry.hash
+        })
+      }`
+      return entry
+    }))
+
+  return {
+    append: (draft) =>
+      lock.withPermits(1)(appendOnce(draft)).pipe(
+        Effect.retry(Schedule.intersect(Schedule.recurs(5), Schedule.exponential("5 millis"))),
+        Effect.mapError(fail("could not append a record"))
+      ),
+    read,
+    verify: (anchor) => verifyPaged(read, anchor)
+  }
+})
+
+/**
+ * The trail in the journal's database.
+ *
+ * @since 0.1.0
+ */
+export const layerSql: Layer.Layer<AuditTrail, AuditStoreError, SqlClient.SqlClient> = Layer.effect(
+  AuditTrail,
+  makeSql
+)

@@ -1,0 +1,197 @@
+/**
+ * Encryption at rest: a `PayloadCodec` that seals each event payload of a journal with its
+ * document's data key (AES-256-GCM), around any inner codec (plain JSON, gzip). Only the payload
+ * is sealed; the metadata a journal orders by (document id, version, position, time) stays in its
+ * clear columns.
+ *
+ * A sealed row records the encoding `<inner>+aes256gcm` (e.g. `json+aes256gcm`), and its bytes
+ * are a `Cipher` envelope naming the data key. The associated data binds the ciphertext to its row
+ * (document id, version) and to the inner encoding, so a payload copied to another row, or whose
+ * encoding name was edited, does not open.
+ *
+ * @since 0.1.0
+ */
+import { Errors } from "@nerv/core"
+import { PayloadCodec } from "@nerv/store"
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Cipher from "./Cipher.js"
+import {
+  DataKeys,
+  type DataKeyUnavailable,
+  layer as dataKeysLayer,
+  layerDisabled,
+  type Options as DataKeysOptions
+} from "./DataKeys.js"
+import * as Keyring from "./Keyring.js"
+import type { KeyStore } from "./KeyStore.js"
+
+/**
+ * The suffix a sealed row's encoding carries.
+ *
+ * @since 0.1.0
+ */
+export const suffix = "+aes256gcm"
+
+/**
+ * Is this stored encoding a sealed one?
+ *
+ * @since 0.1.0
+ */
+export const isSealed = (encoding: string): boolean => encoding.endsWith(suffix)
+
+/**
+ * @since 0.1.0
+ */
+export interface Options {
+  /**
+   * Read rows that were written while encryption was off (default `false`). Leave it off unless
+   * such rows exist: with it on, anyone who can write to the database can insert a row the codec
+   * will accept without a key.
+   */
+  readonly allowUnsealed?: boolean | undefined
+}
+
+const aadOf = (row: PayloadCodec.RowRef, innerEncoding: string) =>
+  Buffer.from(`nerv/payload/v1\0${row.documentId}\0${row.version}\0${innerEncoding}`)
+
+const decryptionFailed = (row: PayloadCodec.RowRef, reason: string) =>
+  new Errors.DecryptionFailed({ documentId: row.documentId, version: row.version, reason })
+
+const fromUnavailable = (row: PayloadCodec.RowRef) => (error: Errors.DocumentForgotten | DataKeyUnavailable) =>
+  error._tag === "DocumentForgotten" ? error : decryptionFailed(row, error.reason)
+
+/**
+ * The sealing codec around `inner`.
+ *
+ * @since 0.1.0
+ */
+export const make = (inner: PayloadCodec.PayloadCodecService, options?: Options) =>
+  Effect.map(DataKeys, (keys): PayloadCodec.PayloadCodecService => {
+    const seal = (key: Cipher.SecretKey, encoded: PayloadCodec.EncodedPayload, row: PayloadCodec.RowRef) => ({
+      encoding: encoded.encoding + suffix,
+      data: Cipher.seal(key, encoded.data, aadOf(row, encoded.encoding))
+    })
+    const open = (key: Cipher.SecretKey, stored: PayloadCodec.EncodedPayload, row: PayloadCodec.RowRef) => {
+      const innerEncoding = stored.encoding.slice(0, -suffix.length)
+      return Either.match(Cipher.open(key, stored.data, aadOf(row, innerEncoding)), {
+        onLeft: (error) => Effect.fail(decryptionFailed(row, error.reason)),
+        onRight: (data) => inner.decode({ encoding: innerEncoding, data }, row)
+      })
+    }
+    // The common case, a key this process already holds, runs without a key-store effect.
+    return {
+      encode: (json, row) =>
+        Effect.flatMap(inner.encode(json, row), (encoded) => {
+          const key = keys.peek(row.documentId)
+          return key !== undefined
+            ? Effect.succeed(seal(key, encoded, row))
+            : Effect.map(
+              Effect.mapError(keys.forSealing(row.documentId), fromUnavailable(row)),
+              (key) => seal(key, encoded, row)
+            )
+        }),
+      decode: (stored, row) =>
+        Effect.suspend(() => {
+          if (!isSealed(stored.encoding)) {
+            return options?.allowUnsealed === true ? inner.decode(stored, row) : Effect.fail(decryptionFailed(
+              row,
+              `the row is not sealed (encoding ${stored.encoding}); it was written with encryption off, or ` +
+                `inserted behind NERV's back (set allowUnsealed to read rows written with encryption off)`
+            ))
+          }
+          const key = keys.peek(row.documentId)
+          if (key !== undefined && Cipher.isSealedUnder(key, stored.data)) return open(key, stored, row)
+          const keyId = Cipher.keyIdOf(stored.data)
+          if (Either.isLeft(keyId)) return Effect.fail(decryptionFailed(row, keyId.left.reason))
+          return keys.forOpening(row.documentId, keyId.right).pipe(
+            Effect.mapError(fromUnavailable(row)),
+            Effect.flatMap((key) => open(key, stored, row))
+          )
+        })
+    }
+  })
+
+/**
+ * Seals the payloads of the journal: provides `PayloadCodec` around the inner `PayloadCodec` it is
+ * given (`SealedPayloads.layer().pipe(Layer.provide(innerCodecLayer))`), with the `DataKeys` in
+ * context.
+ *
+ * @since 0.1.0
+ */
+export const layer = (
+  options?: Options
+): Layer.Layer<PayloadCodec.PayloadCodec, never, PayloadCodec.PayloadCodec | DataKeys> =>
+  Layer.effect(PayloadCodec.PayloadCodec, Effect.flatMap(PayloadCodec.PayloadCodec, (inner) => make(inner, options)))
+
+/**
+ * The warning logged when a durable layer starts with encryption off.
+ *
+ * @since 0.1.0
+ */
+export const plaintextWarning = "encryption at rest is OFF (NERV_ENCRYPTION=off): event payloads are written " +
+  "to the journal in clear text. Use this for debugging only."
+
+/**
+ * Encryption explicitly off: the inner codec as it is, after a warning at start. A sealed row fails
+ * with a `DecryptionFailed` that says why, rather than as an unknown encoding.
+ *
+ * @since 0.1.0
+ */
+export const layerPlaintext: Layer.Layer<PayloadCodec.PayloadCodec, never, PayloadCodec.PayloadCodec> = Layer.effect(
+  PayloadCodec.PayloadCodec,
+  Effect.zipRight(
+    Effect.logWarning(plaintextWarning),
+    Effect.map(PayloadCodec.PayloadCodec, (inner): PayloadCodec.PayloadCodecService => ({
+      encode: inner.encode,
+      decode: (stored, row) =>
+        isSealed(stored.encoding)
+          ? Effect.fail(decryptionFailed(
+            row,
+            `the row is sealed (${stored.encoding}) and encryption is off; configure the master keys to read it`
+          ))
+          : inner.decode(stored, row)
+    }))
+  )
+)
+
+/**
+ * Whether encryption at rest is on: `NERV_ENCRYPTION`, `on` (the default) or `off`.
+ *
+ * @since 0.1.0
+ */
+export const enabled: Config.Config<boolean> = Config.literal("on", "off")("NERV_ENCRYPTION").pipe(
+  Config.withDefault("on" as const),
+  Config.map((value) => value === "on")
+)
+
+/**
+ * Encryption at rest as durable layers want it, from configuration: unless `NERV_ENCRYPTION=off`,
+ * the sealing codec around the inner `PayloadCodec`, with its `DataKeys` (master keys from
+ * `Keyring.config`, wrapped data keys in `keyStore`), both provided so that `forget` and `rewrap`
+ * reach the same keys the journal seals with. With encryption off: the plaintext codec (which
+ * warns) and `DataKeys.layerDisabled`, and no master key is needed.
+ *
+ * @since 0.1.0
+ */
+export const layerConfig = <E, R>(
+  keyStore: Layer.Layer<KeyStore, E, R>,
+  options?: Options & DataKeysOptions
+): Layer.Layer<
+  PayloadCodec.PayloadCodec | DataKeys,
+  E | ConfigError.ConfigError,
+  R | PayloadCodec.PayloadCodec
+> =>
+  Layer.unwrapEffect(
+    Effect.map(enabled, (on) =>
+      on
+        ? layer(options).pipe(
+          Layer.provideMerge(
+            dataKeysLayer(options).pipe(Layer.provide(Layer.merge(Keyring.layerConfig, keyStore)))
+          )
+        )
+        : Layer.merge(layerPlaintext, layerDisabled))
+  )
