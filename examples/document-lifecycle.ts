@@ -11,8 +11,8 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { DocumentEvent, Documents, Journal } from "@nerv/core"
 import { EventBus as Bus } from "@nerv/core"
-import { Logging, Metrics, Nerv } from "@nerv/runtime"
-import { AuthorTitles, Projection, type VersionedStore } from "@nerv/store"
+import { Logging, Metrics, Nerv, ProgressBar } from "@nerv/runtime"
+import { AuthorTitles, Projection } from "@nerv/store"
 import * as Console from "effect/Console"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
@@ -33,21 +33,6 @@ const describe = (event: DocumentEvent.DocumentEvent): string => {
     case "DocumentDeleted":
       return `deleted by ${event.actor}: ${event.reason}`
   }
-}
-
-/** A progress bar for the rebuild on start, shown only when it takes longer than a moment. */
-const progressBar = () => {
-  const started = Date.now()
-  let shown = false
-  return (progress: VersionedStore.Progress) =>
-    Effect.sync(() => {
-      if (!shown && Date.now() - started < 500) return
-      shown = true
-      const ratio = progress.total === 0 ? 1 : Math.min(1, progress.done / progress.total)
-      const bar = "█".repeat(Math.round(ratio * 30)).padEnd(30, "░")
-      process.stderr.write(`\rRebuilding ${bar} ${progress.done}/${progress.total} ${progress.unit}`)
-      if (progress.done >= progress.total) process.stderr.write("\n")
-    })
 }
 
 const program = Effect.gen(function*() {
@@ -116,7 +101,7 @@ const program = Effect.gen(function*() {
 }).pipe(Effect.scoped)
 
 program.pipe(
-  Effect.provide(Nerv.layerSqlite({ onProgress: progressBar() })),
+  Effect.provide(Nerv.layerSqlite({ onProgress: ProgressBar.make() })),
   Effect.provide(Logger.pretty),
   NodeRuntime.runMain
 )

@@ -29,6 +29,10 @@ export * as Notifier from "./Notifier.js"
 /**
  * @since 0.1.0
  */
+export * as ProgressBar from "./ProgressBar.js"
+/**
+ * @since 0.1.0
+ */
 export * as Recorder from "./Recorder.js"
 /**
  * @since 0.1.0

@@ -2,6 +2,10 @@ import { NodeContext } from "@effect/platform-node"
 import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import { spawnSync } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { Cli, Nerv } from "../src/index.js"
 
 let out: Array<string> = []
@@ -76,4 +80,28 @@ describe("nerv CLI", () => {
       )
       assert.include(err.join("\n"), "InvalidInput: invalid input to Documents.get")
     }))
+})
+
+describe("nerv binary", () => {
+  it("keeps documents across invocations in its database file", () => {
+    const dir = mkdtempSync(join(tmpdir(), "nerv-cli-"))
+    const nerv = (...args: Array<string>) =>
+      spawnSync(process.execPath, ["--import", "tsx", join(import.meta.dirname, "..", "src", "bin.ts"), ...args], {
+        encoding: "utf8",
+        env: { ...process.env, NERV_DATABASE: join(dir, "nerv.db"), NO_COLOR: "1" }
+      })
+    try {
+      const created = nerv("create", "--title", "Persisted", "--content", "Draft", "--author", "ann")
+      assert.strictEqual(created.status, 0, created.stderr)
+      const id = created.stdout.trim().split("\n").at(-1)!
+      const listed = nerv("list")
+      assert.strictEqual(listed.status, 0, listed.stderr)
+      assert.include(listed.stdout, `${id}  v1  Persisted  (by ann)`)
+      const missing = nerv("get", "00000000-0000-4000-8000-000000000999")
+      assert.strictEqual(missing.status, 1)
+      assert.include(missing.stderr, "DocumentNotFound: document 00000000-0000-4000-8000-000000000999 does not exist")
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 })

@@ -1,0 +1,26 @@
+#!/usr/bin/env node
+/**
+ * The `nerv` binary: the command line on the durable embedded default (`Nerv.layerSqlite`), on
+ * the file `--database` names, else `$NERV_DATABASE`, else `.nerv/nerv.db`.
+ *
+ * @since 0.1.0
+ */
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import * as Cli from "./Cli.js"
+import * as Nerv from "./Nerv.js"
+import * as ProgressBar from "./ProgressBar.js"
+
+Cli.run(process.argv, (database) =>
+  Nerv.layerSqlite({
+    filename: Option.getOrUndefined(database),
+    onProgress: ProgressBar.make()
+  })).pipe(
+    // The command line prints results, not the programs' log lines; warnings and errors still show.
+    Logger.withMinimumLogLevel(LogLevel.Warning),
+    Effect.provide(NodeContext.layer),
+    NodeRuntime.runMain({ disableErrorReporting: false })
+  )
