@@ -1,20 +1,71 @@
 /**
- * `pnpm bench [--quick]`: runs every suite and writes `bench/results/latest.json`.
+ * `pnpm bench [--quick]`: runs every suite, prints the figures side by side with ratios, and writes
+ * `bench/results/latest.json` (the records, read by other tools), `latest.md` (the same as Markdown
+ * tables) and `throughput.svg` (a chart of the throughput ratios).
  */
 import { mkdirSync, writeFileSync } from "node:fs"
+import { cpus, loadavg } from "node:os"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import type { BenchContext, BenchRecord } from "./harness.js"
+import { consoleTable, isNoisy, markdown, noisySpread, svgChart } from "./report.js"
 import { suites } from "./suites.js"
+import { targets } from "./suites/bus.js"
 
 const quick = process.argv.includes("--quick")
 const context: BenchContext = quick ? { quick, runs: 3, warmup: 1 } : { quick, runs: 7, warmup: 2 }
+const started = Date.now()
+const loadBefore = loadavg()
 const results: Array<BenchRecord> = []
 for (const suite of suites) {
   console.log(`▶ ${suite.name}`)
   results.push(...(await suite.run(context)))
 }
+const loadAfter = loadavg()
+const seconds = (Date.now() - started) / 1_000
+
+const machine = `${cpus().length} × ${cpus()[0]?.model.trim() ?? "unknown CPU"}, Node ${process.version}`
+const load = `load average ${loadBefore[0]!.toFixed(2)} before, ${loadAfter[0]!.toFixed(2)} after`
+const notes: Array<string> = []
+const noisy = results.filter(isNoisy)
+if (noisy.length > 0) {
+  notes.push(
+    `${noisy.length} of ${results.length} figures spread more than ${noisySpread * 100}% between runs (⚠): ` +
+      noisy.slice(0, 8).map((r) => `${r.workload} ${r.system} ${r.metric}`).join("; ") +
+      (noisy.length > 8 ? "; …" : "")
+  )
+}
+if (Math.max(loadBefore[0]!, loadAfter[0]!) > cpus().length * 0.5) {
+  notes.push(`the machine was busy (${load} on ${cpus().length} CPUs): other work competed for the cores`)
+}
+const checks = targets(results)
+for (const check of checks) notes.push(`${check.met ? "met" : "MISSED"}: ${check.target} — measured ${check.measured}`)
+
+console.log(consoleTable(results))
+console.log("")
+for (const note of notes) console.log(`• ${note}`)
+
 const out = join(dirname(fileURLToPath(import.meta.url)), "..", "results")
 mkdirSync(out, { recursive: true })
 writeFileSync(join(out, "latest.json"), JSON.stringify(results, null, 2) + "\n")
-console.log(`wrote ${results.length} records to bench/results/latest.json`)
+const header = [
+  `## Benchmark results${quick ? " (quick run: smaller workloads, a smoke check)" : ""}`,
+  "",
+  `\`pnpm bench${quick ? " --quick" : ""}\` on ${new Date(started).toISOString()}, ${machine}; ${load}; ` +
+  `${context.runs} measured runs after ${context.warmup} warm-up per figure (median, min–max); ${
+    seconds.toFixed(0)
+  } s in all.`
+]
+writeFileSync(join(out, "latest.md"), markdown(results, header, notes))
+writeFileSync(
+  join(out, "throughput.svg"),
+  svgChart(
+    results,
+    `Throughput relative to NERV (events/s ÷ the workload's first nerv-* system)${quick ? ", quick run" : ""}`
+  )
+)
+console.log(
+  `\nwrote ${results.length} records to bench/results/latest.json, latest.md and throughput.svg (${
+    seconds.toFixed(0)
+  } s)`
+)

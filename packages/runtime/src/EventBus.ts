@@ -7,13 +7,16 @@
  * @since 0.1.0
  */
 import { EventBus as Port, type NervEvent } from "@nerv/core"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { Predicate } from "effect/Predicate"
 import * as PubSub from "effect/PubSub"
+import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import { Ring } from "./internal/ring.js"
+import { History } from "./internal/history.js"
 
 /**
  * How the bus holds events for subscribers that are behind:
@@ -68,6 +71,79 @@ const toPredicate = <A extends Port.BusEvent>(filter: string | ReadonlyArray<str
 }
 
 /**
+ * The events of a subscription's queue that match its filter. It does what
+ * `Stream.filter(Stream.fromQueue(dequeue), matches)` does — chunks as they come, the stream ends
+ * when the bus shuts down — in one stage instead of two, and filters a chunk with a loop over its
+ * array (returning the chunk itself when everything matches) instead of `Chunk.filter`, which goes
+ * through the chunk's iterator: together most of a subscriber's cost per event.
+ */
+const liveStream = <A>(dequeue: Queue.Dequeue<A>, matches: Predicate<A>): Stream.Stream<A> => {
+  const keep = (chunk: Chunk.Chunk<A>): Chunk.Chunk<A> | undefined => {
+    const items = Chunk.toReadonlyArray(chunk)
+    let i = 0
+    while (i < items.length && matches(items[i]!)) i++
+    if (i === items.length) return chunk
+    const kept = items.slice(0, i)
+    for (i++; i < items.length; i++) if (matches(items[i]!)) kept.push(items[i]!)
+    return kept.length === 0 ? undefined : Chunk.unsafeFromArray(kept)
+  }
+  const take = Effect.catchAllCause(
+    Queue.takeBetween(dequeue, 1, maxChunkSize),
+    (cause) =>
+      Effect.flatMap(
+        Queue.isShutdown(dequeue),
+        (isShutdown) => isShutdown && Cause.isInterrupted(cause) ? Effect.fail(Option.none()) : Effect.failCause(cause)
+      )
+  )
+  const pull: Effect.Effect<Chunk.Chunk<A>, Option.Option<never>> = Effect.flatMap(take, (chunk) => {
+    const kept = keep(chunk)
+    return kept === undefined ? pull : Effect.succeed(kept)
+  })
+  return Stream.repeatEffectChunkOption(pull)
+}
+
+/**
+ * A mutex: `lock(effect)` runs `effect` while no other locked effect runs. Effect's `Semaphore`
+ * does the same at several times the cost, which showed on every published batch. A release wakes
+ * every waiter to try again (no hand-over), so an interrupted waiter can never keep the lock.
+ */
+const makeLock = () => {
+  let locked = false
+  let waiters: Array<() => void> = []
+  const release = Effect.sync(() => {
+    locked = false
+    if (waiters.length > 0) {
+      const woken = waiters
+      waiters = []
+      for (const wake of woken) wake()
+    }
+  })
+  const wait = Effect.async<void>((resume) => {
+    const wake = () => resume(Effect.void)
+    waiters.push(wake)
+    return Effect.sync(() => {
+      waiters = waiters.filter((w) => w !== wake)
+    })
+  })
+  return <X, E, R>(effect: Effect.Effect<X, E, R>): Effect.Effect<X, E, R> =>
+    Effect.uninterruptibleMask((restore) => {
+      const attempt: Effect.Effect<X, E, R> = Effect.suspend(() => {
+        if (locked) return Effect.zipRight(restore(wait), attempt)
+        locked = true
+        // Already uninterruptible here, so a plain match releases on every exit.
+        return Effect.matchCauseEffect(restore(effect), {
+          onFailure: (cause) => Effect.zipRight(release, Effect.failCause(cause)),
+          onSuccess: (value) => Effect.as(release, value)
+        })
+      })
+      return attempt
+    })
+}
+
+/** As `Stream.fromQueue`'s default. */
+const maxChunkSize = 4_096
+
+/**
  * Builds a bus for events of type `A`. The bus lives as long as the `Scope`: closing it shuts the
  * bus down and ends every subscription.
  *
@@ -76,10 +152,10 @@ const toPredicate = <A extends Port.BusEvent>(filter: string | ReadonlyArray<str
 export const make = <A extends Port.BusEvent>(options?: Options) =>
   Effect.gen(function*() {
     const pubsub = yield* Effect.acquireRelease(makePubSub<A>(options), PubSub.shutdown)
-    const history = new Ring<A>(options?.historySize ?? defaultHistorySize)
+    const history = new History<A>(options?.historySize ?? defaultHistorySize)
     // Recording in history and handing to the PubSub happen as one step, and so do reading the
     // history and subscribing: a late subscriber's replay and live stream then meet exactly.
-    const lock = yield* Effect.makeSemaphore(1)
+    const lock = makeLock()
     let middlewares: ReadonlyArray<{ readonly run: Port.Middleware<A> }> = []
 
     const runMiddleware = (events: ReadonlyArray<A>): Effect.Effect<ReadonlyArray<A>> => {
@@ -95,23 +171,25 @@ export const make = <A extends Port.BusEvent>(options?: Options) =>
     }
 
     const deliver = (events: ReadonlyArray<A>) =>
-      lock.withPermits(1)(Effect.suspend(() => {
-        for (const event of events) {
-          history.push(event)
-        }
+      lock(Effect.suspend(() => {
+        history.pushAll(events)
         return PubSub.publishAll(pubsub, events)
       }))
+
+    // `batch` belongs to the bus from here on (the history keeps it), hence the copy in publishAll.
+    const publishBatch = (batch: ReadonlyArray<A>): Effect.Effect<void> =>
+      middlewares.length === 0 ? deliver(batch) : runMiddleware(batch).pipe(
+        Effect.flatMap((accepted) =>
+          accepted.length === 0 ? Effect.void : deliver(accepted)
+        )
+      )
 
     const publishAll = (events: Iterable<A>): Effect.Effect<ReadonlyArray<string>> =>
       Effect.suspend(() => {
         const batch = Array.from(events)
-        const ids = batch.map((event) =>
-          event.eventId
-        )
-        return runMiddleware(batch).pipe(
-          Effect.flatMap((accepted) => accepted.length === 0 ? Effect.void : deliver(accepted)),
-          Effect.as(ids)
-        )
+        const ids = new Array<string>(batch.length)
+        for (let i = 0; i < batch.length; i++) ids[i] = batch[i]!.eventId
+        return Effect.as(publishBatch(batch), ids)
       })
 
     const subscribe = (
@@ -121,7 +199,7 @@ export const make = <A extends Port.BusEvent>(options?: Options) =>
       Effect.gen(function*() {
         const matches = toPredicate<A>(filter)
         const replay = subscribeOptions?.replay ?? false
-        const [replayed, dequeue] = yield* lock.withPermits(1)(Effect.zip(
+        const [replayed, dequeue] = yield* lock(Effect.zip(
           Effect.sync(() => {
             if (replay === false) return []
             const matching = history.toArray().filter(matches)
@@ -129,11 +207,12 @@ export const make = <A extends Port.BusEvent>(options?: Options) =>
           }),
           PubSub.subscribe(pubsub)
         ))
-        return Stream.concat(Stream.fromIterable(replayed), Stream.filter(Stream.fromQueue(dequeue), matches))
+        const live = liveStream(dequeue, matches)
+        return replayed.length === 0 ? live : Stream.concat(Stream.fromIterable(replayed), live)
       })
 
     const bus: Port.Bus<A> = {
-      publish: (event) => Effect.as(publishAll([event]), event.eventId),
+      publish: (event) => Effect.suspend(() => Effect.as(publishBatch([event]), event.eventId)),
       publishAll,
       subscribe: subscribe as Port.Bus<A>["subscribe"],
       use: (run) =>

@@ -5,6 +5,10 @@ export * as Cli from "./Cli.js"
 /**
  * @since 0.1.0
  */
+export * as Dispatcher from "./Dispatcher.js"
+/**
+ * @since 0.1.0
+ */
 export * as EventBus from "./EventBus.js"
 /**
  * @since 0.1.0
