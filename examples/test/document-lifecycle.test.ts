@@ -3,7 +3,7 @@ import * as Command from "@effect/platform/Command"
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
-import { mkdtempSync, rmSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -24,7 +24,7 @@ const runDemo = (database: string) =>
   }).pipe(Effect.scoped, Effect.provide(NodeContext.layer))
 
 describe("examples/document-lifecycle", () => {
-  it.live("runs the whole lifecycle and prints the events, the refusal and the metrics", () =>
+  it.live("runs the whole lifecycle, prints the events, the refusal and the metrics, and keeps them for the next run", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "nerv-demo-"))
       try {
@@ -56,6 +56,14 @@ describe("examples/document-lifecycle", () => {
         assert.match(metrics, /Documents\.create\s+2\s+0\s+0\.0%/)
         assert.match(metrics, /Documents\.update\s+2\s+1\s+50\.0%/)
         assert.match(metrics, /Documents\.remove\s+1\s+0\s+0\.0%/)
+
+        // A second run finds the first run's documents, rebuilt from the (encrypted) journal.
+        const again = yield* runDemo(join(dir, "nerv.db"))
+        assert.strictEqual(again.exitCode, 0, again.stderr)
+        assert.match(again.stdout, /\(4 events from earlier runs\)/)
+        assert.include(again.stdout, "Documents now: \"Launch plan\" v2, \"Launch plan\" v2")
+        assert.isFalse(readFileSync(join(dir, "nerv.db")).includes("Ship on Friday"), "content stored in clear")
+        assert.strictEqual(statSync(join(dir, "master.key")).mode & 0o777, 0o600)
       } finally {
         rmSync(dir, { recursive: true, force: true })
       }

@@ -11,6 +11,7 @@ import type * as Option from "effect/Option"
 import type { Document, DocumentId } from "./Document.js"
 import type { DocumentEvent } from "./DocumentEvent.js"
 import type {
+  DocumentForgotten,
   DocumentNotFound,
   JournalError,
   NotYetCreated,
@@ -31,13 +32,31 @@ export interface DocumentVersion {
 }
 
 /**
+ * One version without its content: what stays of a forgotten document's history.
+ *
+ * @since 0.1.0
+ */
+export interface VersionShape {
+  readonly version: number
+  readonly event: DocumentEvent["_tag"]
+  readonly occurredAt: DateTime.Utc
+  readonly actor: string
+}
+
+/**
+ * Every read of content fails with `DocumentForgotten` once the document was forgotten
+ * (crypto-shredded): its content no longer exists. `shape` still reads its history's shape.
+ *
  * @since 0.1.0
  */
 export interface DocumentStoreService {
-  /** The latest state, deleted or not; `None` when the id was never created. */
-  readonly current: (id: DocumentId) => Effect.Effect<Option.Option<Document>>
+  /**
+   * The latest state, deleted or not; `None` when the id was never created. What commands decide
+   * on, so a forgotten document refuses every command.
+   */
+  readonly current: (id: DocumentId) => Effect.Effect<Option.Option<Document>, DocumentForgotten>
   /** The latest state, deleted or not. */
-  readonly get: (id: DocumentId) => Effect.Effect<Document, DocumentNotFound>
+  readonly get: (id: DocumentId) => Effect.Effect<Document, DocumentNotFound | DocumentForgotten>
   /**
    * The state at one version. A version that left memory (a snapshot covers it) is read from the
    * journal, hence `JournalError`; one the retention policy removed fails with `VersionPruned`.
@@ -45,18 +64,30 @@ export interface DocumentStoreService {
   readonly getAt: (
     id: DocumentId,
     version: number
-  ) => Effect.Effect<Document, DocumentNotFound | VersionNotFound | VersionPruned | JournalError>
+  ) => Effect.Effect<Document, DocumentNotFound | DocumentForgotten | VersionNotFound | VersionPruned | JournalError>
   /** The state at an instant: the latest version that happened at or before it. */
   readonly asOf: (
     id: DocumentId,
     instant: DateTime.Utc
-  ) => Effect.Effect<Document, DocumentNotFound | NotYetCreated | VersionPruned | JournalError>
+  ) => Effect.Effect<Document, DocumentNotFound | DocumentForgotten | NotYetCreated | VersionPruned | JournalError>
   /**
    * Every version, oldest first (those that left memory are read from the journal); after pruning,
    * from the earliest version the retention policy kept.
    */
-  readonly history: (id: DocumentId) => Effect.Effect<ReadonlyArray<DocumentVersion>, DocumentNotFound | JournalError>
-  /** The latest state of every document not deleted, in creation order. */
+  readonly history: (
+    id: DocumentId
+  ) => Effect.Effect<ReadonlyArray<DocumentVersion>, DocumentNotFound | DocumentForgotten | JournalError>
+  /**
+   * Every version's shape (what happened, when, by whom; no content), oldest first, from the same
+   * versions `history` reads. Readable whether or not the document was forgotten.
+   */
+  readonly shape: (id: DocumentId) => Effect.Effect<ReadonlyArray<VersionShape>, DocumentNotFound | JournalError>
+  /**
+   * Drops a document's content from memory after its key was destroyed: its versions keep their
+   * shape, content reads fail `DocumentForgotten` from now on, and `list` leaves it out.
+   */
+  readonly forget: (id: DocumentId) => Effect.Effect<void, DocumentNotFound>
+  /** The latest state of every document not deleted and not forgotten, in creation order. */
   readonly list: Effect.Effect<ReadonlyArray<Document>>
   /**
    * Adds committed events. Each must be the next version of its document; otherwise nothing is

@@ -15,7 +15,7 @@ import type * as CliApp from "@effect/cli/CliApp"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import type * as ValidationError from "@effect/cli/ValidationError"
-import { type DocumentEvent, Documents, DocumentStore } from "@nerv/core"
+import { type DocumentEvent, Documents, DocumentStore, Errors } from "@nerv/core"
 import { Document } from "@nerv/core"
 import * as Console from "effect/Console"
 import * as DateTime from "effect/DateTime"
@@ -124,14 +124,8 @@ const history = Command.make("history", { id, json }, (input) =>
     }
   })).pipe(Command.withDescription("print every version: when, who, what"))
 
-const domainErrors = new Set([
-  "InvalidInput",
-  "DocumentNotFound",
-  "DocumentAlreadyDeleted",
-  "VersionConflict",
-  "VersionNotFound",
-  "JournalError"
-])
+/** NERV's expected errors: every class `@nerv/core`'s `Errors` exports is named after its tag. */
+const domainErrors = new Set(Object.keys(Errors))
 
 const isDomainError = (error: unknown): error is { readonly _tag: string; readonly message: string } =>
   error instanceof Error && "_tag" in error && typeof error._tag === "string" && domainErrors.has(error._tag)

@@ -4,10 +4,11 @@
  * @since 0.1.0
  */
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { type DocumentStore, EventBus as Port, type IdGenerator, Journal, Notifier as NotifierPort } from "@nerv/core"
 import type { NervEvent } from "@nerv/core"
 import { Errors } from "@nerv/core"
-import { MemoryJournal, PayloadCodec, type Projection, Snapshots, SqliteJournal, VersionedStore } from "@nerv/store"
+import { MemoryJournal, PayloadCodec, Projection, Snapshots, SqliteJournal, VersionedStore } from "@nerv/store"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -18,6 +19,11 @@ import * as EventBus from "./EventBus.js"
 import * as Ids from "./Ids.js"
 import * as Notifier from "./Notifier.js"
 import * as Recorder from "./Recorder.js"
+import * as AuditTrail from "./security/AuditTrail.js"
+import type * as DataKeys from "./security/DataKeys.js"
+import * as Keyring from "./security/Keyring.js"
+import * as KeyStore from "./security/KeyStore.js"
+import * as SealedPayloads from "./security/SealedPayloads.js"
 
 /**
  * The services every document program needs.
@@ -84,8 +90,18 @@ export interface SqliteOptions {
   readonly snapshotEvery?: number | undefined
   /** Gzip payloads from this many bytes on (default: no compression). */
   readonly compressFrom?: number | undefined
-  /** How payloads are stored; overrides `compressFrom` (a sealing codec goes here). */
+  /**
+   * How payloads are encoded before they are sealed (or, with `NERV_ENCRYPTION=off`, stored as
+   * they are); overrides `compressFrom`.
+   */
   readonly codec?: Layer.Layer<PayloadCodec.PayloadCodec> | undefined
+  /**
+   * Where the master key is kept when none is configured (`NERV_MASTER_KEYS`,
+   * `NERV_MASTER_KEYS_FILE`): default `master.key` beside the database. See `Keyring.configOrLocalFile`.
+   */
+  readonly masterKeyFile?: string | undefined
+  /** Options of the sealing codec and the data keys (e.g. `allowUnsealed` to read rows written with encryption off). */
+  readonly encryption?: (SealedPayloads.Options & DataKeys.Options) | undefined
   /** Hears how far the rebuild on start has come. */
   readonly onProgress?: ((progress: VersionedStore.Progress) => Effect.Effect<void>) | undefined
   readonly bus?: EventBus.Options | undefined
@@ -103,28 +119,69 @@ export const databaseFile: Config.Config<string> = Config.string("NERV_DATABASE"
 )
 
 /**
+ * What `layerSqlite` provides: the document services, projection checkpoints, the data keys (for
+ * `forget` and `rewrap`), the audit trail, and `Forgetting` (projections drop forgotten documents).
+ *
+ * @since 0.1.0
+ */
+export type SqliteServices =
+  | Services
+  | Projection.Checkpoints
+  | Projection.Forgetting
+  | DataKeys.DataKeys
+  | AuditTrail.AuditTrail
+
+const hasDataKeys = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const tables = yield* sql.unsafe<{ readonly n: number }>(
+    "SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = ?",
+    [KeyStore.table]
+  )
+  if (tables[0]!.n === 0) return false
+  const keys = yield* sql.unsafe<{ readonly n: number }>(`SELECT count(*) AS n FROM ${KeyStore.table}`)
+  return keys[0]!.n > 0
+}).pipe(Effect.mapError((cause) => new Errors.JournalError({ reason: "could not read the data key store", cause })))
+
+/**
  * Everything durable, in one SQLite file: the journal (group commit, `synchronous=FULL` by default),
- * snapshots and projection checkpoints; the store rebuilt from it on start; a bus, random ids and
- * console notifications. What the demo and the CLI use by default.
+ * snapshots and projection checkpoints, the wrapped data keys and the audit trail; the store rebuilt
+ * from it on start; a bus, random ids and console notifications. What the demo and the CLI use by
+ * default.
+ *
+ * Payloads are sealed (AES-256-GCM, a data key per document) unless `NERV_ENCRYPTION=off`, which
+ * logs a warning at start. The master keys come from `NERV_MASTER_KEYS` / `NERV_MASTER_KEYS_FILE`;
+ * with neither set, from a key file beside the database, generated on first start (see
+ * `Keyring.configOrLocalFile` and docs/security.md).
  *
  * @since 0.1.0
  */
 export const layerSqlite = (
   options?: SqliteOptions
-): Layer.Layer<Services | Projection.Checkpoints, Errors.JournalError | ConfigError.ConfigError> =>
+): Layer.Layer<SqliteServices, Errors.JournalError | ConfigError.ConfigError> =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const filename = options?.filename ?? (yield* databaseFile)
     yield* Effect.try({
       try: () => Fs.mkdirSync(Path.dirname(filename), { recursive: true }),
       catch: (cause) => new Errors.JournalError({ reason: `could not create the folder of ${filename}`, cause })
     })
-    const codec = options?.codec ??
+    const inner = options?.codec ??
       (options?.compressFrom === undefined
         ? PayloadCodec.layerJson
         : PayloadCodec.layerCompressed({ minBytes: options.compressFrom }))
-    const journal = SqliteJournal.layer({ durability: options?.durability }).pipe(
-      Layer.provide(Layer.merge(SqliteClient.layer({ filename }), codec))
+    const keyFile = options?.masterKeyFile ?? Path.join(Path.dirname(filename), "master.key")
+    const keyStore = KeyStore.layerSql.pipe(
+      Layer.mapError((error) =>
+        new Errors.JournalError({
+          reason: `could not open the data key store in ${filename}: ${error.reason}`,
+          cause: error
+        })
+      )
     )
+    const codec = SealedPayloads.layerConfigWith({
+      keyStore,
+      keyring: Layer.effect(Keyring.Keyring, Keyring.configOrLocalFile(keyFile, hasDataKeys))
+    }, options?.encryption).pipe(Layer.provide(inner))
+    const journal = SqliteJournal.layer({ durability: options?.durability }).pipe(Layer.provideMerge(codec))
     const store = VersionedStore.layerFromJournal.pipe(
       Layer.provideMerge(journal),
       Layer.provide(Snapshots.layerPolicy(options?.snapshotEvery ?? 1_000)),
@@ -134,5 +191,22 @@ export const layerSqlite = (
           : Layer.succeed(VersionedStore.RebuildProgress, { report: options.onProgress })
       )
     )
-    return Layer.mergeAll(store, EventBus.layer(options?.bus), Notifier.layerConsole, Ids.layerRandom)
+    const audit = AuditTrail.layerSql.pipe(
+      Layer.mapError((error) =>
+        new Errors.JournalError({
+          reason: `could not open the audit trail in ${filename}: ${error.reason}`,
+          cause: error
+        })
+      )
+    )
+    // One connection for all of them: the journal, the data keys and the audit trail share the file.
+    return Layer.mergeAll(store, audit).pipe(
+      Layer.provide(SqliteClient.layer({ filename })),
+      Layer.merge(Layer.mergeAll(
+        EventBus.layer(options?.bus),
+        Notifier.layerConsole,
+        Ids.layerRandom,
+        Projection.layerForgetting
+      ))
+    )
   }))

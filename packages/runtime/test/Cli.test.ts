@@ -1,5 +1,6 @@
 import { NodeContext } from "@effect/platform-node"
 import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
+import { Errors } from "@nerv/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { spawnSync } from "node:child_process"
@@ -80,6 +81,15 @@ describe("nerv CLI", () => {
       )
       assert.include(err.join("\n"), "InvalidInput: invalid input to Documents.get")
     }))
+})
+
+describe("nerv CLI's expected errors", () => {
+  it("knows every error of @nerv/core by its tag (each class is named after its tag)", () => {
+    for (const [name, ErrorClass] of Object.entries(Errors)) {
+      const error = new (ErrorClass as new(args: object) => { readonly _tag: string })({})
+      assert.strictEqual(error._tag, name)
+    }
+  })
 })
 
 describe("nerv binary", () => {

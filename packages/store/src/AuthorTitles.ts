@@ -1,6 +1,7 @@
 /**
  * An example read model: the documents of each author, with their latest titles. Deleted documents
- * leave it. Run it with `Projection.run(AuthorTitles.projection)`.
+ * leave it, and so do forgotten ones (their titles are content). Run it with
+ * `Projection.run(AuthorTitles.projection)`.
  *
  * @since 0.1.0
  */
@@ -38,8 +39,25 @@ const withTitle = (state: State, author: string, documentId: string, title: stri
   authorOf: HashMap.set(state.authorOf, documentId, author)
 })
 
+const without = (state: State, documentId: string): State => {
+  const author = HashMap.get(state.authorOf, documentId)
+  if (Option.isNone(author)) return state
+  return {
+    byAuthor: HashMap.modifyAt(
+      state.byAuthor,
+      author.value,
+      (titles): Option.Option<HashMap.HashMap<string, string>> =>
+        Option.filter(
+          Option.map(titles, (map) => HashMap.remove(map, documentId)),
+          (remaining) => HashMap.size(remaining) > 0
+        )
+    ),
+    authorOf: HashMap.remove(state.authorOf, documentId)
+  }
+}
+
 /**
- * The projection.
+ * The projection. Deleted and forgotten documents leave it.
  *
  * @since 0.1.0
  */
@@ -57,24 +75,12 @@ export const projection: Projection.Projection<State, typeof State.Encoded> = Pr
           ? state
           : withTitle(state, author.value, event.documentId, event.title)
       }
-      case "DocumentDeleted": {
-        const author = HashMap.get(state.authorOf, event.documentId)
-        if (Option.isNone(author)) return state
-        return {
-          byAuthor: HashMap.modifyAt(
-            state.byAuthor,
-            author.value,
-            (titles): Option.Option<HashMap.HashMap<string, string>> =>
-              Option.filter(
-                Option.map(titles, (map) => HashMap.remove(map, event.documentId as string)),
-                (remaining) => HashMap.size(remaining) > 0
-              )
-          ),
-          authorOf: HashMap.remove(state.authorOf, event.documentId)
-        }
-      }
+      case "DocumentDeleted":
+        return without(state, event.documentId)
     }
-  }
+  },
+  // A forgotten document's titles are its content: they leave the read model.
+  forget: without
 })
 
 /**

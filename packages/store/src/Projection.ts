@@ -15,6 +15,7 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
+import { isForgotten as isForgottenValue } from "./internal/forgotten.js"
 import * as JournalSubscription from "./JournalSubscription.js"
 
 /**
@@ -69,7 +70,23 @@ export interface Projection<S, I> {
   readonly schema: Schema.Schema<S, I>
   readonly initial: S
   readonly apply: (state: S, entry: Journal.JournalEntry) => S
+  /**
+   * Drops what the state copied of a forgotten (crypto-shredded) document. A projection that copies
+   * content (titles, text) must have it: it is called instead of `apply` for the entries of a
+   * forgotten document (they carry no content, see `isForgotten`), and by `Running.forget` /
+   * `forget` when a document is forgotten after the state folded it. Without it, such entries go
+   * to `apply` as they are.
+   */
+  readonly forget?: ((state: S, documentId: string) => S) | undefined
 }
+
+/**
+ * Was this event read without its content because its document was forgotten (its data key
+ * destroyed)? Its metadata (version, time, actor) is real; its title, content or reason is blank.
+ *
+ * @since 0.1.0
+ */
+export const isForgotten = (event: Journal.JournalEntry["event"]): boolean => isForgottenValue(event)
 
 /**
  * Defines a projection.
@@ -100,6 +117,11 @@ export interface Running<S> {
   readonly changes: Stream.Stream<Progress<S>>
   /** Waits until the projection has folded the journal up to `position`. */
   readonly awaitPosition: (position: number) => Effect.Effect<Progress<S>>
+  /**
+   * Drops a forgotten document from the state (the projection's `forget`) and stores the result
+   * at once, so that neither memory nor the checkpoint keeps its content. A no-op without `forget`.
+   */
+  readonly forget: (documentId: string) => Effect.Effect<void, Errors.JournalError>
 }
 
 /**
@@ -129,8 +151,11 @@ export const step = <S, I>(
 ): Effect.Effect<Progress<S>, Errors.JournalError, Checkpoints> =>
   Effect.gen(function*() {
     let { position, state } = progress
+    const forget = projection.forget
     for (const entry of entries) {
-      state = projection.apply(state, entry)
+      state = forget !== undefined && isForgottenValue(entry.event)
+        ? forget(state, entry.event.documentId)
+        : projection.apply(state, entry)
       position = entry.position
     }
     if (position === progress.position) return progress
@@ -138,6 +163,74 @@ export const step = <S, I>(
     yield* Effect.flatMap(Checkpoints, (checkpoints) => checkpoints.save(projection.name, { position, state: encoded }))
     return { position, state }
   })
+
+/**
+ * Drops a forgotten document from a state with the projection's `forget` and, if anything changed,
+ * stores it at the same position.
+ */
+const scrub = <S, I>(
+  projection: Projection<S, I>,
+  progress: Progress<S>,
+  documentId: string
+): Effect.Effect<Progress<S>, Errors.JournalError, Checkpoints> =>
+  Effect.gen(function*() {
+    if (projection.forget === undefined || progress.position === 0) return progress
+    const state = projection.forget(progress.state, documentId)
+    if (state === progress.state) return progress
+    const encoded = yield* Effect.mapError(Schema.encode(projection.schema)(state), decodeFailed(projection.name))
+    yield* Effect.flatMap(Checkpoints, (checkpoints) =>
+      checkpoints.save(projection.name, { position: progress.position, state: encoded }))
+    return { position: progress.position, state }
+  })
+
+/**
+ * Drops a forgotten document from a projection's stored checkpoint (for a projection that is not
+ * running; a running one drops it with `Running.forget`, or by itself under `Forgetting`).
+ *
+ * @since 0.1.0
+ */
+export const forget = <S, I>(
+  projection: Projection<S, I>,
+  documentId: string
+): Effect.Effect<void, Errors.JournalError, Checkpoints> =>
+  Effect.flatMap(load(projection), (progress) => Effect.asVoid(scrub(projection, progress, documentId)))
+
+/**
+ * @since 0.1.0
+ */
+export interface ForgettingService {
+  /** Calls `onForget` for every document forgotten while the current scope is open. */
+  readonly register: (onForget: (documentId: string) => Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>
+  /** Tells every registered listener that a document was forgotten. */
+  readonly forgotten: (documentId: string) => Effect.Effect<void>
+}
+
+/**
+ * Who hears that a document was forgotten (crypto-shredded) in this process. With it in context,
+ * `run` registers every projection that has a `forget`, so that forgetting a document (e.g.
+ * `SecureDocuments.forget`) drops it from their states and checkpoints at once.
+ *
+ * @since 0.1.0
+ */
+export class Forgetting extends Context.Tag("@nerv/store/Forgetting")<Forgetting, ForgettingService>() {}
+
+/**
+ * An empty `Forgetting`.
+ *
+ * @since 0.1.0
+ */
+export const layerForgetting: Layer.Layer<Forgetting> = Layer.sync(Forgetting, () => {
+  const listeners = new Set<(documentId: string) => Effect.Effect<void>>()
+  return {
+    register: (onForget) =>
+      Effect.acquireRelease(
+        Effect.sync(() => void listeners.add(onForget)),
+        () => Effect.sync(() => void listeners.delete(onForget))
+      ),
+    forgotten: (documentId) =>
+      Effect.suspend(() => Effect.forEach([...listeners], (listener) => listener(documentId), { discard: true }))
+  }
+})
 
 /**
  * The stored progress of a projection (its initial state at position 0 when it never ran).
@@ -174,6 +267,9 @@ export const run = <S, I>(
     const checkpoints = yield* Checkpoints
     const start = options?.rebuild === true ? { position: 0, state: projection.initial } : yield* load(projection)
     const ref = yield* SubscriptionRef.make<Progress<S>>(start)
+    // Folding a page and dropping a forgotten document both read, change and store the state: one
+    // at a time, so that neither overwrites the other.
+    const lock = yield* Effect.makeSemaphore(1)
     const follow = Effect.suspend(() =>
       Effect.flatMap(
         SubscriptionRef.get(ref),
@@ -184,18 +280,35 @@ export const run = <S, I>(
                 SubscriptionRef.get(ref),
                 (progress) =>
                   Effect.flatMap(step(projection, progress, chunk), (next) => SubscriptionRef.set(ref, next))
-              )
+              ).pipe(lock.withPermits(1))
             )
           )
       )
     )
+    const forgetting = yield* Effect.serviceOption(Forgetting)
     yield* follow.pipe(
       Effect.provideService(Checkpoints, checkpoints),
       Effect.tapError((error) => Effect.logWarning(`projection ${projection.name} paused: ${error.message}`)),
       Effect.retry({ while: () => true, schedule: JournalSubscription.retrySchedule }),
       Effect.forkScoped
     )
+    const forgetOne = (documentId: string) =>
+      Effect.flatMap(SubscriptionRef.get(ref), (progress) =>
+        Effect.flatMap(
+          scrub(projection, progress, documentId).pipe(Effect.provideService(Checkpoints, checkpoints)),
+          (next) => SubscriptionRef.set(ref, next)
+        )).pipe(lock.withPermits(1))
+    if (Option.isSome(forgetting) && projection.forget !== undefined) {
+      yield* forgetting.value.register((documentId) =>
+        forgetOne(documentId).pipe(
+          Effect.catchAll((error) =>
+            Effect.logError(`projection ${projection.name} could not drop forgotten ${documentId}: ${error.message}`)
+          )
+        )
+      )
+    }
     return {
+      forget: forgetOne,
       get: SubscriptionRef.get(ref),
       changes: ref.changes,
       awaitPosition: (position) =>

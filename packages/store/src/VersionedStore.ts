@@ -6,9 +6,12 @@
  * leave memory, so memory stays bounded however long histories grow; reading one of those versions
  * (`getAt`, `asOf`, `history`) reads the journal. Every version stays readable.
  *
+ * A forgotten (crypto-shredded) document keeps only its history's shape: its content reads and
+ * commands fail `DocumentForgotten`, `list` leaves it out, and it is never snapshotted.
+ *
  * @since 0.1.0
  */
-import { type Document, DocumentStore, Errors, Journal } from "@nerv/core"
+import { type Document, type DocumentEvent, DocumentStore, Errors, Journal } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
@@ -63,6 +66,8 @@ export interface VersionedStoreService extends DocumentStore.DocumentStoreServic
 export interface Window {
   readonly floor: number
   readonly latest: number
+  /** The document was forgotten: it has no content to snapshot. */
+  readonly forgotten: boolean
 }
 
 /**
@@ -76,6 +81,14 @@ export interface Options {
 }
 
 const notFound = (id: string) => new Errors.DocumentNotFound({ documentId: id })
+const forgotten = (id: string) => new Errors.DocumentForgotten({ documentId: id })
+
+const shapeOf = (event: DocumentEvent.DocumentEvent): DocumentStore.VersionShape => ({
+  version: event.version,
+  event: event._tag,
+  occurredAt: event.occurredAt,
+  actor: event.actor
+})
 
 /**
  * Makes an empty store.
@@ -87,21 +100,45 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
     const ref = yield* Ref.make(StoreState.emptyState)
     const serialized = makeKeyedLock()
 
-    const entryOf = (id: string) =>
+    /** A document's versions, whether or not it was forgotten (for its shape). */
+    const anyEntryOf = (id: string) =>
       Effect.flatMap(Ref.get(ref), (state) =>
         Option.match(HashMap.get(state.documents, id), {
           onNone: () => Effect.fail(notFound(id)),
           onSome: Effect.succeed
         }))
 
-    const current = (id: string): Effect.Effect<Option.Option<Document.Document>> =>
-      Effect.map(
-        Ref.get(ref),
-        (state) =>
-          Option.flatMap(HashMap.get(state.documents, id), (e) => Option.fromNullable(StoreState.latestDocument(e)))
+    /** A document's versions, for a read of its content. */
+    const entryOf = (id: string) =>
+      Effect.flatMap(
+        anyEntryOf(id),
+        (entry): Effect.Effect<StoreState.Versions, Errors.DocumentNotFound | Errors.DocumentForgotten> =>
+          entry.forgotten === true ? Effect.fail(forgotten(id)) : Effect.succeed(entry)
       )
 
-    const { cold, earliest } = makeColdReads(options)
+    const current = (id: string): Effect.Effect<Option.Option<Document.Document>, Errors.DocumentForgotten> =>
+      Effect.flatMap(
+        Ref.get(ref),
+        (state) => {
+          const entry = Option.getOrUndefined(HashMap.get(state.documents, id))
+          if (entry === undefined) return Effect.succeedNone
+          if (entry.forgotten === true) return Effect.fail(forgotten(id))
+          return Effect.succeed(Option.fromNullable(StoreState.latestDocument(entry)))
+        }
+      )
+
+    const { cold, coldEvents, earliest } = makeColdReads(options)
+
+    const shape = (id: string) =>
+      Effect.flatMap(anyEntryOf(id), (entry) => {
+        const held = Vector.toArray(entry.versions).map((version) => shapeOf(version.event))
+        if (entry.floor === 0) return Effect.succeed(held)
+        return Effect.flatMap(earliest(id), (first) =>
+          Effect.map(
+            first > entry.floor ? Effect.succeed([]) : coldEvents(id, first, entry.floor),
+            (older) => [...older.map(shapeOf), ...held]
+          ))
+      })
 
     const getAt = (id: string, version: number) =>
       Effect.flatMap(
@@ -188,14 +225,14 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
       list: Effect.map(Ref.get(ref), (state) => {
         const documents: Array<Document.Document> = []
         for (const id of Vector.toArray(state.order)) {
-          const latest = Option.flatMap(
-            HashMap.get(state.documents, id),
-            (entry) => Option.fromNullable(StoreState.latestDocument(entry))
-          )
-          if (Option.isSome(latest) && !latest.value.isDeleted) documents.push(latest.value)
+          const entry = Option.getOrUndefined(HashMap.get(state.documents, id))
+          const latest = entry === undefined || entry.forgotten === true ? undefined : StoreState.latestDocument(entry)
+          if (latest !== undefined && !latest.isDeleted) documents.push(latest)
         }
         return documents
       }),
+      shape,
+      forget: (id) => Effect.flatMap(anyEntryOf(id), () => Ref.update(ref, (state) => StoreState.forget(state, id))),
       apply: (events) => modify((state) => StoreState.applyAll(state, events)),
       restore: (items) => modify((state) => StoreState.applyAll(state, items)),
       compact: (documentId, version) => Ref.update(ref, (state) => StoreState.compact(state, documentId, version)),
@@ -203,13 +240,15 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
         Effect.map(Ref.get(ref), (state) =>
           Option.map(HashMap.get(state.documents, documentId), (entry) => ({
             floor: entry.floor,
-            latest: StoreState.latestVersion(entry)
+            latest: StoreState.latestVersion(entry),
+            forgotten: entry.forgotten === true
           }))),
       windows: Effect.map(Ref.get(ref), (state) =>
         Array.from(HashMap.entries(state.documents), ([id, entry]) => ({
           id,
           floor: entry.floor,
-          latest: StoreState.latestVersion(entry)
+          latest: StoreState.latestVersion(entry),
+          forgotten: entry.forgotten === true
         }))),
       serialized
     }
@@ -296,7 +335,7 @@ export const restoreFrom = (
         const taken: Array<Snapshot> = []
         for (const id of ids) {
           const window = Option.getOrUndefined(yield* store.windowOf(id))
-          if (window === undefined || window.latest - window.floor < policy.every) continue
+          if (window === undefined || window.forgotten || window.latest - window.floor < policy.every) continue
           const document = yield* Effect.orDie(store.getAt(id as Document.DocumentId, window.latest))
           taken.push({ documentId: id, version: window.latest, document })
         }

@@ -20,7 +20,8 @@ import * as ParseResult from "effect/ParseResult"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { createSecretKey, randomBytes } from "node:crypto"
-import { readFileSync } from "node:fs"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
 import type { SecretKey } from "./Cipher.js"
 
 // Kept in step with the envelope of `Cipher`, which stores the id in at most 64 bytes.
@@ -162,7 +163,7 @@ export const layer = (text: string | Redacted.Redacted<string>): Layer.Layer<Key
 
 const fromFile = (path: string) =>
   Effect.try({
-    try: () => Redacted.make(readFileSync(path, "utf8")),
+    try: () => Redacted.make(Fs.readFileSync(path, "utf8")),
     catch: (error) =>
       ConfigError.InvalidData(
         ["NERV_MASTER_KEYS_FILE"],
@@ -216,3 +217,84 @@ export const generate = (id: string): string => {
   if (!keyIdPattern.test(id)) throw new Error("a key id is 1 to 64 characters of A-Z a-z 0-9 . _ -")
   return `${id}:${randomBytes(keyLength).toString("base64")}`
 }
+
+/**
+ * What `configOrLocalFile` logs when it makes a key file: where the key is, and what to do with it.
+ *
+ * @since 0.1.0
+ */
+export const generatedWarning = (file: string): string =>
+  `encryption at rest: no master key is configured (NERV_MASTER_KEYS / NERV_MASTER_KEYS_FILE), so one was ` +
+  `generated in ${file} (mode 0600). Everything this database seals needs it: back it up, and for production ` +
+  `move it to a secret store and point NERV_MASTER_KEYS_FILE at it.`
+
+const localFileError = (file: string, what: string) =>
+  ConfigError.InvalidData(["NERV_MASTER_KEYS_FILE"], `the local master key file ${file} ${what}`)
+
+const readLocal = (file: string) =>
+  Effect.gen(function*() {
+    const text = yield* Effect.try({
+      try: () => Fs.readFileSync(file, "utf8"),
+      catch: (error) => localFileError(file, `cannot be read: ${error instanceof Error ? error.message : error}`)
+    })
+    const mode = yield* Effect.sync(() => Fs.statSync(file).mode)
+    if ((mode & 0o077) !== 0) {
+      yield* Effect.logWarning(
+        `the master key file ${file} can be read by other users (mode ${(mode & 0o777).toString(8)}): chmod 600 it`
+      )
+    }
+    return yield* Either.match(parse(text), {
+      onLeft: (reason) => Effect.fail(localFileError(file, `holds invalid master keys: ${reason}`)),
+      onRight: Effect.succeed
+    })
+  })
+
+/**
+ * The master keys from configuration (see `config`) or, when none is configured, from a local key
+ * file: read if it exists, else generated once (a random key, mode 0600, a warning saying where it
+ * is and that it must be backed up). So a fresh checkout seals by default with nothing set, and
+ * later runs read what earlier ones sealed.
+ *
+ * It never generates a key over sealed data: if `hasSealedData` says the database already holds
+ * data keys while the file is missing, it fails and says to configure the key or restore the file
+ * (a new key would not open anything sealed before).
+ *
+ * @since 0.1.0
+ */
+export const configOrLocalFile = <E, R>(
+  file: string,
+  hasSealedData: Effect.Effect<boolean, E, R>
+): Effect.Effect<KeyringService, ConfigError.ConfigError | E, R> =>
+  Effect.gen(function*() {
+    const inline = yield* Config.option(Config.redacted("NERV_MASTER_KEYS"))
+    const named = yield* Config.option(Config.string("NERV_MASTER_KEYS_FILE"))
+    if (Option.isSome(inline) || Option.isSome(named)) return yield* config
+    if (Fs.existsSync(file)) return yield* readLocal(file)
+    if (yield* hasSealedData) {
+      return yield* Effect.fail(ConfigError.MissingData(
+        ["NERV_MASTER_KEYS"],
+        `the database holds sealed data but no master key is configured, and the local key file ${file} ` +
+          `is missing: set NERV_MASTER_KEYS or NERV_MASTER_KEYS_FILE, or restore ${file} from its backup`
+      ))
+    }
+    const id = `local-${new Date().toISOString().slice(0, 10)}`
+    const created = yield* Effect.try({
+      try: () => {
+        Fs.mkdirSync(Path.dirname(file), { recursive: true })
+        // No commas in the comments: commas separate entries in this format.
+        const text = `# NERV master key generated ${new Date().toISOString()}. Keep it secret and back it up:\n` +
+          `# without it nothing this database sealed can be read.\n${generate(id)}\n`
+        try {
+          // "wx": another process that got here first keeps its key, and this one reads it below.
+          Fs.writeFileSync(file, text, { mode: 0o600, flag: "wx" })
+          return true
+        } catch (error) {
+          if ((error as { readonly code?: unknown }).code === "EEXIST") return false
+          throw error
+        }
+      },
+      catch: (error) => localFileError(file, `cannot be written: ${error instanceof Error ? error.message : error}`)
+    })
+    if (created) yield* Effect.logWarning(generatedWarning(file))
+    return yield* readLocal(file)
+  })

@@ -184,13 +184,32 @@ export const layerConfig = <E, R>(
   PayloadCodec.PayloadCodec | DataKeys,
   E | ConfigError.ConfigError,
   R | PayloadCodec.PayloadCodec
+> => layerConfigWith({ keyStore, keyring: Keyring.layerConfig }, options)
+
+/**
+ * `layerConfig` with the master keys from another layer than `Keyring.layerConfig` (e.g. one that
+ * falls back to a local key file, as `Nerv.layerSqlite` does). The keyring is built only when
+ * encryption is on.
+ *
+ * @since 0.1.0
+ */
+export const layerConfigWith = <E, R, E2, R2>(
+  layers: {
+    readonly keyStore: Layer.Layer<KeyStore, E, R>
+    readonly keyring: Layer.Layer<Keyring.Keyring, E2, R2>
+  },
+  options?: Options & DataKeysOptions
+): Layer.Layer<
+  PayloadCodec.PayloadCodec | DataKeys,
+  E | E2 | ConfigError.ConfigError,
+  R | R2 | PayloadCodec.PayloadCodec
 > =>
   Layer.unwrapEffect(
     Effect.map(enabled, (on) =>
       on
         ? layer(options).pipe(
           Layer.provideMerge(
-            dataKeysLayer(options).pipe(Layer.provide(Layer.merge(Keyring.layerConfig, keyStore)))
+            dataKeysLayer(options).pipe(Layer.provide(Layer.merge(layers.keyring, layers.keyStore)))
           )
         )
         : Layer.merge(layerPlaintext, layerDisabled))

@@ -19,6 +19,7 @@
  * @since 0.1.0
  */
 import { Document, Documents, DocumentStore, Errors, IdGenerator } from "@nerv/core"
+import { Projection } from "@nerv/store"
 import * as Cause from "effect/Cause"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
@@ -75,12 +76,19 @@ const describeExit = <A, E>(exit: Exit.Exit<A, E>): string | null => {
 
 const isDocumentId = Schema.is(Document.DocumentId)
 
+// A forgotten document's author is still the actor of its first version (a clear column).
 const authorOf = (id: unknown) =>
   typeof id === "string" && isDocumentId(id)
     ? Effect.flatMap(DocumentStore.DocumentStore, (store) =>
       Effect.map(
         store.current(id),
-        Option.match({ onNone: () => undefined, onSome: (document) => document.author })
+        Option.match({ onNone: () => undefined, onSome: (document): string | undefined => document.author })
+      ).pipe(
+        Effect.catchTag("DocumentForgotten", () =>
+          store.shape(id).pipe(
+            Effect.map((versions) => versions[0]?.version === 1 ? versions[0].actor : undefined),
+            Effect.orElseSucceed(() => undefined)
+          ))
       ))
     : Effect.succeed(undefined)
 
@@ -175,7 +183,10 @@ const decode = <A, I>(operation: string, schema: Schema.Schema<A, I>, input: unk
     Effect.mapError((error) => Errors.InvalidInput.fromParseError(operation, error))
   )
 
-/** Content of a forgotten document is never served, even from the in-memory store. */
+/**
+ * The store refuses a forgotten document's content by itself; this also catches a document that
+ * another process sharing the key store forgot.
+ */
 const notForgotten = (id: unknown) =>
   typeof id === "string" && isDocumentId(id)
     ? Effect.flatMap(DataKeys, (keys) =>
@@ -325,19 +336,23 @@ export interface VersionShape {
 export const shape = (id: string) =>
   guarded(
     { action: "Documents.shape", permission: "documents:read", target: id },
-    Effect.map(Documents.history(id), (versions): ReadonlyArray<VersionShape> =>
-      versions.map(({ event, version }) => ({
-        version,
-        event: event._tag,
-        occurredAt: DateTime.formatIso(event.occurredAt),
-        actor: event.actor
-      })))
+    Effect.gen(function*() {
+      const documentId = yield* decode("Documents.shape", Document.DocumentId, id)
+      const versions = yield* Effect.flatMap(DocumentStore.DocumentStore, (store) => store.shape(documentId))
+      return versions.map((version): VersionShape => ({
+        version: version.version,
+        event: version.event,
+        occurredAt: DateTime.formatIso(version.occurredAt),
+        actor: version.actor
+      }))
+    })
   )
 
 /**
  * Crypto-shreds a document: destroys its data key, so its content can never be read again from
- * the journal, snapshots or any backup; its shape (versions, times, actors) stays. Needs
- * `documents:forget`. Irreversible.
+ * the journal, snapshots or any backup; its shape (versions, times, actors) stays. The running
+ * store and the projections registered with `Projection.Forgetting` drop the content at once.
+ * Needs `documents:forget`. Irreversible.
  *
  * @since 0.1.0
  */
@@ -346,8 +361,20 @@ export const forget = (id: string) =>
     { action: "Documents.forget", permission: "documents:forget", target: id },
     Effect.gen(function*() {
       const documentId = yield* decode("Documents.forget", Document.DocumentId, id)
-      yield* Effect.flatMap(DocumentStore.DocumentStore, (store) => store.get(documentId))
-      yield* Effect.flatMap(DataKeys, (keys) => keys.forget(documentId))
+      const store = yield* DocumentStore.DocumentStore
+      // Only a document that exists is forgotten; forgetting one twice is harmless.
+      yield* store.shape(documentId)
+      // No write of this process interleaves: the key goes, then the plaintext this process still
+      // holds goes too, the store's and the read models' (projections registered with `Forgetting`).
+      yield* store.serialized(
+        documentId,
+        Effect.zipRight(
+          Effect.flatMap(DataKeys, (keys) => keys.forget(documentId)),
+          store.forget(documentId)
+        )
+      )
+      const forgetting = yield* Effect.serviceOption(Projection.Forgetting)
+      if (Option.isSome(forgetting)) yield* forgetting.value.forgotten(documentId)
       yield* Effect.logWarning(`document ${documentId} was forgotten: its content is destroyed`)
     })
   )

@@ -1,4 +1,4 @@
-import { Decider, type Document, type DocumentStore, type Errors, type Journal } from "@nerv/core"
+import { Decider, type Document, type DocumentEvent, type DocumentStore, type Errors, type Journal } from "@nerv/core"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -20,6 +20,15 @@ export const makeColdReads = (options?: {
     from: number,
     upTo: number
   ) => Effect.Effect<Array<DocumentStore.DocumentVersion>, Errors.JournalError>
+  /**
+   * The events of versions `from` to `upTo`, without folding them into states: what a history's
+   * shape needs, and all a forgotten document still has.
+   */
+  readonly coldEvents: (
+    id: string,
+    from: number,
+    upTo: number
+  ) => Effect.Effect<Array<DocumentEvent.DocumentEvent>, Errors.JournalError>
 } => {
   const journalOf = (id: string) => {
     const journal = options?.journal
@@ -68,5 +77,18 @@ export const makeColdReads = (options?: {
       return versions
     })
 
-  return { earliest, cold }
+  const coldEvents = (id: string, from: number, upTo: number) =>
+    Effect.flatMap(
+      journalOf(id),
+      (journal) =>
+        journal.readDocument(id as Document.DocumentId, { fromVersion: from }).pipe(
+          Stream.takeWhile((entry) => entry.event.version <= upTo),
+          Stream.runFold([] as Array<DocumentEvent.DocumentEvent>, (events, entry) => {
+            events.push(entry.event)
+            return events
+          })
+        )
+    )
+
+  return { earliest, cold, coldEvents }
 }

@@ -6,6 +6,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type { PayloadCodecService } from "../PayloadCodec.js"
 import type * as Upcasting from "../Upcasting.js"
+import { forgottenEvent } from "./forgotten.js"
 
 /**
  * A journal row as a durable journal stores it: the ordering metadata in clear columns, and only the
@@ -199,19 +200,54 @@ export const eventOf = (
   }
 }
 
-const decodePayloadBytes = (row: Omit<EventRow, "position">, codec: PayloadCodecService) =>
-  Effect.mapError(
+const eventTypes = new Set(["DocumentCreated", "DocumentUpdated", "DocumentDeleted"])
+
+/**
+ * The event of a row whose document was forgotten (its data key destroyed): the clear columns as
+ * they are, the content fields blank, marked so that the store knows the document was forgotten.
+ * History keeps its shape (versions, times, actors); the content is gone.
+ */
+const forgottenEventOf = (
+  row: Omit<EventRow, "position">
+): Either.Either<DocumentEvent.DocumentEvent, Errors.JournalError> =>
+  eventTypes.has(row.event_type)
+    ? Either.right(forgottenEvent(row.event_type as DocumentEvent.DocumentEvent["_tag"], {
+      eventId: row.event_id,
+      documentId: row.document_id as Document.DocumentId,
+      version: row.version,
+      occurredAt: DateTime.unsafeMake(row.occurred_at),
+      actor: row.actor,
+      correlationId: row.correlation_id,
+      causationId: row.causation_id
+    }))
+    : Either.left(unreadable(row, `unknown event type "${row.event_type}"`))
+
+/** The payload bytes of a row, or `undefined` when its document was forgotten. */
+const openPayload = (
+  row: Omit<EventRow, "position">,
+  codec: PayloadCodecService
+): Effect.Effect<Uint8Array | undefined, Errors.JournalError> =>
+  Effect.catchAll(
     codec.decode({ encoding: row.encoding, data: row.payload }, { documentId: row.document_id, version: row.version }),
-    (error) => new Errors.JournalError({ reason: error.message, cause: error })
+    (error) =>
+      error._tag === "DocumentForgotten"
+        ? Effect.succeed(undefined)
+        : Effect.fail(new Errors.JournalError({ reason: error.message, cause: error }))
   )
 
-/** Rebuilds the event of a row (see `eventOf`), decoding its payload through the codec first. */
+/**
+ * Rebuilds the event of a row (see `eventOf`), decoding its payload through the codec first. A row
+ * of a forgotten document becomes an event without content (see `forgottenEventOf`).
+ */
 export const decodeEvent = (
   row: Omit<EventRow, "position">,
   codec: PayloadCodecService,
   upcasters: Upcasting.Registry
 ): Effect.Effect<DocumentEvent.DocumentEvent, Errors.JournalError> =>
-  Effect.flatMap(decodePayloadBytes(row, codec), (bytes) => eventOf(row, bytes, upcasters))
+  Effect.flatMap(
+    openPayload(row, codec),
+    (bytes) => bytes === undefined ? forgottenEventOf(row) : eventOf(row, bytes, upcasters)
+  )
 
 /** Rebuilds the journal entries of rows, in their order. */
 export const decodeEntries = (
@@ -219,10 +255,11 @@ export const decodeEntries = (
   codec: PayloadCodecService,
   upcasters: Upcasting.Registry
 ): Effect.Effect<Array<Journal.JournalEntry>, Errors.JournalError> =>
-  Effect.flatMap(Effect.forEach(rows, (row) => decodePayloadBytes(row, codec)), (payloads) => {
+  Effect.flatMap(Effect.forEach(rows, (row) => openPayload(row, codec)), (payloads) => {
     const entries: Array<Journal.JournalEntry> = new Array(rows.length)
     for (let i = 0; i < rows.length; i++) {
-      const event = eventOf(rows[i]!, payloads[i]!, upcasters)
+      const bytes = payloads[i]
+      const event = bytes === undefined ? forgottenEventOf(rows[i]!) : eventOf(rows[i]!, bytes, upcasters)
       if (Either.isLeft(event)) return Effect.fail(event.left)
       entries[i] = { position: rows[i]!.position, event: event.right }
     }

@@ -39,7 +39,10 @@ export const startSnapshotting: (
       for (const id of ids) {
         queued.delete(id)
         const window = yield* store.windowOf(id)
-        if (Option.isNone(window) || window.value.latest - window.value.floor < policy.every) continue
+        // A forgotten document has no content to snapshot.
+        if (
+          Option.isNone(window) || window.value.forgotten || window.value.latest - window.value.floor < policy.every
+        ) continue
         const document = yield* store.getAt(id as Document.DocumentId, window.value.latest)
         taken.push({ documentId: id, version: window.value.latest, document })
       }
@@ -52,14 +55,16 @@ export const startSnapshotting: (
 
   yield* Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.takeBetween(due, 1, 1_000), take)))
   for (const window of yield* store.windows) {
-    if (window.latest - window.floor >= policy.every) yield* enqueue(window.id)
+    if (!window.forgotten && window.latest - window.floor >= policy.every) yield* enqueue(window.id)
   }
 
   const checkDue = (id: string) =>
     Effect.flatMap(
       store.windowOf(id),
       (window) =>
-        Option.isSome(window) && window.value.latest - window.value.floor >= policy.every ? enqueue(id) : Effect.void
+        Option.isSome(window) && !window.value.forgotten && window.value.latest - window.value.floor >= policy.every
+          ? enqueue(id)
+          : Effect.void
     )
 
   return {

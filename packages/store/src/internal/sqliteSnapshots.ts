@@ -11,6 +11,7 @@ import type { CheckpointsService } from "../Projection.js"
 import { DocumentJson, type RebuildItem, type Snapshot, type SnapshotStoreService } from "../Snapshots.js"
 import { Upcasters } from "../Upcasting.js"
 import { decodeEntries, type EventRow } from "./eventRow.js"
+import { placeholderDocument } from "./forgotten.js"
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -27,18 +28,28 @@ interface SnapshotRow {
   readonly state: Uint8Array
 }
 
-const decodeSnapshot = (codec: PayloadCodecService, row: SnapshotRow): Effect.Effect<Snapshot, Errors.JournalError> =>
-  Effect.flatMap(
-    Effect.mapError(
-      codec.decode({ encoding: row.encoding, data: row.state }, { documentId: row.document_id, version: row.version }),
-      (error) => new Errors.JournalError({ reason: error.message, cause: error })
-    ),
-    (bytes) =>
-      Effect.mapError(
-        decodeDocument(decoder.decode(bytes)),
-        failed(`the snapshot of document ${row.document_id} at version ${row.version} is unreadable`)
-      ).pipe(Effect.map((document) => ({ documentId: row.document_id, version: row.version, document })))
-  )
+const isForgottenError = (error: Errors.PayloadError) => error._tag === "DocumentForgotten"
+
+/**
+ * A snapshot's state, or `undefined` when its document was forgotten (its data key destroyed): a
+ * forgotten document's snapshots are skipped, and its versions come from the events' clear columns.
+ */
+const decodeSnapshot = (
+  codec: PayloadCodecService,
+  row: SnapshotRow
+): Effect.Effect<Snapshot | undefined, Errors.JournalError> =>
+  codec.decode({ encoding: row.encoding, data: row.state }, { documentId: row.document_id, version: row.version })
+    .pipe(
+      Effect.map((bytes): Uint8Array | undefined => bytes),
+      Effect.catchIf(isForgottenError, () => Effect.succeed(undefined)),
+      Effect.mapError((error) => new Errors.JournalError({ reason: error.message, cause: error })),
+      Effect.flatMap((bytes) =>
+        bytes === undefined ? Effect.succeed(undefined) : Effect.mapError(
+          decodeDocument(decoder.decode(bytes)),
+          failed(`the snapshot of document ${row.document_id} at version ${row.version} is unreadable`)
+        ).pipe(Effect.map((document) => ({ documentId: row.document_id, version: row.version, document })))
+      )
+    )
 
 interface DocumentPageRow extends Partial<SnapshotRow> {
   readonly seq: number
@@ -92,7 +103,19 @@ export const makeSqliteSnapshots = Effect.fnUntraced(function*(pageSize: number)
       [documentId, version]
     ).pipe(
       Effect.mapError(failed("could not read snapshots")),
-      Effect.flatMap((rows) => rows.length === 0 ? Effect.succeedNone : Effect.asSome(decodeSnapshot(codec, rows[0]!)))
+      Effect.flatMap((rows) =>
+        rows.length === 0 ? Effect.succeedNone : Effect.map(decodeSnapshot(codec, rows[0]!), Option.fromNullable)
+      )
+    )
+
+  /** The entries a snapshot covers, for a forgotten document whose snapshot cannot be opened. */
+  const coveredEntries = (documentId: string, version: number) =>
+    sql.unsafe<EventRow>(
+      "SELECT * FROM nerv_events WHERE document_id = ? AND version <= ? ORDER BY version",
+      [documentId, version]
+    ).pipe(
+      Effect.mapError(failed("could not read the journal")),
+      Effect.flatMap((rows) => decodeEntries(rows, codec, upcasters))
     )
 
   const step = (size: number) =>
@@ -140,7 +163,27 @@ export const makeSqliteSnapshots = Effect.fnUntraced(function*(pageSize: number)
             while (next < documents.length && documents[next]!.seq <= seq) {
               const document = documents[next++]!
               if (document.document_id != null) {
-                items.push({ _tag: "Snapshot", snapshot: yield* decodeSnapshot(codec, document as SnapshotRow) })
+                const snapshot = yield* decodeSnapshot(codec, document as SnapshotRow)
+                if (snapshot !== undefined) {
+                  items.push({ _tag: "Snapshot", snapshot })
+                } else {
+                  // Forgotten: the versions the snapshot covers come from their events instead, or,
+                  // when retention pruned them, from a placeholder without content at its version.
+                  const covered = yield* coveredEntries(document.id, document.version!)
+                  if (covered[0]?.event.version === 1) {
+                    for (const entry of covered) items.push({ _tag: "Entry", entry })
+                  } else {
+                    const at = covered.find((entry) => entry.event.version === document.version)?.event
+                    items.push({
+                      _tag: "Snapshot",
+                      snapshot: {
+                        documentId: document.id,
+                        version: document.version!,
+                        document: placeholderDocument(document.id, document.version!, at)
+                      }
+                    })
+                  }
+                }
               }
             }
           }
