@@ -165,16 +165,7 @@ export const eventOf = (
   if (Either.isLeft(upcast)) return Either.left(unreadable(row, upcast.left))
   const checked = checkPayload(type, upcast.right)
   if (Either.isLeft(checked)) return Either.left(unreadable(row, checked.left))
-  const fields = {
-    eventId: row.event_id,
-    documentId: row.document_id as Document.DocumentId,
-    version: row.version,
-    occurredAt: DateTime.unsafeMake(row.occurred_at),
-    actor: row.actor,
-    correlationId: row.correlation_id,
-    causationId: row.causation_id,
-    ...upcast.right
-  }
+  const fields = { ...metadataOf(row), ...upcast.right }
   switch (type) {
     case "DocumentCreated":
       return Either.right(
@@ -200,6 +191,17 @@ export const eventOf = (
   }
 }
 
+/** The event metadata a row keeps in clear columns. */
+const metadataOf = (row: Omit<EventRow, "position">) => ({
+  eventId: row.event_id,
+  documentId: row.document_id as Document.DocumentId,
+  version: row.version,
+  occurredAt: DateTime.unsafeMake(row.occurred_at),
+  actor: row.actor,
+  correlationId: row.correlation_id,
+  causationId: row.causation_id
+})
+
 const eventTypes = new Set(["DocumentCreated", "DocumentUpdated", "DocumentDeleted"])
 
 /**
@@ -211,15 +213,7 @@ const forgottenEventOf = (
   row: Omit<EventRow, "position">
 ): Either.Either<DocumentEvent.DocumentEvent, Errors.JournalError> =>
   eventTypes.has(row.event_type)
-    ? Either.right(forgottenEvent(row.event_type as DocumentEvent.DocumentEvent["_tag"], {
-      eventId: row.event_id,
-      documentId: row.document_id as Document.DocumentId,
-      version: row.version,
-      occurredAt: DateTime.unsafeMake(row.occurred_at),
-      actor: row.actor,
-      correlationId: row.correlation_id,
-      causationId: row.causation_id
-    }))
+    ? Either.right(forgottenEvent(row.event_type as DocumentEvent.DocumentEvent["_tag"], metadataOf(row)))
     : Either.left(unreadable(row, `unknown event type "${row.event_type}"`))
 
 /** The payload bytes of a row, or `undefined` when its document was forgotten. */
