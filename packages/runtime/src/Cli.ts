@@ -17,6 +17,7 @@ import * as Options from "@effect/cli/Options"
 import type * as ValidationError from "@effect/cli/ValidationError"
 import { type DocumentEvent, Documents, DocumentStore, Errors } from "@nerv/core"
 import { Document } from "@nerv/core"
+import type * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
@@ -24,6 +25,10 @@ import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { Services } from "./Nerv.js"
+import type * as AuditTrail from "./security/AuditTrail.js"
+import type * as DataKeys from "./security/DataKeys.js"
+import * as Rbac from "./security/Rbac.js"
+import * as SecureDocuments from "./security/SecureDocuments.js"
 
 const id = Args.text({ name: "id" }).pipe(Args.withDescription("the document's id"))
 const expectedVersion = Options.integer("expected-version").pipe(
@@ -112,7 +117,27 @@ const list = Command.make("list", { json }, (input) =>
 
 const history = Command.make("history", { id, json }, (input) =>
   Effect.gen(function*() {
-    const versions: ReadonlyArray<DocumentStore.DocumentVersion> = yield* Documents.history(input.id)
+    const versions = yield* Documents.history(input.id).pipe(
+      Effect.catchTag("DocumentForgotten", (forgotten) =>
+        // A forgotten document's history keeps its shape: versions, times and actors, no content.
+        Effect.flatMap(DocumentStore.DocumentStore, (store) => store.shape(forgotten.documentId as Document.DocumentId))
+          .pipe(Effect.map((shape) => ({ forgotten: shape }))))
+    )
+    if ("forgotten" in versions) {
+      if (input.json) {
+        return yield* Console.log(JSON.stringify(
+          versions.forgotten.map((v) => ({ ...v, occurredAt: DateTime.formatIso(v.occurredAt), content: null })),
+          null,
+          2
+        ))
+      }
+      for (const v of versions.forgotten) {
+        yield* Console.log(
+          `v${v.version}  ${DateTime.formatIso(v.occurredAt)}  ${v.actor.padEnd(12)} ${v.event} (content forgotten)`
+        )
+      }
+      return
+    }
     if (input.json) {
       const encode = Schema.encodeSync(Schema.Struct({ version: Schema.Number, document: Document.Document }))
       return yield* Console.log(JSON.stringify(versions.map((v) => encode(v)), null, 2))
@@ -124,13 +149,90 @@ const history = Command.make("history", { id, json }, (input) =>
     }
   })).pipe(Command.withDescription("print every version: when, who, what"))
 
+/**
+ * Who runs an administrative command: a principal named with `--as` and `--role`, checked against
+ * the policy in `NERV_RBAC_POLICY` (deny by default) and recorded in the audit trail, like any
+ * other guarded call.
+ */
+const asPrincipal = {
+  as: Options.text("as").pipe(Options.withDescription("the principal running the command (recorded in the audit)")),
+  roles: Options.text("role").pipe(
+    Options.repeated,
+    Options.withDescription("a role of the principal (repeatable), granted by NERV_RBAC_POLICY")
+  )
+}
+
+const guardedBy = (input: { readonly as: string; readonly roles: ReadonlyArray<string> }) =>
+  Rbac.withPrincipal({ id: input.as, roles: input.roles })
+
+const forget = Command.make("forget", { id, ...asPrincipal }, (input) =>
+  SecureDocuments.forget(input.id).pipe(
+    guardedBy(input),
+    Effect.zipRight(Console.log(`${input.id} forgotten: its content is destroyed, its history keeps its shape`))
+  )).pipe(
+    Command.withDescription("crypto-shred a document (needs documents:forget)"),
+    Command.provide(Rbac.layerPolicyConfig)
+  )
+
+const rewrap = Command.make("rewrap", asPrincipal, (input) =>
+  SecureDocuments.rewrapKeys().pipe(
+    guardedBy(input),
+    Effect.flatMap((report) => {
+      if (report.failed.length > 0) process.exitCode = 1
+      return Console.log(
+        `data keys re-wrapped under the active master key: ${report.rewrapped}, already current: ` +
+          `${report.alreadyCurrent}, failed: ${report.failed.length}` +
+          report.failed.map((f) => `\n  ${JSON.stringify(f)}`).join("")
+      )
+    })
+  )).pipe(Command.withDescription("re-wrap every data key under the newest master key (needs keys:admin)"))
+
+const verify = Command.make("verify", asPrincipal, (input) =>
+  SecureDocuments.verifyAudit().pipe(
+    guardedBy(input),
+    Effect.flatMap((verification) => {
+      if (verification._tag === "Intact") {
+        return Console.log(
+          `audit trail intact: ${verification.count} records` +
+            (verification.head === undefined
+              ? ""
+              : `, head ${JSON.stringify(verification.head)} (keep it as an anchor)`)
+        )
+      }
+      process.exitCode = 2
+      return Console.error(`audit trail BROKEN at record ${verification.sequence}: ${verification.reason}`)
+    })
+  )).pipe(
+    Command.withDescription("walk the audit trail's hash chain and report the first broken link (needs audit:read)")
+  )
+
+const keys = Command.make("keys").pipe(
+  Command.withDescription("master and data key administration"),
+  Command.withSubcommands([rewrap]),
+  Command.provide(Rbac.layerPolicyConfig)
+)
+
+const audit = Command.make("audit").pipe(
+  Command.withDescription("the tamper-evident audit trail"),
+  Command.withSubcommands([verify]),
+  Command.provide(Rbac.layerPolicyConfig)
+)
+
 /** NERV's expected errors: every class `@nerv/core`'s `Errors` exports is named after its tag. */
 const domainErrors = new Set(Object.keys(Errors))
+
+/**
+ * What the command line runs on: the document services, plus the audit trail and the data keys
+ * for the administrative commands (`Nerv.layerSqlite` provides them all).
+ *
+ * @since 0.1.0
+ */
+export type CliServices = Services | AuditTrail.AuditTrail | DataKeys.DataKeys
 
 const isDomainError = (error: unknown): error is { readonly _tag: string; readonly message: string } =>
   error instanceof Error && "_tag" in error && typeof error._tag === "string" && domainErrors.has(error._tag)
 
-const command = <E>(layer: (database: Option.Option<string>) => Layer.Layer<Services, E>) =>
+const command = <E>(layer: (database: Option.Option<string>) => Layer.Layer<CliServices, E>) =>
   Command.make("nerv", {
     database: Options.text("database").pipe(
       Options.optional,
@@ -138,7 +240,7 @@ const command = <E>(layer: (database: Option.Option<string>) => Layer.Layer<Serv
     )
   }).pipe(
     Command.withDescription("NERV documents from the command line"),
-    Command.withSubcommands([create, update, remove, get, at, list, history]),
+    Command.withSubcommands([create, update, remove, get, at, list, history, forget, keys, audit]),
     Command.provide((config) => layer(config.database))
   )
 
@@ -151,8 +253,8 @@ const command = <E>(layer: (database: Option.Option<string>) => Layer.Layer<Serv
  */
 export const run = <E>(
   args: ReadonlyArray<string>,
-  layer: (database: Option.Option<string>) => Layer.Layer<Services, E>
-): Effect.Effect<void, ValidationError.ValidationError | E, CliApp.CliApp.Environment> =>
+  layer: (database: Option.Option<string>) => Layer.Layer<CliServices, E>
+): Effect.Effect<void, ValidationError.ValidationError | E | ConfigError.ConfigError, CliApp.CliApp.Environment> =>
   Command.run(command(layer), { name: "nerv", version: "0.1.0" })(args).pipe(
     Effect.catchAll((error) =>
       isDomainError(error)
@@ -162,6 +264,6 @@ export const run = <E>(
             process.exitCode = 1
           })
         )
-        : Effect.fail(error as ValidationError.ValidationError | E)
+        : Effect.fail(error as ValidationError.ValidationError | E | ConfigError.ConfigError)
     )
   )

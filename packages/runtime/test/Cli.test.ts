@@ -1,13 +1,22 @@
 import { NodeContext } from "@effect/platform-node"
 import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
 import { Errors } from "@nerv/core"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Cli, Nerv } from "../src/index.js"
+import { AuditTrail, Cli, DataKeys, Keyring, KeyStore, Nerv } from "../src/index.js"
+import { masterKeys } from "./security/fixtures.js"
+
+/** What the command line needs: the test layer, an audit trail and data keys, all in memory. */
+const services = Layer.mergeAll(
+  Nerv.layerTest,
+  AuditTrail.layerMemory,
+  DataKeys.layer().pipe(Layer.provide(Layer.merge(Keyring.layer(masterKeys.k1), KeyStore.layerMemory)))
+)
 
 let out: Array<string> = []
 let err: Array<string> = []
@@ -25,12 +34,12 @@ afterEach(() => {
 describe("nerv CLI", () => {
   it.scoped("runs every document command against one set of services", () =>
     Effect.gen(function*() {
-      const services = yield* Layer.build(Nerv.layerTest)
+      const built = yield* Layer.build(services)
       const databases: Array<string> = []
       const nerv = (...args: Array<string>) =>
         Cli.run(["node", "nerv", ...args], (database) => {
           if (database._tag === "Some") databases.push(database.value)
-          return Layer.succeedContext(services)
+          return Layer.succeedContext(built)
         }).pipe(Effect.provide(NodeContext.layer))
 
       yield* nerv("create", "--title", "Plan", "--content", "Draft", "--author", "ann")
@@ -70,16 +79,63 @@ describe("nerv CLI", () => {
 
   it.scoped("bad input prints the Schema's explanation and sets the exit code", () =>
     Effect.gen(function*() {
-      const services = yield* Layer.build(Nerv.layerTest)
-      yield* Cli.run(["node", "nerv", "create", "--title", "", "--author", "ann"], () => Layer.succeedContext(services))
+      const built = yield* Layer.build(services)
+      yield* Cli.run(["node", "nerv", "create", "--title", "", "--author", "ann"], () => Layer.succeedContext(built))
         .pipe(Effect.provide(NodeContext.layer))
       assert.strictEqual(process.exitCode, 1)
       assert.include(err.join("\n"), "InvalidInput: invalid input to Documents.create")
       assert.include(err.join("\n"), "a title cannot be empty")
-      yield* Cli.run(["node", "nerv", "get", "not-an-id"], () => Layer.succeedContext(services)).pipe(
+      yield* Cli.run(["node", "nerv", "get", "not-an-id"], () => Layer.succeedContext(built)).pipe(
         Effect.provide(NodeContext.layer)
       )
       assert.include(err.join("\n"), "InvalidInput: invalid input to Documents.get")
+    }))
+})
+
+describe("nerv CLI administration", () => {
+  const policy = JSON.stringify({ roles: { dpo: ["documents:forget", "audit:read"], admin: ["*"] } })
+
+  it.scoped("forget, keys rewrap and audit verify run as a principal under the policy, and are audited", () =>
+    Effect.gen(function*() {
+      const built = yield* Layer.build(services)
+      const nerv = (...args: Array<string>) =>
+        Cli.run(["node", "nerv", ...args], () => Layer.succeedContext(built)).pipe(Effect.provide(NodeContext.layer))
+
+      yield* nerv("create", "--title", "Medical record", "--content", "private", "--author", "ann")
+      const id = out.pop()!
+
+      // No policy configured: deny by default.
+      yield* nerv("forget", id, "--as", "dana", "--role", "dpo")
+      assert.match(err.splice(0).join("\n"), /^PermissionDenied: dana/)
+      assert.strictEqual(process.exitCode, 1)
+      process.exitCode = 0
+
+      yield* Effect.gen(function*() {
+        yield* nerv("forget", id, "--as", "dana", "--role", "dpo")
+        assert.deepStrictEqual(out.splice(0), [
+          `${id} forgotten: its content is destroyed, its history keeps its shape`
+        ])
+        yield* nerv("get", id)
+        assert.match(err.splice(0).join("\n"), /^DocumentForgotten: document .* was forgotten/)
+        process.exitCode = 0
+        yield* nerv("history", id)
+        assert.deepStrictEqual(out.splice(0).map((line) => line.replace(/\s+/g, " ")), [
+          "v1 1970-01-01T00:00:00.000Z ann DocumentCreated (content forgotten)"
+        ])
+
+        yield* nerv("keys", "rewrap", "--as", "dana", "--role", "dpo")
+        assert.match(err.splice(0).join("\n"), /^PermissionDenied: dana/)
+        process.exitCode = 0
+        yield* nerv("keys", "rewrap", "--as", "root", "--role", "admin")
+        assert.match(
+          out.splice(0).join("\n"),
+          /re-wrapped under the active master key: \d+, already current: \d+, failed: 0/
+        )
+
+        yield* nerv("audit", "verify", "--as", "dana", "--role", "dpo")
+        assert.match(out.splice(0).join("\n"), /^audit trail intact: [4-9] records/)
+        assert.strictEqual(process.exitCode ?? 0, 0)
+      }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["NERV_RBAC_POLICY", policy]]))))
     }))
 })
 
