@@ -1,6 +1,7 @@
 /**
- * The versioned store port: every version of every document, served from memory. It holds only
- * what the journal committed, and is rebuilt from the journal on start.
+ * The versioned store port: every version of every document. Recent versions are served from
+ * memory; versions a snapshot took out of memory are read back from the journal. It holds only
+ * what the journal committed, and is rebuilt from the journal (and its snapshots) on start.
  *
  * @since 0.1.0
  */

@@ -1,6 +1,7 @@
 /**
  * The Ref-held versioned store: every version of every document, for reads that do not touch the
- * journal. It implements the `DocumentStore` port of `@nerv/core`.
+ * journal (except for versions a snapshot took out of memory, below). It implements the
+ * `DocumentStore` port of `@nerv/core`.
  *
  * With snapshots (a `SnapshotStore` in context), a document's versions up to its latest snapshot
  * leave memory, so memory stays bounded however long histories grow; reading one of those versions
