@@ -17,8 +17,20 @@ import * as Console from "effect/Console"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as HashMap from "effect/HashMap"
 import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+
+/** One line per log entry, with the operation's request id shortened, so the lifecycle stays readable. */
+const compactLogger = Logger.make(({ annotations, logLevel, message }) => {
+  const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+  const requestId = Option.match(HashMap.get(annotations, "requestId"), {
+    onNone: () => "",
+    onSome: (id) => `  (request ${String(id).slice(0, 8)})`
+  })
+  globalThis.console.log(`  [${logLevel.label.toLowerCase()}] ${text}${requestId}`)
+})
 
 /** Every operation gets the logging and the metrics aspects. */
 const observed = (name: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
@@ -102,6 +114,6 @@ const program = Effect.gen(function*() {
 
 program.pipe(
   Effect.provide(Nerv.layerSqlite({ onProgress: ProgressBar.make() })),
-  Effect.provide(Logger.pretty),
-  NodeRuntime.runMain
+  Effect.provide(Logger.replace(Logger.defaultLogger, compactLogger)),
+  NodeRuntime.runMain({ disablePrettyLogger: true })
 )
