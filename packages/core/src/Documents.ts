@@ -10,7 +10,7 @@ import * as FiberRef from "effect/FiberRef"
 import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { Command, decide, fold } from "./Decider.js"
+import { Command, decide } from "./Decider.js"
 import { Actor, Content, type Document, DocumentId, Reason, Title, Version } from "./Document.js"
 import type { DocumentEvent } from "./DocumentEvent.js"
 import { DocumentStore, type DocumentVersion } from "./DocumentStore.js"
@@ -138,25 +138,24 @@ const execute = Effect.fnUntraced(function*(command: Command) {
   const journal = yield* Journal
   const bus = yield* EventBus
   const ids = yield* IdGenerator
-  const cause = yield* FiberRef.get(currentCause)
-  const commandId = yield* ids.next
+  // Unless the caller says where it came from, a command starts its own correlation.
+  const origin = yield* Option.match(yield* FiberRef.get(currentCause), {
+    onNone: () => Effect.map(ids.next, (commandId) => ({ correlationId: commandId, causationId: commandId })),
+    onSome: Effect.succeed
+  })
   return yield* store.serialized(
     command.documentId,
     Effect.gen(function*() {
       const state = Option.getOrUndefined(yield* store.current(command.documentId))
-      const events = yield* decide(state, command, {
-        eventId: yield* ids.next,
-        now: yield* DateTime.now,
-        correlationId: Option.match(cause, { onNone: () => commandId, onSome: (c) => c.correlationId }),
-        causationId: Option.match(cause, { onNone: () => commandId, onSome: (c) => c.causationId })
-      })
+      const events = yield* decide(state, command, { eventId: yield* ids.next, now: yield* DateTime.now, ...origin })
       if (events.length === 0) return { state: state!, events }
       // Once the journal has committed, the store must follow: no interruption in between.
       yield* Effect.uninterruptible(
         Effect.zipRight(journal.append(events, state?.version ?? 0), store.apply(events))
       )
       yield* bus.publishAll(events)
-      return { state: fold(events, state)!, events }
+      // The store evolved the events as it applied them: its state is the new one.
+      return { state: Option.getOrThrow(yield* store.current(command.documentId)), events }
     })
   )
 })
