@@ -37,6 +37,17 @@ export interface Options {
 }
 
 /**
+ * `Options`, plus a hook that sees every batch the bus delivers: after middleware (so a dropped
+ * event is never seen), in delivery order, before subscribers get it. The test layer records
+ * published events with it.
+ *
+ * @since 0.1.0
+ */
+export interface MakeOptions<A> extends Options {
+  readonly onDelivered?: ((events: ReadonlyArray<A>) => Effect.Effect<void>) | undefined
+}
+
+/**
  * The default capacity of each subscriber's buffer.
  *
  * @since 0.1.0
@@ -149,7 +160,7 @@ const maxChunkSize = 4_096
  *
  * @since 0.1.0
  */
-export const make = <A extends Port.BusEvent>(options?: Options) =>
+export const make = <A extends Port.BusEvent>(options?: MakeOptions<A>) =>
   Effect.gen(function*() {
     const pubsub = yield* Effect.acquireRelease(makePubSub<A>(options), PubSub.shutdown)
     const history = new History<A>(options?.historySize ?? defaultHistorySize)
@@ -170,10 +181,12 @@ export const make = <A extends Port.BusEvent>(options?: Options) =>
       )
     }
 
+    const onDelivered = options?.onDelivered
     const deliver = (events: ReadonlyArray<A>) =>
       lock(Effect.suspend(() => {
         history.pushAll(events)
-        return PubSub.publishAll(pubsub, events)
+        const published = PubSub.publishAll(pubsub, events)
+        return onDelivered === undefined ? published : Effect.zipRight(onDelivered(events), published)
       }))
 
     // `batch` belongs to the bus from here on (the history keeps it), hence the copy in publishAll.

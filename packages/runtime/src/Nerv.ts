@@ -70,8 +70,8 @@ export const layerTest: Layer.Layer<Services | Recorder.Recorder> = Layer.mergeA
   Layer.scoped(
     Port.EventBus,
     Effect.flatMap(
-      Effect.zip(EventBus.make<NervEvent.NervEvent>(), Recorder.Recorder),
-      ([bus, recorder]) => Recorder.recordingBus(bus, recorder)
+      Recorder.Recorder,
+      (recorder) => EventBus.make<NervEvent.NervEvent>({ onDelivered: Recorder.recordDelivered(recorder) })
     )
   ),
   Layer.effect(NotifierPort.Notifier, Effect.map(Recorder.Recorder, Recorder.recordingNotifier)),

@@ -5,12 +5,10 @@
  * @since 0.1.0
  */
 import type { DocumentEvent, Journal, NervEvent, Notifier } from "@nerv/core"
-import { EventBus } from "@nerv/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
-import * as Option from "effect/Option"
 
 /**
  * One recorded side effect.
@@ -77,19 +75,13 @@ export const recordingJournal = (
 })
 
 /**
- * A bus that records every event delivered to it (after middleware, so a dropped event is not
- * recorded as published).
+ * Records a batch the bus delivered, as `EventBus.make({ onDelivered })` hands it over: after
+ * middleware, so a dropped event is not recorded as published.
  *
  * @since 0.1.0
  */
-export const recordingBus = (
-  bus: EventBus.Bus<NervEvent.NervEvent>,
-  recorder: RecorderService
-): Effect.Effect<EventBus.Bus<NervEvent.NervEvent>> =>
-  Effect.as(
-    bus.use((event) => Effect.as(recorder.record({ _tag: "Published", event }), Option.some(event))),
-    bus
-  )
+export const recordDelivered = (recorder: RecorderService) => (events: ReadonlyArray<NervEvent.NervEvent>) =>
+  Effect.forEach(events, (event) => recorder.record({ _tag: "Published", event }), { discard: true })
 
 /**
  * A notifier that records every notification and delivers none.

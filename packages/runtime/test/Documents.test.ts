@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Documents, DocumentStore, Errors, Journal, Notifier } from "@nerv/core"
+import { Documents, DocumentStore, Errors, EventBus, Journal, Notifier } from "@nerv/core"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { Ids, Nerv, Recorder } from "../src/index.js"
@@ -291,6 +292,18 @@ describe("Documents", () => {
         }).pipe(Effect.provide(mailer))
         assert.deepStrictEqual(sent, ["ann: bob updated \"Launch plan\" (now version 2)"])
         assert.deepStrictEqual(yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Notified")), [])
+      }).pipe(Effect.provide(Nerv.layerTest)))
+
+    it.effect("an event a host's middleware drops is not recorded as published", () =>
+      Effect.gen(function*() {
+        const bus = yield* EventBus.EventBus
+        yield* bus.use((event) => Effect.succeed(event._tag === "DocumentUpdated" ? Option.none() : Option.some(event)))
+        const id = yield* Documents.create(ann)
+        yield* Documents.update(id, { content: "quiet" }, { editor: "bob" })
+        const published = yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Published"))
+        assert.deepStrictEqual(published.map((p) => p.event._tag), ["DocumentCreated"])
+        const appended = yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Appended"))
+        assert.deepStrictEqual(appended.map((a) => a.events[0]!._tag), ["DocumentCreated", "DocumentUpdated"])
       }).pipe(Effect.provide(Nerv.layerTest)))
 
     it.effect("a failed notification is logged as a warning and does not undo the committed update", () =>

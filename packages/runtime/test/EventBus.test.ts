@@ -89,6 +89,19 @@ describe("EventBus", () => {
       assert.deepStrictEqual((yield* bus.history()).map((e) => e.n), [5, 4, 30, 10])
     }))
 
+  it.scoped("onDelivered sees each delivered batch after middleware, in delivery order", () =>
+    Effect.gen(function*() {
+      const seen: Array<string> = []
+      const bus = yield* EventBus.make<Event>({
+        onDelivered: (events) => Effect.sync(() => seen.push(...events.map((e) => e.eventId)))
+      })
+      yield* bus.use((e) => Effect.succeed(e._tag === "Pong" ? Option.none() : Option.some(e)))
+      yield* bus.publishAll([ping(1), pong(2), ping(3)])
+      yield* bus.publish(pong(4))
+      yield* bus.publish(ping(5))
+      assert.deepStrictEqual(seen, ["ping-1", "ping-3", "ping-5"])
+    }))
+
   it.effect("history is bounded, newest first, and can be queried by tag and limit", () =>
     Effect.gen(function*() {
       const bus = yield* EventBus.make<Event>({ historySize: 5 })
