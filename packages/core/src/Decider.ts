@@ -8,8 +8,8 @@
 import * as Data from "effect/Data"
 import type * as DateTime from "effect/DateTime"
 import * as Either from "effect/Either"
-import { Document, type DocumentId } from "./Document.js"
-import { DocumentCreated, DocumentDeleted, type DocumentEvent, DocumentUpdated } from "./DocumentEvent.js"
+import { type Document, type DocumentId, unsafeMake as makeDocument } from "./Document.js"
+import { type DocumentEvent, unsafeMake as makeEvent } from "./DocumentEvent.js"
 import { DocumentAlreadyDeleted, DocumentNotFound, VersionConflict } from "./Errors.js"
 
 /**
@@ -109,7 +109,7 @@ export const decide = (
         return Either.left(new VersionConflict({ documentId: command.documentId, expected: 0, actual: state.version }))
       }
       return Either.right([
-        new DocumentCreated({ ...metadata(command.author, 1), title: command.title, content: command.content }, true)
+        makeEvent.DocumentCreated({ ...metadata(command.author, 1), title: command.title, content: command.content })
       ])
     }
     case "Update": {
@@ -119,7 +119,7 @@ export const decide = (
           ...(command.content !== undefined && command.content !== current.content ? { content: command.content } : {})
         }
         if (changes.title === undefined && changes.content === undefined) return []
-        return [new DocumentUpdated({ ...metadata(command.editor, current.version + 1), ...changes }, true)]
+        return [makeEvent.DocumentUpdated({ ...metadata(command.editor, current.version + 1), ...changes })]
       })
     }
     case "Delete": {
@@ -127,7 +127,7 @@ export const decide = (
         checkWritable(state, command.documentId, command.expectedVersion),
         (
           current
-        ) => [new DocumentDeleted({ ...metadata(command.actor, current.version + 1), reason: command.reason }, true)]
+        ) => [makeEvent.DocumentDeleted({ ...metadata(command.actor, current.version + 1), reason: command.reason })]
       )
     }
   }
@@ -144,7 +144,7 @@ export const evolve = (state: Document | undefined, event: DocumentEvent): Docum
     if (state !== undefined || event.version !== 1) {
       throw new Error(`corrupt history: ${event._tag} at version ${event.version} of document ${event.documentId}`)
     }
-    return new Document({
+    return makeDocument({
       id: event.documentId,
       title: event.title,
       content: event.content,
@@ -153,7 +153,7 @@ export const evolve = (state: Document | undefined, event: DocumentEvent): Docum
       createdAt: event.occurredAt,
       modifiedAt: event.occurredAt,
       lastEditor: event.actor
-    }, true)
+    })
   }
   if (state === undefined || state.isDeleted || event.version !== state.version + 1) {
     throw new Error(
@@ -163,13 +163,13 @@ export const evolve = (state: Document | undefined, event: DocumentEvent): Docum
   }
   const common = { version: event.version, modifiedAt: event.occurredAt, lastEditor: event.actor }
   return event._tag === "DocumentUpdated"
-    ? new Document({
+    ? makeDocument({
       ...state,
       ...common,
       title: event.title ?? state.title,
       content: event.content ?? state.content
-    }, true)
-    : new Document({ ...state, ...common, deletedAt: event.occurredAt, deletionReason: event.reason }, true)
+    })
+    : makeDocument({ ...state, ...common, deletedAt: event.occurredAt, deletionReason: event.reason })
 }
 
 /**

@@ -88,3 +88,21 @@ export class Document extends Schema.Class<Document>("@nerv/core/Document")({
     return this.deletedAt !== undefined
   }
 }
+
+/**
+ * The fields of a `Document`.
+ *
+ * @since 0.1.0
+ */
+export type DocumentFields = ConstructorParameters<typeof Document>[0]
+
+/**
+ * Builds a `Document` from fields already known to be valid (a state evolved from checked events),
+ * skipping what the Schema constructor does on every call even with validation off (copying the
+ * fields, merging defaults): the same instance — same prototype, same own fields — at a tenth of the
+ * cost, which matters because every command and every event of a rebuild builds one. Anything from
+ * outside goes through `new Document(fields)` or a decoder, which check.
+ *
+ * @since 0.1.0
+ */
+export const unsafeMake = (fields: DocumentFields): Document => Object.assign(Object.create(Document.prototype), fields)

@@ -2,7 +2,11 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Arbitrary from "effect/Arbitrary"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Equal from "effect/Equal"
 import * as FastCheck from "effect/FastCheck"
+import * as Hash from "effect/Hash"
+import * as Schema from "effect/Schema"
+import * as Document from "../src/Document.js"
 import * as DocumentEvent from "../src/DocumentEvent.js"
 
 describe("DocumentEvent", () => {
@@ -37,5 +41,34 @@ describe("DocumentEvent", () => {
     }
     const decoded = Effect.runSync(Effect.either(DocumentEvent.decodeJson(JSON.stringify(event))))
     assert.isTrue(Either.isLeft(decoded))
+  })
+})
+
+describe("unsafeMake", () => {
+  const sameInstance = (fast: object, slow: object) => {
+    assert.strictEqual(Object.getPrototypeOf(fast), Object.getPrototypeOf(slow))
+    assert.deepStrictEqual(Object.keys(fast), Object.keys(slow))
+    assert.isTrue(Equal.equals(fast, slow))
+    assert.strictEqual(Hash.hash(fast), Hash.hash(slow))
+  }
+
+  it.prop(
+    "builds the event the Schema constructor builds",
+    [Arbitrary.make(DocumentEvent.DocumentEvent)],
+    ([event]) => {
+      const { _tag, ...fields } = event
+      const fast = (DocumentEvent.unsafeMake[_tag] as (fields: object) => DocumentEvent.DocumentEvent)(fields)
+      sameInstance(fast, event)
+      assert.isTrue(DocumentEvent.is(fast))
+      assert.strictEqual(DocumentEvent.encodeJson(fast), DocumentEvent.encodeJson(event))
+    }
+  )
+
+  it.prop("builds the document the Schema constructor builds", [Arbitrary.make(Document.Document)], ([document]) => {
+    const fast = Document.unsafeMake({ ...document })
+    sameInstance(fast, document)
+    assert.instanceOf(fast, Document.Document)
+    assert.strictEqual(fast.isDeleted, document.isDeleted)
+    assert.isTrue(Schema.is(Document.Document)(fast))
   })
 })
