@@ -33,6 +33,10 @@ export * as IdGenerator from "./IdGenerator.js"
 /**
  * @since 0.1.0
  */
+export * as Input from "./Input.js"
+/**
+ * @since 0.1.0
+ */
 export * as Journal from "./Journal.js"
 /**
  * @since 0.1.0

@@ -20,7 +20,7 @@
  *
  * @since 0.1.0
  */
-import { Document, Errors } from "@nerv/core"
+import { Document, Errors, Input } from "@nerv/core"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -193,10 +193,8 @@ export class Principal extends Context.Tag("@nerv/runtime/Principal")<Principal,
  *
  * @since 0.1.0
  */
-export const decodePrincipal = (input: unknown): Effect.Effect<PrincipalService, Errors.InvalidInput> =>
-  Schema.decodeUnknown(PrincipalSpec, { errors: "all", onExcessProperty: "error" })(input).pipe(
-    Effect.mapError((error) => Errors.InvalidInput.fromParseError("Principal", error))
-  )
+export const decodePrincipal: (input: unknown) => Effect.Effect<PrincipalService, Errors.InvalidInput> = Input
+  .decoder("Principal", PrincipalSpec)
 
 /**
  * Runs a program on behalf of a principal.

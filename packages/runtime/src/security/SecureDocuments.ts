@@ -18,7 +18,7 @@
  *
  * @since 0.1.0
  */
-import { Document, Documents, DocumentStore, Errors, IdGenerator } from "@nerv/core"
+import { Document, Documents, DocumentStore, Errors, IdGenerator, Input } from "@nerv/core"
 import { Projection } from "@nerv/store"
 import * as Cause from "effect/Cause"
 import * as DateTime from "effect/DateTime"
@@ -178,10 +178,11 @@ const RemoveOptions = Schema.Struct({
   expectedVersion: Schema.optionalWith(Document.Version, { exact: true })
 })
 
-const decode = <A, I>(operation: string, schema: Schema.Schema<A, I>, input: unknown) =>
-  Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "error" })(input).pipe(
-    Effect.mapError((error) => Errors.InvalidInput.fromParseError(operation, error))
-  )
+const decodeCreate = Input.decoder("Documents.create", CreateInput)
+const decodeUpdate = Input.decoder("Documents.update", UpdateOptions)
+const decodeRemove = Input.decoder("Documents.remove", RemoveOptions)
+const decodeShapeId = Input.decoder("Documents.shape", Document.DocumentId)
+const decodeForgetId = Input.decoder("Documents.forget", Document.DocumentId)
 
 /**
  * The store refuses a forgotten document's content by itself; this also catches a document that
@@ -207,7 +208,7 @@ export const create = (
   guarded(
     { action: "Documents.create", permission: "documents:write", owner: principalId },
     Effect.gen(function*() {
-      const { content, title } = yield* decode("Documents.create", CreateInput, input)
+      const { content, title } = yield* decodeCreate(input)
       return yield* Documents.create({ title, content, author: yield* principalId })
     })
   )
@@ -230,7 +231,7 @@ export const update = (
   guarded(
     { action: "Documents.update", permission: "documents:write", target: id, owner: authorOf(id) },
     Effect.gen(function*() {
-      const { expectedVersion } = yield* decode("Documents.update", UpdateOptions, options ?? {})
+      const { expectedVersion } = yield* decodeUpdate(options ?? {})
       yield* notForgotten(id)
       return yield* Documents.update(id, changes, {
         editor: yield* principalId,
@@ -256,7 +257,7 @@ export const remove = (
   guarded(
     { action: "Documents.remove", permission: "documents:delete", target: id, owner: authorOf(id) },
     Effect.gen(function*() {
-      const { expectedVersion, reason } = yield* decode("Documents.remove", RemoveOptions, options)
+      const { expectedVersion, reason } = yield* decodeRemove(options)
       yield* notForgotten(id)
       return yield* Documents.remove(id, {
         actor: yield* principalId,
@@ -337,7 +338,7 @@ export const shape = (id: string) =>
   guarded(
     { action: "Documents.shape", permission: "documents:read", target: id },
     Effect.gen(function*() {
-      const documentId = yield* decode("Documents.shape", Document.DocumentId, id)
+      const documentId = yield* decodeShapeId(id)
       const versions = yield* Effect.flatMap(DocumentStore.DocumentStore, (store) => store.shape(documentId))
       return versions.map((version): VersionShape => ({
         version: version.version,
@@ -360,7 +361,7 @@ export const forget = (id: string) =>
   guarded(
     { action: "Documents.forget", permission: "documents:forget", target: id },
     Effect.gen(function*() {
-      const documentId = yield* decode("Documents.forget", Document.DocumentId, id)
+      const documentId = yield* decodeForgetId(id)
       const store = yield* DocumentStore.DocumentStore
       // Only a document that exists is forgotten; forgetting one twice is harmless.
       yield* store.shape(documentId)
