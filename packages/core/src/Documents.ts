@@ -4,19 +4,21 @@
  *
  * @since 0.1.0
  */
+import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
 import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { Command, decide } from "./Decider.js"
+import { Command, decide, type Refusal } from "./Decider.js"
 import { Actor, Content, type Document, DocumentId, Reason, Title, Version } from "./Document.js"
 import type { DocumentEvent } from "./DocumentEvent.js"
 import { DocumentStore, type DocumentVersion } from "./DocumentStore.js"
-import { InvalidInput } from "./Errors.js"
+import { type DocumentForgotten, InvalidInput, type JournalError } from "./Errors.js"
 import { EventBus } from "./EventBus.js"
 import { IdGenerator } from "./IdGenerator.js"
+import { decoder } from "./Input.js"
 import { Journal } from "./Journal.js"
 import { Notifier } from "./Notifier.js"
 
@@ -104,15 +106,6 @@ export const causedBy: {
     )
 )
 
-/**
- * A decoder for one program's input, compiled once: Schema memoises its parsers per schema, so a
- * schema built on every call would be compiled again on every call.
- */
-const decoder = <A, I>(operation: string, schema: Schema.Schema<A, I>) => {
-  const decode = Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "error" })
-  return (input: unknown) => Effect.mapError(decode(input), (error) => InvalidInput.fromParseError(operation, error))
-}
-
 const decodeCreate = decoder("Documents.create", CreateInput)
 const decodeUpdate = decoder(
   "Documents.update",
@@ -132,33 +125,54 @@ const decodeDiff = decoder(
  * The write path of ARCHITECTURE.md for one command: decide on the current state, append to the
  * journal (the commit), apply to the store, publish. Nothing happens unless the append succeeds,
  * and the store and bus never see an event the journal does not hold.
+ *
+ * Every command takes this path, so it is written to take few steps: the services are read once,
+ * and the decision, the ids and the clock are plain calls inside one step.
  */
-const execute = Effect.fnUntraced(function*(command: Command) {
-  const store = yield* DocumentStore
-  const journal = yield* Journal
-  const bus = yield* EventBus
-  const ids = yield* IdGenerator
-  // Unless the caller says where it came from, a command starts its own correlation.
-  const origin = yield* Option.match(yield* FiberRef.get(currentCause), {
-    onNone: () => Effect.map(ids.next, (commandId) => ({ correlationId: commandId, causationId: commandId })),
-    onSome: Effect.succeed
-  })
-  return yield* store.serialized(
-    command.documentId,
-    Effect.gen(function*() {
-      const state = Option.getOrUndefined(yield* store.current(command.documentId))
-      const events = yield* decide(state, command, { eventId: yield* ids.next, now: yield* DateTime.now, ...origin })
-      if (events.length === 0) return { state: state!, events }
-      // Once the journal has committed, the store must follow: no interruption in between.
-      yield* Effect.uninterruptible(
-        Effect.zipRight(journal.append(events, state?.version ?? 0), store.apply(events))
-      )
-      yield* bus.publishAll(events)
-      // The store evolved the events as it applied them: its state is the new one.
-      return { state: Option.getOrThrow(yield* store.current(command.documentId)), events }
-    })
+const execute = (command: Command) =>
+  Effect.flatMap(
+    Effect.context<DocumentStore | Journal | EventBus | IdGenerator>(),
+    (context): Effect.Effect<
+      { readonly state: Document; readonly events: ReadonlyArray<DocumentEvent> },
+      Refusal | DocumentForgotten | JournalError,
+      never
+    > => {
+      const store = Context.get(context, DocumentStore)
+      const journal = Context.get(context, Journal)
+      const bus = Context.get(context, EventBus)
+      const ids = Context.get(context, IdGenerator)
+      return Effect.flatMap(originOf(ids), (origin) =>
+        store.serialized(
+          command.documentId,
+          Effect.flatMap(store.current(command.documentId), (current) => {
+            const state = Option.getOrUndefined(current)
+            return Effect.flatMap(
+              Effect.zip(ids.next, DateTime.now),
+              ([eventId, now]) =>
+                Effect.flatMap(decide(state, command, { eventId, now, ...origin }), (events) => {
+                  if (events.length === 0) return Effect.succeed({ state: state!, events })
+                  // Once the journal has committed, the store must follow: no interruption in between.
+                  return Effect.uninterruptible(
+                    Effect.zipRight(journal.append(events, state?.version ?? 0), store.apply(events))
+                  ).pipe(
+                    Effect.zipRight(bus.publishAll(events)),
+                    // The store evolved the events as it applied them: its state is the new one.
+                    Effect.zipRight(store.current(command.documentId)),
+                    Effect.map((applied) => ({ state: Option.getOrThrow(applied), events }))
+                  )
+                })
+            )
+          })
+        ))
+    }
   )
-})
+
+/** Where a command comes from: the caller's cause, or else a correlation of its own. */
+const originOf = (ids: IdGenerator["Type"]) =>
+  Effect.flatMap(FiberRef.get(currentCause), (cause) =>
+    Option.isSome(cause)
+      ? Effect.succeed(cause.value)
+      : Effect.map(ids.next, (commandId) => ({ correlationId: commandId, causationId: commandId })))
 
 /** Tells the author; a failed notification is logged, it does not undo a committed change. */
 const notifyAuthor = (document: Document, message: string) =>
@@ -171,7 +185,7 @@ const notifyAuthor = (document: Document, message: string) =>
  *
  * @since 0.1.0
  */
-export const create = Effect.fn("Documents.create")(function*(input: typeof CreateInput.Encoded) {
+export const create = Effect.fnUntraced(function*(input: typeof CreateInput.Encoded) {
   const { author, content, title } = yield* decodeCreate(input)
   const documentId = DocumentId.make(yield* Effect.flatMap(IdGenerator, (ids) => ids.next))
   yield* execute(Command.Create({ documentId, title, content, author }))
@@ -186,7 +200,7 @@ export const create = Effect.fn("Documents.create")(function*(input: typeof Crea
  *
  * @since 0.1.0
  */
-export const update = Effect.fn("Documents.update")(function*(
+export const update = Effect.fnUntraced(function*(
   id: string,
   changes: typeof UpdateInput.Encoded,
   options: typeof UpdateOptions.Encoded
@@ -206,7 +220,7 @@ export const update = Effect.fn("Documents.update")(function*(
  *
  * @since 0.1.0
  */
-export const remove = Effect.fn("Documents.remove")(function*(id: string, options: typeof RemoveOptions.Encoded) {
+export const remove = Effect.fnUntraced(function*(id: string, options: typeof RemoveOptions.Encoded) {
   const input = yield* decodeRemove({ id, options })
   const { state } = yield* execute(Command.Delete({ documentId: input.id, ...input.options }))
   yield* notifyAuthor(state, `${input.options.actor} deleted "${state.title}": ${input.options.reason}`)
@@ -218,7 +232,7 @@ export const remove = Effect.fn("Documents.remove")(function*(id: string, option
  *
  * @since 0.1.0
  */
-export const get = Effect.fn("Documents.get")(function*(id: string) {
+export const get = Effect.fnUntraced(function*(id: string) {
   const documentId = yield* decodeGetId(id)
   return yield* Effect.flatMap(DocumentStore, (store) => store.get(documentId))
 })
@@ -228,7 +242,7 @@ export const get = Effect.fn("Documents.get")(function*(id: string) {
  *
  * @since 0.1.0
  */
-export const list = Effect.fn("Documents.list")(function*() {
+export const list = Effect.fnUntraced(function*() {
   return yield* Effect.flatMap(DocumentStore, (store) => store.list)
 })
 
@@ -237,7 +251,7 @@ export const list = Effect.fn("Documents.list")(function*() {
  *
  * @since 0.1.0
  */
-export const history = Effect.fn("Documents.history")(function*(id: string) {
+export const history = Effect.fnUntraced(function*(id: string) {
   const documentId = yield* decodeHistoryId(id)
   return yield* Effect.flatMap(DocumentStore, (store) => store.history(documentId))
 })
@@ -247,7 +261,7 @@ export const history = Effect.fn("Documents.history")(function*(id: string) {
  *
  * @since 0.1.0
  */
-export const at = Effect.fn("Documents.at")(function*(id: string, version: number) {
+export const at = Effect.fnUntraced(function*(id: string, version: number) {
   const input = yield* decodeAt({ id, version })
   return yield* Effect.flatMap(DocumentStore, (store) => store.getAt(input.id, input.version))
 })
@@ -264,7 +278,7 @@ export type { DocumentVersion }
  *
  * @since 0.1.0
  */
-export const asOf = Effect.fn("Documents.asOf")(function*(id: string, instant: DateTime.DateTime.Input) {
+export const asOf = Effect.fnUntraced(function*(id: string, instant: DateTime.DateTime.Input) {
   const documentId = yield* decodeAsOfId(id)
   const at = yield* Option.match(DateTime.make(instant), {
     onNone: () =>
@@ -324,7 +338,7 @@ const diffFields = (before: Document, after: Document): Array<FieldChange> => {
  *
  * @since 0.1.0
  */
-export const diff = Effect.fn("Documents.diff")(function*(id: string, fromVersion: number, toVersion: number) {
+export const diff = Effect.fnUntraced(function*(id: string, fromVersion: number, toVersion: number) {
   const input = yield* decodeDiff({ id, fromVersion, toVersion })
   const store = yield* DocumentStore
   const before = yield* store.getAt(input.id, input.fromVersion)

@@ -9,20 +9,7 @@ import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Option from "effect/Option"
-
-const describeFailure = <E>(cause: Cause.Cause<E>): { readonly error: string; readonly message: string } =>
-  Option.match(Cause.failureOption(cause), {
-    onNone: () => ({ error: "Defect", message: Cause.pretty(cause) }),
-    onSome: (failure) => {
-      if (typeof failure === "object" && failure !== null) {
-        const tag = "_tag" in failure && typeof failure._tag === "string" ? failure._tag : "Error"
-        const message = "message" in failure && typeof failure.message === "string" ? failure.message : String(failure)
-        return { error: tag, message }
-      }
-      return { error: "Error", message: String(failure) }
-    }
-  })
+import { describeFailure } from "./internal/failure.js"
 
 /**
  * Logs when an operation starts, how it ended and how long it took, with a request id on every

@@ -41,6 +41,10 @@ export * as Recorder from "./Recorder.js"
 /**
  * @since 0.1.0
  */
+export * as Tracing from "./Tracing.js"
+/**
+ * @since 0.1.0
+ */
 export * as AuditTrail from "./security/AuditTrail.js"
 /**
  * @since 0.1.0

@@ -1,9 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { EventBus } from "@nerv/core"
+import { Documents, EventBus } from "@nerv/core"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as TestClock from "effect/TestClock"
-import { Logging, Metrics, Nerv, Recorder } from "../src/index.js"
+import type * as Tracer from "effect/Tracer"
+import { Logging, Metrics, Nerv, Recorder, Tracing } from "../src/index.js"
 
 class Boom extends Error {
   readonly _tag = "Boom"
@@ -113,3 +114,33 @@ describe("withMetrics", () => {
       assert.strictEqual(report?.errors, 0)
     }))
 })
+
+describe("withTracing", () => {
+  it.effect("runs a program in a span named after the operation, with the host's attributes", () =>
+    Effect.gen(function*() {
+      const id = yield* Documents.create({ title: "Traced", content: "v1", author: "ann" }).pipe(
+        Effect.zipLeft(Effect.flatMap(Effect.currentSpan, (span) => Effect.sync(() => spans.push(span)))),
+        Tracing.withTracing("Documents.create", { tenant: "acme" })
+      )
+      assert.isString(id)
+      const [span] = spans.splice(0)
+      assert.strictEqual(span?.name, "Documents.create")
+      assert.strictEqual(span?.attributes.get("tenant"), "acme")
+      assert.strictEqual(span?.status._tag, "Ended")
+      assert.isFalse(span?.attributes.has("error.tag"))
+    }).pipe(Effect.provide(Nerv.layerTest)))
+
+  it.effect("tags a failed call's span with the error it failed with, and keeps the error", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flatMap(Effect.currentSpan, (span) => Effect.sync(() => spans.push(span))).pipe(
+        Effect.zipRight(Documents.update("00000000-0000-4000-8000-000000000001", { content: "x" }, { editor: "bob" })),
+        Tracing.withTracing("Documents.update"),
+        Effect.flip
+      )
+      assert.strictEqual(error._tag, "DocumentNotFound")
+      const [span] = spans.splice(0)
+      assert.strictEqual(span?.attributes.get("error.tag"), "DocumentNotFound")
+    }).pipe(Effect.provide(Nerv.layerTest)))
+})
+
+const spans: Array<Tracer.Span> = []
