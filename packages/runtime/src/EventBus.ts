@@ -114,21 +114,29 @@ const liveStream = <A>(dequeue: Queue.Dequeue<A>, matches: Predicate<A>): Stream
 }
 
 /**
- * A mutex: `lock(effect)` runs `effect` while no other locked effect runs. Effect's `Semaphore`
- * does the same at several times the cost, which showed on every published batch. A release wakes
- * every waiter to try again (no hand-over), so an interrupted waiter can never keep the lock.
+ * A mutex: `lock.run(effect)` runs `effect` while no other locked effect runs, and
+ * `lock.tryAcquire()`/`lock.release()` take and give it back synchronously for a caller that can
+ * do its work in one step. Effect's `Semaphore` does the same at several times the cost, which
+ * showed on every published batch. A release wakes every waiter to try again (no hand-over), so an
+ * interrupted waiter can never keep the lock.
  */
 const makeLock = () => {
   let locked = false
   let waiters: Array<() => void> = []
-  const release = Effect.sync(() => {
+  const tryAcquire = (): boolean => {
+    if (locked) return false
+    locked = true
+    return true
+  }
+  const release = (): void => {
     locked = false
     if (waiters.length > 0) {
       const woken = waiters
       waiters = []
       for (const wake of woken) wake()
     }
-  })
+  }
+  const releasing = Effect.sync(release)
   const wait = Effect.async<void>((resume) => {
     const wake = () => resume(Effect.void)
     waiters.push(wake)
@@ -136,19 +144,26 @@ const makeLock = () => {
       waiters = waiters.filter((w) => w !== wake)
     })
   })
-  return <X, E, R>(effect: Effect.Effect<X, E, R>): Effect.Effect<X, E, R> =>
+  /**
+   * Runs `effect` (made interruptible again by `restore`) with the lock already taken, and gives it
+   * back however `effect` ends. Call it from an uninterruptible region, the one that took the lock.
+   */
+  const holding = <X, E, R>(
+    restore: <XX, EE, RR>(effect: Effect.Effect<XX, EE, RR>) => Effect.Effect<XX, EE, RR>,
+    effect: Effect.Effect<X, E, R>
+  ): Effect.Effect<X, E, R> =>
+    Effect.matchCauseEffect(restore(effect), {
+      onFailure: (cause) => Effect.zipRight(releasing, Effect.failCause(cause)),
+      onSuccess: (value) => Effect.as(releasing, value)
+    })
+  const run = <X, E, R>(effect: Effect.Effect<X, E, R>): Effect.Effect<X, E, R> =>
     Effect.uninterruptibleMask((restore) => {
-      const attempt: Effect.Effect<X, E, R> = Effect.suspend(() => {
-        if (locked) return Effect.zipRight(restore(wait), attempt)
-        locked = true
-        // Already uninterruptible here, so a plain match releases on every exit.
-        return Effect.matchCauseEffect(restore(effect), {
-          onFailure: (cause) => Effect.zipRight(release, Effect.failCause(cause)),
-          onSuccess: (value) => Effect.as(release, value)
-        })
-      })
+      const attempt: Effect.Effect<X, E, R> = Effect.suspend(() =>
+        tryAcquire() ? holding(restore, effect) : Effect.zipRight(restore(wait), attempt)
+      )
       return attempt
     })
+  return { run, tryAcquire, release, holding }
 }
 
 /** As `Stream.fromQueue`'s default. */
@@ -182,12 +197,34 @@ export const make = <A extends Port.BusEvent>(options?: MakeOptions<A>) =>
     }
 
     const onDelivered = options?.onDelivered
-    const deliver = (events: ReadonlyArray<A>) =>
-      lock(Effect.suspend(() => {
+    const deliverLocked = (events: ReadonlyArray<A>) =>
+      lock.run(Effect.suspend(() => {
         history.pushAll(events)
         const published = PubSub.publishAll(pubsub, events)
         return onDelivered === undefined ? published : Effect.zipRight(onDelivered(events), published)
       }))
+    /**
+     * Most batches meet a free lock and a PubSub with room: they are recorded and offered in one
+     * synchronous step. A batch the PubSub cannot take at once (full, or shut down) hands the rest
+     * to `publishAll`, still holding the lock, which waits, slides, drops or is interrupted as the
+     * strategy says.
+     */
+    const deliver = (events: ReadonlyArray<A>): Effect.Effect<unknown> =>
+      Effect.uninterruptibleMask((restore) => {
+        if (onDelivered !== undefined || !lock.tryAcquire()) {
+          return restore(deliverLocked(events))
+        }
+        history.pushAll(events)
+        let offered = 0
+        while (offered < events.length && pubsub.unsafeOffer(events[offered]!)) {
+          offered++
+        }
+        if (offered === events.length) {
+          lock.release()
+          return Effect.void
+        }
+        return lock.holding(restore, PubSub.publishAll(pubsub, events.slice(offered)))
+      })
 
     // `batch` belongs to the bus from here on (the history keeps it), hence the copy in publishAll.
     const publishBatch = (batch: ReadonlyArray<A>): Effect.Effect<void> =>
@@ -212,7 +249,7 @@ export const make = <A extends Port.BusEvent>(options?: MakeOptions<A>) =>
       Effect.gen(function*() {
         const matches = toPredicate<A>(filter)
         const replay = subscribeOptions?.replay ?? false
-        const [replayed, dequeue] = yield* lock(Effect.zip(
+        const [replayed, dequeue] = yield* lock.run(Effect.zip(
           Effect.sync(() => {
             if (replay === false) return []
             const matching = history.toArray().filter(matches)

@@ -130,6 +130,27 @@ describe("EventBus", () => {
       )
     }).pipe(Effect.scoped))
 
+  it.live("a batch the bus cannot take at once waits for room in order, and an interrupted publisher frees it", () =>
+    Effect.gen(function*() {
+      const bus = yield* EventBus.make<Event>({ capacity: 4 })
+      const events = yield* bus.subscribe("Ping")
+      const take = (n: number) => Effect.map(Stream.runCollect(Stream.take(events, n)), Chunk.toReadonlyArray)
+      const blocked = yield* Effect.fork(bus.publishAll(range(10).map((n) => ping(n))))
+      yield* Effect.sleep("20 millis")
+      assert.isTrue(Option.isNone(yield* Fiber.poll(blocked)))
+      assert.deepStrictEqual((yield* take(10)).map((e) => e.n), range(10))
+      yield* Fiber.join(blocked)
+
+      const stuck = yield* Effect.fork(bus.publishAll(range(10).map((n) => ping(100 + n))))
+      yield* Effect.sleep("20 millis")
+      yield* Fiber.interrupt(stuck)
+      assert.deepStrictEqual((yield* take(4)).map((e) => e.n), [101, 102, 103, 104])
+      yield* bus.publish(ping(999)).pipe(
+        Effect.timeoutFail({ duration: "2 seconds", onTimeout: () => "the interrupted publisher kept the bus" })
+      )
+      assert.deepStrictEqual((yield* take(1)).map((e) => e.n), [999])
+    }).pipe(Effect.scoped))
+
   it.scoped("a late subscriber replays the history, then live events, with no gap and no duplicate", () =>
     Effect.gen(function*() {
       const bus = yield* EventBus.make<Event>({ historySize: 10_000 })
