@@ -2,7 +2,8 @@
  * The durable store, side by side with what it is built on and with its peer:
  * - `durable append`: NERV commands on the SQLite journal (64 concurrent writers,
  *   synchronous=FULL, group commit) vs raw better-sqlite3 inserts into the same kind of table,
- *   one per transaction and 1000 per transaction, also at synchronous=FULL in WAL mode.
+ *   one, 64 (the largest group 64 writers can form) and 1000 per transaction, also at
+ *   synchronous=FULL in WAL mode.
  * - `memory commands`: NERV's in-memory commands vs Emmett's `CommandHandler` on its in-memory
  *   event store, on the same workload (documents created, then updated).
  * - `memory commands one document`: the same, on one document that already has `depth` versions
@@ -158,12 +159,18 @@ const durableAppend = async (context: BenchContext): Promise<Array<BenchRecord>>
     const one = rawInserts(join(dir, "raw-1.db"), 1, context.quick ? 100 : 500)
     const raw1 = await throughput(context, one.once)
     one.close()
+    // 64 writers that each wait for their acknowledgement make groups of at most 64: the raw
+    // insert at that group size is the ceiling a group commit can reach with 64 writers.
+    const group = rawInserts(join(dir, "raw-64.db"), writers, writers * versions)
+    const raw64 = await throughput(context, group.once)
+    group.close()
     const thousand = rawInserts(join(dir, "raw-1000.db"), 1_000, context.quick ? 20_000 : 100_000)
     const raw1000 = await throughput(context, thousand.once)
     thousand.close()
     return [
       summarize("durable append", "nerv-durable", "events/s", nerv),
       summarize("durable append", "sqlite-raw-1", "events/s", raw1),
+      summarize("durable append", "sqlite-raw-64", "events/s", raw64),
       summarize("durable append", "sqlite-raw-1000", "events/s", raw1000)
     ]
   } finally {
@@ -410,4 +417,32 @@ export const durable: Suite = {
     }
     return records
   }
+}
+
+/**
+ * The durable store's targets, checked against one run's records.
+ *
+ * @since 0.1.0
+ */
+export const targets = (records: ReadonlyArray<BenchRecord>): Array<{
+  readonly target: string
+  readonly measured: string
+  readonly met: boolean
+}> => {
+  const median = (workload: string, system: string) =>
+    records.find((r) => r.workload === workload && r.system === system && r.metric === "events/s")?.median
+  const ratio = (workload: string, system: string, peer: string, at: number) => {
+    const [a, b] = [median(workload, system), median(workload, peer)]
+    return a === undefined || b === undefined ? [] : [{
+      target: `${system} ≥ ${at}× ${peer} (${workload})`,
+      measured: `${(a / b).toFixed(2)}×`,
+      met: a / b >= at
+    }]
+  }
+  return [
+    ...ratio("durable append", "nerv-durable", "sqlite-raw-1000", 0.5),
+    ...ratio("durable append", "nerv-durable", "sqlite-raw-1", 8),
+    ...ratio("memory commands", "nerv-memory", "emmett-memory", 3),
+    ...ratio("rebuild 1M", "nerv-rebuild", "sqlite-raw-read", 0.6)
+  ]
 }
