@@ -9,7 +9,7 @@ import * as Data from "effect/Data"
 import type * as DateTime from "effect/DateTime"
 import * as Either from "effect/Either"
 import { type Document, type DocumentId, unsafeMake as makeDocument } from "./Document.js"
-import { type DocumentEvent, unsafeMake as makeEvent } from "./DocumentEvent.js"
+import { type DocumentEvent, type DocumentUpdated, unsafeMake as makeEvent } from "./DocumentEvent.js"
 import { DocumentAlreadyDeleted, DocumentNotFound, VersionConflict } from "./Errors.js"
 
 /**
@@ -114,12 +114,19 @@ export const decide = (
     }
     case "Update": {
       return Either.map(checkWritable(state, command.documentId, command.expectedVersion), (current) => {
-        const changes = {
-          ...(command.title !== undefined && command.title !== current.title ? { title: command.title } : {}),
-          ...(command.content !== undefined && command.content !== current.content ? { content: command.content } : {})
-        }
-        if (changes.title === undefined && changes.content === undefined) return []
-        return [makeEvent.DocumentUpdated({ ...metadata(command.editor, current.version + 1), ...changes })]
+        const title = command.title !== undefined && command.title !== current.title ? command.title : undefined
+        const content = command.content !== undefined && command.content !== current.content
+          ? command.content
+          : undefined
+        if (title === undefined && content === undefined) return []
+        // Only the fields that change are present (the event's optional fields are exact).
+        const event: { -readonly [K in keyof Omit<DocumentUpdated, "_tag">]: DocumentUpdated[K] } = metadata(
+          command.editor,
+          current.version + 1
+        )
+        if (title !== undefined) event.title = title
+        if (content !== undefined) event.content = content
+        return [makeEvent.DocumentUpdated(event)]
       })
     }
     case "Delete": {

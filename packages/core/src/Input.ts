@@ -11,6 +11,16 @@ import * as Schema from "effect/Schema"
 import type * as AST from "effect/SchemaAST"
 import { InvalidInput } from "./Errors.js"
 
+const fieldCache = new WeakMap<AST.TypeLiteral, Map<PropertyKey, AST.PropertySignature>>()
+const fieldsOf = (ast: AST.TypeLiteral) => {
+  let fields = fieldCache.get(ast)
+  if (fields === undefined) {
+    fields = new Map(ast.propertySignatures.map((signature) => [signature.name, signature]))
+    fieldCache.set(ast, fields)
+  }
+  return fields
+}
+
 /**
  * Could `input` hold a field that `ast` does not declare, at any depth? `false` is a promise (every
  * own key of every object is declared); `true` may be a false alarm, for shapes this does not walk.
@@ -23,8 +33,9 @@ const mayHaveUnknownFields = (ast: AST.AST, input: unknown): boolean => {
     case "TypeLiteral": {
       if (typeof input !== "object" || input === null) return false
       if (ast.indexSignatures.length > 0) return true
+      const fields = fieldsOf(ast)
       for (const key of Reflect.ownKeys(input)) {
-        const field = ast.propertySignatures.find((signature) => signature.name === key)
+        const field = fields.get(key)
         if (field === undefined || mayHaveUnknownFields(field.type, (input as Record<PropertyKey, unknown>)[key])) {
           return true
         }
