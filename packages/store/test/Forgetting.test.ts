@@ -127,6 +127,24 @@ describe("forgotten documents", () => {
       assert.deepStrictEqual(yield* documents.list, [])
     }))
 
+  it.effect("an event without content in the middle of a batch forgets the versions before it in that batch", () =>
+    Effect.gen(function*() {
+      const documents = yield* VersionedStore.make
+      yield* documents.apply([
+        created(1, "secret"),
+        updated(1, 2, { content: "more" }),
+        created(2, "kept"),
+        updated(1, 3, { content: "still" }),
+        forgetEvent(updated(1, 4, { content: "gone" })),
+        updated(1, 5, { content: "after" })
+      ])
+      yield* expectForgotten(documents.get(idOf(1)))
+      const window = yield* documents.windowOf(idOf(1))
+      assert.isTrue(window._tag === "Some" && window.value.forgotten && window.value.latest === 5)
+      assert.deepStrictEqual((yield* documents.shape(idOf(1))).map((v) => v.version), [1, 2, 3, 4, 5])
+      assert.deepStrictEqual((yield* documents.list).map((d) => d.title), ["kept"])
+    }))
+
   it.effect("AuthorTitles drops a forgotten document's titles: from its events, and from a stored checkpoint", () =>
     Effect.gen(function*() {
       yield* writeTwo

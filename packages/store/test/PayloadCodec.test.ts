@@ -1,4 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
+import { Errors } from "@nerv/core"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { PayloadCodec, Upcasting } from "../src/index.js"
@@ -32,6 +33,41 @@ describe("PayloadCodec", () => {
       assert.include(corrupt.message, `document ${row.documentId} version 3`)
       const unknown = yield* Effect.flip(PayloadCodec.json.decode({ encoding: "json+rot13", data: bytes("{}") }, row))
       assert.include(unknown.message, "unknown encoding \"json+rot13\"")
+    }))
+
+  it.effect("decodes a page at once exactly as it decodes row by row, corrupt rows included", () =>
+    Effect.gen(function*() {
+      const codec = PayloadCodec.compressed({ minBytes: 64 })
+      const rowOf = (version: number) => ({ documentId: row.documentId, version })
+      const small = yield* codec.encode(bytes("{\"title\":\"a\"}"), rowOf(1))
+      const large = yield* codec.encode(bytes(JSON.stringify({ content: "x".repeat(1_000) })), rowOf(2))
+      const page: Array<PayloadCodec.StoredPayload> = [
+        { ...small, ...rowOf(1) },
+        { ...large, ...rowOf(2) },
+        { encoding: "json+gzip", data: bytes("nope"), ...rowOf(3) },
+        { encoding: "json+rot13", data: bytes("{}"), ...rowOf(4) }
+      ]
+      const oneByOne = yield* Effect.forEach(page, (payload) => Effect.either(codec.decode(payload, payload)))
+      assert.deepStrictEqual(yield* PayloadCodec.decodeAll(codec, page), oneByOne)
+      assert.deepStrictEqual(oneByOne.map((result) => result._tag), ["Right", "Right", "Left", "Left"])
+      // A codec without a batch path is decoded row by row, with the same results.
+      const rowByRow: PayloadCodec.PayloadCodecService = { encode: codec.encode, decode: codec.decode }
+      assert.deepStrictEqual(yield* PayloadCodec.decodeAll(rowByRow, page), oneByOne)
+    }))
+
+  it.effect("decodes a page through a codec without a batch path, each row getting its own result", () =>
+    Effect.gen(function*() {
+      const forgetting: PayloadCodec.PayloadCodecService = {
+        encode: PayloadCodec.json.encode,
+        decode: (stored, at) =>
+          at.version === 2
+            ? Effect.fail(new Errors.DocumentForgotten({ documentId: at.documentId }))
+            : PayloadCodec.json.decode(stored, at)
+      }
+      const page = [1, 2, 3].map((version) => ({ encoding: "json", data: bytes("{}"), ...row, version }))
+      const results = yield* PayloadCodec.decodeAll(forgetting, page)
+      assert.deepStrictEqual(results.map((result) => result._tag), ["Right", "Left", "Right"])
+      assert.strictEqual(results[1]!._tag === "Left" && results[1]!.left._tag, "DocumentForgotten")
     }))
 })
 

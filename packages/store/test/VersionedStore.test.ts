@@ -6,6 +6,7 @@ import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
 import * as Option from "effect/Option"
 import { MemoryJournal, VersionedStore } from "../src/index.js"
+import { created, deleted, updated } from "./fixtures/events.js"
 
 const idOf = (n: number) => Document.DocumentId.make(`00000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`)
 
@@ -85,6 +86,41 @@ describe("VersionedStore", () => {
       assert.strictEqual(error.message, `document ${idOf(1)} is at version 1, expected 2; read it again and retry`)
       assert.deepStrictEqual((yield* store.list).map((d) => d.id), [idOf(1)])
       assert.strictEqual((yield* store.get(idOf(1))).version, 1)
+    }))
+
+  it.effect("applies a batch that goes back and forth between documents as it applies them one by one", () =>
+    Effect.gen(function*() {
+      const batch = [
+        created(1),
+        updated(1, 2, { content: "1.2" }),
+        created(2),
+        updated(1, 3, { title: "one" }),
+        updated(1, 4, { content: "1.4" }),
+        updated(2, 2, { content: "2.2" }),
+        deleted(1, 5),
+        created(3)
+      ]
+      const whole = yield* VersionedStore.make
+      yield* whole.apply(batch)
+      const single = yield* VersionedStore.make
+      for (const event of batch) yield* single.apply([event])
+      assert.deepStrictEqual(yield* whole.list, yield* single.list)
+      for (let doc = 1; doc <= 3; doc++) {
+        assert.deepStrictEqual(yield* whole.history(idOf(doc)), yield* single.history(idOf(doc)))
+        assert.deepStrictEqual(yield* whole.windowOf(idOf(doc)), yield* single.windowOf(idOf(doc)))
+      }
+      assert.deepStrictEqual((yield* whole.history(idOf(1))).map((v) => v.version), [1, 2, 3, 4, 5])
+      assert.deepStrictEqual((yield* whole.list).map((d) => d.id), [idOf(2), idOf(3)])
+      // A later batch extends what the first one built, and a refused one leaves it as it was.
+      yield* whole.apply([updated(2, 3, { content: "2.3" }), updated(3, 2, { content: "3.2" })])
+      const refused = yield* Effect.flip(whole.apply([updated(2, 4, { content: "2.4" }), updated(3, 4, {})]))
+      assert.strictEqual(refused._tag, "VersionConflict")
+      assert.strictEqual((yield* whole.get(idOf(2))).version, 3)
+      assert.deepStrictEqual((yield* whole.history(idOf(2))).map((v) => v.document.content), [
+        "content of 2",
+        "2.2",
+        "2.3"
+      ])
     }))
 
   it.effect("serves every version, lists in creation order, and rebuilds through its layer", () =>

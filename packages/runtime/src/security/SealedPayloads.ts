@@ -75,13 +75,82 @@ export const make = (inner: PayloadCodec.PayloadCodecService, options?: Options)
       encoding: encoded.encoding + suffix,
       data: Cipher.seal(key, encoded.data, aadOf(row, encoded.encoding))
     })
-    const open = (key: Cipher.SecretKey, stored: PayloadCodec.EncodedPayload, row: PayloadCodec.RowRef) => {
+    /** Opens the sealing of a payload: the inner codec's payload, still to decode. */
+    const unseal = (
+      key: Cipher.SecretKey,
+      stored: PayloadCodec.EncodedPayload,
+      row: PayloadCodec.RowRef
+    ): Either.Either<PayloadCodec.EncodedPayload, Errors.DecryptionFailed> => {
       const innerEncoding = stored.encoding.slice(0, -suffix.length)
       return Either.match(Cipher.open(key, stored.data, aadOf(row, innerEncoding)), {
-        onLeft: (error) => Effect.fail(decryptionFailed(row, error.reason)),
-        onRight: (data) => inner.decode({ encoding: innerEncoding, data }, row)
+        onLeft: (error) => Either.left(decryptionFailed(row, error.reason)),
+        onRight: (data) => Either.right({ encoding: innerEncoding, data })
       })
     }
+    const open = (key: Cipher.SecretKey, stored: PayloadCodec.EncodedPayload, row: PayloadCodec.RowRef) =>
+      Either.match(unseal(key, stored, row), {
+        onLeft: Effect.fail,
+        onRight: (opened) => inner.decode(opened, row)
+      })
+    /** The key a sealed payload opens with, when this process already holds it. */
+    const heldKey = (stored: PayloadCodec.EncodedPayload, row: PayloadCodec.RowRef) => {
+      const key = keys.peek(row.documentId)
+      return key !== undefined && Cipher.isSealedUnder(key, stored.data) ? key : undefined
+    }
+    const decode: PayloadCodec.PayloadCodecService["decode"] = (stored, row) =>
+      Effect.suspend(() => {
+        if (!isSealed(stored.encoding)) {
+          return options?.allowUnsealed === true ? inner.decode(stored, row) : Effect.fail(decryptionFailed(
+            row,
+            `the row is not sealed (encoding ${stored.encoding}); it was written with encryption off, or ` +
+              `inserted behind NERV's back (set allowUnsealed to read rows written with encryption off)`
+          ))
+        }
+        const key = heldKey(stored, row)
+        if (key !== undefined) return open(key, stored, row)
+        const keyId = Cipher.keyIdOf(stored.data)
+        if (Either.isLeft(keyId)) return Effect.fail(decryptionFailed(row, keyId.left.reason))
+        return keys.forOpening(row.documentId, keyId.right).pipe(
+          Effect.mapError(fromUnavailable(row)),
+          Effect.flatMap((key) => open(key, stored, row))
+        )
+      })
+    /**
+     * A page at once: the payloads sealed under a key this process holds (a rebuild's common case)
+     * are opened here, synchronously, and handed to the inner codec as one batch; the others (a key
+     * to fetch, an unsealed row, an error to explain) go through `decode`, one by one.
+     */
+    const decodeMany: NonNullable<PayloadCodec.PayloadCodecService["decodeMany"]> = (payloads) =>
+      Effect.suspend(() => {
+        const results: Array<Either.Either<Uint8Array, Errors.PayloadError>> = new Array(payloads.length)
+        const opened: Array<PayloadCodec.StoredPayload> = []
+        const openedAt: Array<number> = []
+        const others: Array<number> = []
+        for (let i = 0; i < payloads.length; i++) {
+          const payload = payloads[i]!
+          const key = isSealed(payload.encoding) ? heldKey(payload, payload) : undefined
+          if (key === undefined) {
+            others.push(i)
+            continue
+          }
+          const unsealed = unseal(key, payload, payload)
+          if (Either.isLeft(unsealed)) {
+            results[i] = Either.left(unsealed.left)
+            continue
+          }
+          opened.push({ ...unsealed.right, documentId: payload.documentId, version: payload.version })
+          openedAt.push(i)
+        }
+        return Effect.zipWith(
+          PayloadCodec.decodeAll(inner, opened),
+          Effect.forEach(others, (i) => Effect.either(decode(payloads[i]!, payloads[i]!))),
+          (decoded, decodedOthers) => {
+            openedAt.forEach((at, i) => results[at] = decoded[i]!)
+            others.forEach((at, i) => results[at] = decodedOthers[i]!)
+            return results
+          }
+        )
+      })
     // The common case, a key this process already holds, runs without a key-store effect.
     return {
       encode: (json, row) =>
@@ -94,24 +163,8 @@ export const make = (inner: PayloadCodec.PayloadCodecService, options?: Options)
               (key) => seal(key, encoded, row)
             )
         }),
-      decode: (stored, row) =>
-        Effect.suspend(() => {
-          if (!isSealed(stored.encoding)) {
-            return options?.allowUnsealed === true ? inner.decode(stored, row) : Effect.fail(decryptionFailed(
-              row,
-              `the row is not sealed (encoding ${stored.encoding}); it was written with encryption off, or ` +
-                `inserted behind NERV's back (set allowUnsealed to read rows written with encryption off)`
-            ))
-          }
-          const key = keys.peek(row.documentId)
-          if (key !== undefined && Cipher.isSealedUnder(key, stored.data)) return open(key, stored, row)
-          const keyId = Cipher.keyIdOf(stored.data)
-          if (Either.isLeft(keyId)) return Effect.fail(decryptionFailed(row, keyId.left.reason))
-          return keys.forOpening(row.documentId, keyId.right).pipe(
-            Effect.mapError(fromUnavailable(row)),
-            Effect.flatMap((key) => open(key, stored, row))
-          )
-        })
+      decode,
+      decodeMany
     }
   })
 
@@ -145,16 +198,24 @@ export const layerPlaintext: Layer.Layer<PayloadCodec.PayloadCodec, never, Paylo
   PayloadCodec.PayloadCodec,
   Effect.zipRight(
     Effect.logWarning(plaintextWarning),
-    Effect.map(PayloadCodec.PayloadCodec, (inner): PayloadCodec.PayloadCodecService => ({
-      encode: inner.encode,
-      decode: (stored, row) =>
+    Effect.map(PayloadCodec.PayloadCodec, (inner): PayloadCodec.PayloadCodecService => {
+      const decode: PayloadCodec.PayloadCodecService["decode"] = (stored, row) =>
         isSealed(stored.encoding)
           ? Effect.fail(decryptionFailed(
             row,
             `the row is sealed (${stored.encoding}) and encryption is off; configure the master keys to read it`
           ))
           : inner.decode(stored, row)
-    }))
+      return {
+        encode: inner.encode,
+        decode,
+        // A page without sealed rows (the usual case with encryption off) goes to the inner codec whole.
+        decodeMany: (payloads) =>
+          payloads.some((payload) => isSealed(payload.encoding))
+            ? Effect.forEach(payloads, (payload) => Effect.either(decode(payload, payload)))
+            : PayloadCodec.decodeAll(inner, payloads)
+      }
+    })
   )
 )
 

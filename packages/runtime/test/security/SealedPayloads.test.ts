@@ -113,6 +113,54 @@ describe("SealedPayloads", () => {
       Effect.provide(Effect.map(KeyStore.makeMemory, (store) => sealed(masterKeys.k1, store)).pipe(Layer.unwrapEffect))
     ))
 
+  it.effect("decodes a page as it decodes each row: held keys, keys still to fetch, forgotten, tampered, unsealed", () =>
+    Effect.gen(function*() {
+      const store = yield* KeyStore.makeMemory
+      const third = "3f1c2d4e-0000-4000-8000-000000000003"
+      // Written by one process…
+      const page = yield* Effect.gen(function*() {
+        const c = yield* codec
+        const rows: Array<PayloadCodec.StoredPayload> = []
+        for (const [documentId, version] of [[doc, 1], [other, 1], [doc, 2], [third, 1]] as const) {
+          rows.push({ ...(yield* c.encode(payload, { documentId, version })), documentId, version })
+        }
+        yield* Effect.flatMap(DataKeys.DataKeys, (keys) => keys.forget(third))
+        const tampered = Uint8Array.from(rows[2]!.data)
+        tampered[tampered.length - 1]! ^= 1
+        return [
+          ...rows,
+          { ...rows[2]!, data: tampered },
+          { ...rows[0]!, version: 7 },
+          { encoding: "json", data: payload, documentId: other, version: 2 },
+          { encoding: "json+zstd", data: payload, documentId: other, version: 3 }
+        ]
+      }).pipe(Effect.provide(sealed(masterKeys.k1, store)))
+      // …read by another, which holds one key already and fetches the others.
+      for (const options of [{}, { allowUnsealed: true }]) {
+        yield* Effect.gen(function*() {
+          const c = yield* codec
+          yield* c.decode(page[1]!, page[1]!)
+          const together = yield* PayloadCodec.decodeAll(c, page)
+          const oneByOne = yield* Effect.forEach(page, (row) => Effect.either(c.decode(row, row)))
+          assert.deepStrictEqual(
+            together.map((result) => Either.map(result, untext)),
+            oneByOne.map((result) => Either.map(result, untext))
+          )
+          assert.deepStrictEqual(together.map((result) => Either.isLeft(result) ? result.left._tag : "opened"), [
+            "opened",
+            "opened",
+            "opened",
+            "DocumentForgotten",
+            "DecryptionFailed",
+            "DecryptionFailed",
+            ...(Object.keys(options).length === 0
+              ? ["DecryptionFailed", "DecryptionFailed"]
+              : ["opened", "PayloadCorrupt"])
+          ])
+        }).pipe(Effect.provide(sealed(masterKeys.k1, store, options)))
+      }
+    }))
+
   it.effect("gives concurrent first seals of a new document one data key", () =>
     Effect.gen(function*() {
       const c = yield* codec

@@ -4,9 +4,9 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import type { PayloadCodecService } from "../PayloadCodec.js"
+import { decodeAll, type PayloadCodecService, type StoredPayload } from "../PayloadCodec.js"
 import type * as Upcasting from "../Upcasting.js"
-import { forgottenEvent } from "./forgotten.js"
+import { type EventMetadata, forgottenEvent } from "./forgotten.js"
 
 /**
  * A journal row as a durable journal stores it: the ordering metadata in clear columns, and only the
@@ -42,6 +42,29 @@ export const columns = [
   "encoding",
   "payload"
 ] as const
+
+/** The columns of an `EventRow` as a select list, in the order `fromValues` reads them. */
+export const selectList = columns.join(", ")
+
+/**
+ * A row read as an array of values (`SELECT ${selectList}`) as an `EventRow`. Reading rows as
+ * arrays and building the objects here is much cheaper than having better-sqlite3 build each row
+ * object property by property in native code, and a rebuild reads every row of the journal.
+ */
+export const fromValues = (values: ReadonlyArray<unknown>): EventRow => ({
+  position: values[0] as number,
+  document_id: values[1] as string,
+  version: values[2] as number,
+  event_id: values[3] as string,
+  event_type: values[4] as string,
+  schema_version: values[5] as number,
+  occurred_at: values[6] as number,
+  actor: values[7] as string,
+  correlation_id: values[8] as string,
+  causation_id: values[9] as string,
+  encoding: values[10] as string,
+  payload: values[11] as Uint8Array
+})
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -141,12 +164,15 @@ const checkPayload = (type: EventType, payload: Upcasting.Payload): Either.Eithe
 /**
  * Rebuilds the event of a row from its decoded payload bytes: parses them, upcasts them to the
  * current schema version, and checks them against the event's Schema. The metadata columns were
- * checked when the event was written and are taken as they are.
+ * checked when the event was written and are taken as they are; so, once the payload is checked,
+ * the event is built without the Schema constructor (`DocumentEvent.unsafeMake`), which a rebuild
+ * would otherwise pay for on every row.
  */
 export const eventOf = (
   row: Omit<EventRow, "position">,
   bytes: Uint8Array,
-  upcasters: Upcasting.Registry
+  upcasters: Upcasting.Registry,
+  times: Times = timesOf()
 ): Either.Either<DocumentEvent.DocumentEvent, Errors.JournalError> => {
   let json: unknown
   try {
@@ -163,40 +189,50 @@ export const eventOf = (
   }
   const upcast = upcasters.upcast(type, row.schema_version, json as Upcasting.Payload)
   if (Either.isLeft(upcast)) return Either.left(unreadable(row, upcast.left))
-  const checked = checkPayload(type, upcast.right)
+  const payload = upcast.right
+  const checked = checkPayload(type, payload)
   if (Either.isLeft(checked)) return Either.left(unreadable(row, checked.left))
-  const fields = { ...metadataOf(row), ...upcast.right }
+  // Checked above: the payload has exactly the fields (of the types) the event's Schema says.
   switch (type) {
     case "DocumentCreated":
-      return Either.right(
-        new DocumentEvent.DocumentCreated(
-          fields as ConstructorParameters<typeof DocumentEvent.DocumentCreated>[0],
-          true
-        )
-      )
+      return Either.right(DocumentEvent.unsafeMake.DocumentCreated({
+        ...metadataOf(row, times),
+        title: payload["title"] as string,
+        content: payload["content"] as string
+      }))
     case "DocumentUpdated":
       return Either.right(
-        new DocumentEvent.DocumentUpdated(
-          fields as ConstructorParameters<typeof DocumentEvent.DocumentUpdated>[0],
-          true
-        )
+        DocumentEvent.unsafeMake.DocumentUpdated(Object.assign(metadataOf(row, times), payload as UpdatedPayload))
       )
     case "DocumentDeleted":
       return Either.right(
-        new DocumentEvent.DocumentDeleted(
-          fields as ConstructorParameters<typeof DocumentEvent.DocumentDeleted>[0],
-          true
-        )
+        DocumentEvent.unsafeMake.DocumentDeleted({ ...metadataOf(row, times), reason: payload["reason"] as string })
       )
   }
 }
 
+type UpdatedPayload = Pick<DocumentEvent.DocumentUpdated, "title" | "content">
+
+/** Turns the `occurred_at` of rows, read in order, into `DateTime`s (see `timesOf`). */
+type Times = (millis: number) => DateTime.Utc
+
+/**
+ * The `DateTime`s of rows read in order: a row whose time is its predecessor's shares its
+ * `DateTime`, which is immutable. The events of one command, and of the commands decided in the
+ * same millisecond (which group commit writes next to each other), share their time; a rebuild
+ * would otherwise build, and keep, one `DateTime` per event.
+ */
+const timesOf = (): Times => {
+  let last: DateTime.Utc | undefined
+  return (millis) => last !== undefined && last.epochMillis === millis ? last : (last = DateTime.unsafeMake(millis))
+}
+
 /** The event metadata a row keeps in clear columns. */
-const metadataOf = (row: Omit<EventRow, "position">) => ({
+const metadataOf = (row: Omit<EventRow, "position">, times: Times): EventMetadata => ({
   eventId: row.event_id,
   documentId: row.document_id as Document.DocumentId,
   version: row.version,
-  occurredAt: DateTime.unsafeMake(row.occurred_at),
+  occurredAt: times(row.occurred_at),
   actor: row.actor,
   correlationId: row.correlation_id,
   causationId: row.causation_id
@@ -210,24 +246,38 @@ const eventTypes = new Set(["DocumentCreated", "DocumentUpdated", "DocumentDelet
  * History keeps its shape (versions, times, actors); the content is gone.
  */
 const forgottenEventOf = (
-  row: Omit<EventRow, "position">
+  row: Omit<EventRow, "position">,
+  times: Times
 ): Either.Either<DocumentEvent.DocumentEvent, Errors.JournalError> =>
   eventTypes.has(row.event_type)
-    ? Either.right(forgottenEvent(row.event_type as DocumentEvent.DocumentEvent["_tag"], metadataOf(row)))
+    ? Either.right(forgottenEvent(row.event_type as DocumentEvent.DocumentEvent["_tag"], metadataOf(row, times)))
     : Either.left(unreadable(row, `unknown event type "${row.event_type}"`))
 
-/** The payload bytes of a row, or `undefined` when its document was forgotten. */
-const openPayload = (
+/** What the codec decodes of a row: its stored payload, and the row it belongs to. */
+const storedPayloadOf = (row: Omit<EventRow, "position">): StoredPayload => ({
+  encoding: row.encoding,
+  data: row.payload,
+  documentId: row.document_id,
+  version: row.version
+})
+
+/**
+ * The event of a row whose payload the codec decoded (see `eventOf`); a row of a forgotten
+ * document becomes an event without content (see `forgottenEventOf`). Any other payload error
+ * fails the read.
+ */
+const eventOfDecoded = (
   row: Omit<EventRow, "position">,
-  codec: PayloadCodecService
-): Effect.Effect<Uint8Array | undefined, Errors.JournalError> =>
-  Effect.catchAll(
-    codec.decode({ encoding: row.encoding, data: row.payload }, { documentId: row.document_id, version: row.version }),
-    (error) =>
-      error._tag === "DocumentForgotten"
-        ? Effect.succeed(undefined)
-        : Effect.fail(new Errors.JournalError({ reason: error.message, cause: error }))
-  )
+  decoded: Either.Either<Uint8Array, Errors.PayloadError>,
+  upcasters: Upcasting.Registry,
+  times: Times
+): Either.Either<DocumentEvent.DocumentEvent, Errors.JournalError> => {
+  if (Either.isRight(decoded)) return eventOf(row, decoded.right, upcasters, times)
+  const error = decoded.left
+  return error._tag === "DocumentForgotten"
+    ? forgottenEventOf(row, times)
+    : Either.left(new Errors.JournalError({ reason: error.message, cause: error }))
+}
 
 /**
  * Rebuilds the event of a row (see `eventOf`), decoding its payload through the codec first. A row
@@ -239,23 +289,31 @@ export const decodeEvent = (
   upcasters: Upcasting.Registry
 ): Effect.Effect<DocumentEvent.DocumentEvent, Errors.JournalError> =>
   Effect.flatMap(
-    openPayload(row, codec),
-    (bytes) => bytes === undefined ? forgottenEventOf(row) : eventOf(row, bytes, upcasters)
+    Effect.either(codec.decode({ encoding: row.encoding, data: row.payload }, {
+      documentId: row.document_id,
+      version: row.version
+    })),
+    (decoded) => eventOfDecoded(row, decoded, upcasters, timesOf())
   )
 
-/** Rebuilds the journal entries of rows, in their order. */
+/**
+ * Rebuilds the journal entries of rows, in their order, in one effect: the codec decodes the whole
+ * page at once (`decodeAll`), and the rest is synchronous. A rebuild reads every row of the journal,
+ * so an effect per row would cost more than the row's own decoding.
+ */
 export const decodeEntries = (
   rows: ReadonlyArray<EventRow>,
   codec: PayloadCodecService,
   upcasters: Upcasting.Registry
 ): Effect.Effect<Array<Journal.JournalEntry>, Errors.JournalError> =>
-  Effect.flatMap(Effect.forEach(rows, (row) => openPayload(row, codec)), (payloads) => {
+  Effect.flatMap(decodeAll(codec, rows.map(storedPayloadOf)), (payloads) => {
     const entries: Array<Journal.JournalEntry> = new Array(rows.length)
+    const times = timesOf()
     for (let i = 0; i < rows.length; i++) {
-      const bytes = payloads[i]
-      const event = bytes === undefined ? forgottenEventOf(rows[i]!) : eventOf(rows[i]!, bytes, upcasters)
+      const row = rows[i]!
+      const event = eventOfDecoded(row, payloads[i]!, upcasters, times)
       if (Either.isLeft(event)) return Effect.fail(event.left)
-      entries[i] = { position: rows[i]!.position, event: event.right }
+      entries[i] = { position: row.position, event: event.right }
     }
     return Effect.succeed(entries)
   })

@@ -30,7 +30,9 @@ export interface EventMetadata {
 
 /**
  * An event of a forgotten document: its metadata as it was, its content fields blank (a title,
- * content or reason is empty; an update names no field).
+ * content or reason is empty; an update names no field). Built without the Schema constructor: the
+ * blank fields are deliberately outside the event's Schema (a title is never empty otherwise), and
+ * the metadata comes from an event or a row that was checked when it was written.
  */
 export const forgottenEvent = (
   type: DocumentEvent.DocumentEvent["_tag"],
@@ -47,11 +49,11 @@ export const forgottenEvent = (
   }
   switch (type) {
     case "DocumentCreated":
-      return marked(new DocumentEvent.DocumentCreated({ ...fields, title: "", content: "" }, true))
+      return marked(DocumentEvent.unsafeMake.DocumentCreated({ ...fields, title: "", content: "" }))
     case "DocumentUpdated":
-      return marked(new DocumentEvent.DocumentUpdated(fields, true))
+      return marked(DocumentEvent.unsafeMake.DocumentUpdated(fields))
     case "DocumentDeleted":
-      return marked(new DocumentEvent.DocumentDeleted({ ...fields, reason: "" }, true))
+      return marked(DocumentEvent.unsafeMake.DocumentDeleted({ ...fields, reason: "" }))
   }
 }
 
@@ -59,10 +61,13 @@ export const forgottenEvent = (
 export const forgetEvent = (event: DocumentEvent.DocumentEvent): DocumentEvent.DocumentEvent =>
   isForgotten(event) ? event : forgottenEvent(event._tag, event)
 
-/** A document state with its content dropped: title and content blank, a deletion's reason blank. */
+/**
+ * A document state with its content dropped: title and content blank, a deletion's reason blank
+ * (outside the Schema on purpose, so built without its constructor, like the events above).
+ */
 export const forgetDocument = (document: Document.Document): Document.Document =>
   isForgotten(document) ? document : marked(
-    new Document.Document({
+    Document.unsafeMake({
       id: document.id,
       title: "",
       content: "",
@@ -72,7 +77,7 @@ export const forgetDocument = (document: Document.Document): Document.Document =
       modifiedAt: document.modifiedAt,
       lastEditor: document.lastEditor,
       ...(document.deletedAt === undefined ? {} : { deletedAt: document.deletedAt, deletionReason: "" })
-    }, true)
+    })
   )
 
 /** Marks a document state built by folding forgotten events. */
@@ -88,7 +93,7 @@ export const placeholderDocument = (
   event: DocumentEvent.DocumentEvent | undefined
 ): Document.Document =>
   marked(
-    new Document.Document({
+    Document.unsafeMake({
       id: documentId as Document.DocumentId,
       title: "",
       content: "",
@@ -97,5 +102,5 @@ export const placeholderDocument = (
       createdAt: event?.occurredAt ?? DateTime.unsafeMake(0),
       modifiedAt: event?.occurredAt ?? DateTime.unsafeMake(0),
       lastEditor: event?.actor ?? ""
-    }, true)
+    })
   )

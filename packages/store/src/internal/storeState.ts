@@ -32,8 +32,25 @@ export const latestDocument = (entry: Versions): Document.Document | undefined =
   Vector.last(entry.versions)?.document ?? entry.base
 
 /**
+ * A document being appended to by `applyAll`: what the state held for it, and the versions added
+ * since, not yet written back to the state's map.
+ */
+interface Run {
+  readonly id: string
+  readonly held: Versions | undefined
+  readonly added: Array<DocumentStore.DocumentVersion>
+  readonly forgotten: boolean
+  latest: Document.Document | undefined
+  version: number
+}
+
+/**
  * Adds events to a state, or refuses the whole batch if one of them is not the next version of its
  * document. Restores snapshots met on the way (a rebuild's items).
+ *
+ * A rebuild meets a document's events one after the other (a journal page holds runs of them), so
+ * consecutive events of one document are gathered and its entry is looked up and written back once
+ * per run, not once per event.
  */
 export const applyAll = (
   state: State,
@@ -41,8 +58,20 @@ export const applyAll = (
 ): Either.Either<State, Errors.VersionConflict> => {
   const documents = HashMap.beginMutation(state.documents)
   let order = state.order
+  let run: Run | undefined
+  const flush = () => {
+    if (run === undefined || run.added.length === 0) return
+    HashMap.set(documents, run.id, {
+      forgotten: run.forgotten,
+      floor: run.held?.floor ?? 0,
+      base: run.held?.base,
+      versions: Vector.appendAll(run.held?.versions ?? Vector.empty<DocumentStore.DocumentVersion>(), run.added)
+    })
+    run = undefined
+  }
   for (const item of items) {
     if (item._tag === "Snapshot") {
+      flush()
       const { snapshot } = item
       if (HashMap.has(documents, snapshot.documentId)) {
         throw new Error(`a rebuild restored document ${snapshot.documentId} twice`)
@@ -57,33 +86,38 @@ export const applyAll = (
       continue
     }
     const event = item._tag === "Entry" ? item.entry.event : item
-    const held = Option.getOrUndefined(HashMap.get(documents, event.documentId))
-    // The first event met without content (its key is gone) takes the content of what came before.
-    const entry = held !== undefined && held.forgotten !== true && isForgotten(event) ? forgetEntry(held) : held
-    const actual = entry === undefined ? 0 : latestVersion(entry)
+    const eventForgotten = isForgotten(event)
+    // The first event met without content (its key is gone) takes the content of what came before:
+    // the run so far is written back, and the document's whole entry is forgotten.
+    if (run !== undefined && (run.id !== event.documentId || (eventForgotten && !run.forgotten))) flush()
+    if (run === undefined) {
+      const held = Option.getOrUndefined(HashMap.get(documents, event.documentId))
+      const entry = held !== undefined && held.forgotten !== true && eventForgotten ? forgetEntry(held) : held
+      run = {
+        id: event.documentId,
+        held: entry,
+        added: [],
+        // An event committed while its document was being forgotten loses its content here.
+        forgotten: entry?.forgotten === true || eventForgotten,
+        latest: entry && latestDocument(entry),
+        version: entry === undefined ? 0 : latestVersion(entry)
+      }
+    }
+    const actual = run.version
     if (event.version !== actual + 1 || (event._tag === "DocumentCreated") !== (actual === 0)) {
       return Either.left(
         new Errors.VersionConflict({ documentId: event.documentId, expected: event.version - 1, actual })
       )
     }
-    // A journal row whose key was destroyed comes back without content: its document is forgotten.
-    // An event committed while its document was being forgotten loses its content here.
-    const forgotten = entry?.forgotten === true || isForgotten(event)
-    const applied = forgotten ? forgetEvent(event) : event
-    const evolved = Decider.evolve(entry && latestDocument(entry), applied)
-    const document = forgotten ? markDocument(evolved) : evolved
-    HashMap.set(documents, event.documentId, {
-      forgotten,
-      floor: entry?.floor ?? 0,
-      base: entry?.base,
-      versions: Vector.append(entry?.versions ?? Vector.empty<DocumentStore.DocumentVersion>(), {
-        version: event.version,
-        document,
-        event: applied
-      })
-    })
+    const applied = run.forgotten ? forgetEvent(event) : event
+    const evolved = Decider.evolve(run.latest, applied)
+    const document = run.forgotten ? markDocument(evolved) : evolved
+    run.added.push({ version: event.version, document, event: applied })
+    run.latest = document
+    run.version = event.version
     if (actual === 0) order = Vector.append(order, event.documentId)
   }
+  flush()
   return Either.right({ documents: HashMap.endMutation(documents), order })
 }
 

@@ -16,6 +16,14 @@ export const append = <A>(self: Vector<A>, value: A): Vector<A> => {
   return { buffer, length: self.length + 1 }
 }
 
+/** Appends values in order: the same as appending them one by one, without the views in between. */
+export const appendAll = <A>(self: Vector<A>, values: ReadonlyArray<A>): Vector<A> => {
+  if (values.length === 0) return self
+  const buffer = self.buffer.length === self.length ? self.buffer : self.buffer.slice(0, self.length)
+  for (let i = 0; i < values.length; i++) buffer.push(values[i]!)
+  return { buffer, length: self.length + values.length }
+}
+
 export const get = <A>(self: Vector<A>, index: number): A | undefined =>
   index >= 0 && index < self.length ? self.buffer[index] : undefined
 
