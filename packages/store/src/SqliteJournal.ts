@@ -15,7 +15,6 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { type DocumentEvent, Errors, Journal } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
@@ -23,7 +22,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import { checkBatch } from "./internal/appendCheck.js"
-import { columns, decodeEntries, encodeEvent, type EventRow } from "./internal/eventRow.js"
+import { columns, decodeEntries, encodeEvent, type EventRow, fromValues, selectList } from "./internal/eventRow.js"
 import { migrate } from "./internal/sqliteSchema.js"
 import { makeSqliteCheckpoints, makeSqliteSnapshots } from "./internal/sqliteSnapshots.js"
 import { PayloadCodec } from "./PayloadCodec.js"
@@ -58,10 +57,13 @@ interface Pending {
   readonly expectedVersion: number
   readonly events: ReadonlyArray<DocumentEvent.DocumentEvent>
   readonly rows: ReadonlyArray<Omit<EventRow, "position">>
-  readonly deferred: Deferred.Deferred<
-    ReadonlyArray<Journal.JournalEntry>,
-    Errors.VersionConflict | Errors.JournalError
-  >
+  /**
+   * Gives the command its result, resuming the fiber that waits in `append` (a callback rather than
+   * a `Deferred`, whose allocation showed on the path every durable command takes).
+   */
+  readonly reply: (
+    result: Effect.Effect<ReadonlyArray<Journal.JournalEntry>, Errors.VersionConflict | Errors.JournalError>
+  ) => void
 }
 
 type Outcome =
@@ -137,14 +139,16 @@ export const make = Effect.fnUntraced(function*(options?: Options) {
       Effect.forEach(chunksOf(documentIds, 512), (ids) => {
         const padded = [...ids]
         while ((padded.length & (padded.length - 1)) !== 0) padded.push(ids[0]!)
-        return sql.unsafe<{ readonly document_id: string; readonly version: number }>(
-          `SELECT document_id, max(version) AS version FROM nerv_events WHERE document_id IN (${
-            padded.map(() => "?").join(",")
-          }) GROUP BY document_id`,
+        // One index seek per id (max over the unique (document_id, version) index); an `IN (…)
+        // GROUP BY` walks every version of every document instead, 6× slower at 100 versions.
+        return sql.unsafe<{ readonly document_id: string; readonly version: number | null }>(
+          `WITH ids(id) AS (VALUES ${padded.map(() => "(?)").join(",")}) ` +
+            "SELECT id AS document_id, (SELECT max(version) FROM nerv_events WHERE document_id = ids.id) AS version " +
+            "FROM ids",
           padded
         )
       }),
-      (pages) => new Map(pages.flat().map((row) => [row.document_id, row.version] as const))
+      (pages) => new Map(pages.flat().map((row) => [row.document_id, row.version ?? 0] as const))
     )
 
   /** Commits a group in one transaction; each command's check runs against the ones before it. */
@@ -198,19 +202,23 @@ export const make = Effect.fnUntraced(function*(options?: Options) {
     }))
 
   const settle = (group: ReadonlyArray<Pending>, outcomes: ReadonlyArray<Outcome>) =>
-    Effect.forEach(group, (pending, i) => {
-      const outcome = outcomes[i]!
-      return outcome._tag === "Committed"
-        ? Deferred.succeed(pending.deferred, outcome.entries)
-        : Deferred.fail(
-          pending.deferred,
-          new Errors.VersionConflict({
-            documentId: pending.documentId,
-            expected: pending.expectedVersion,
-            actual: outcome.actual
-          })
+    Effect.sync(() => {
+      for (let i = 0; i < group.length; i++) {
+        const [pending, outcome] = [group[i]!, outcomes[i]!]
+        pending.reply(
+          outcome._tag === "Committed"
+            ? Effect.succeed(outcome.entries)
+            : Effect.fail(
+              new Errors.VersionConflict({
+                documentId: pending.documentId,
+                expected: pending.expectedVersion,
+                actual: outcome.actual
+              })
+            )
         )
-    }, { discard: true })
+      }
+    })
+  const refuse = (pending: Pending, error: Errors.JournalError) => Effect.sync(() => pending.reply(Effect.fail(error)))
 
   const isUniqueViolation = (error: SqlError) => String(error.cause).includes("UNIQUE constraint failed")
   const isBusy = (error: SqlError) => /SQLITE_BUSY|database is locked/.test(String(error.cause))
@@ -233,15 +241,13 @@ export const make = Effect.fnUntraced(function*(options?: Options) {
           if (group.length > 1) return Effect.forEach(group, (pending) => commit([pending]), { discard: true })
           const pending = group[0]!
           if (!isUniqueViolation(error)) {
-            return Deferred.fail(pending.deferred, journalError("the append was not committed")(error))
+            return refuse(pending, journalError("the append was not committed")(error))
           }
           return versionsOf([pending.documentId]).pipe(
             Effect.flatMap((versions) =>
               settle(group, [{ _tag: "Conflict", actual: versions.get(pending.documentId) ?? 0 }])
             ),
-            Effect.catchAll((cause) =>
-              Deferred.fail(pending.deferred, journalError("the append was not committed")(cause))
-            )
+            Effect.catchAll((cause) => refuse(pending, journalError("the append was not committed")(cause)))
           )
         }
       })
@@ -253,10 +259,11 @@ export const make = Effect.fnUntraced(function*(options?: Options) {
     Effect.flatMap(
       Queue.takeAll(queue),
       (pending) =>
-        Effect.forEach(pending, (p) =>
-          Deferred.fail(p.deferred, new Errors.JournalError({ reason: "the journal closed before the append" })), {
-          discard: true
-        })
+        Effect.forEach(
+          pending,
+          (p) => refuse(p, new Errors.JournalError({ reason: "the journal closed before the append" })),
+          { discard: true }
+        )
     )
   )
   // A group being committed finishes (and its commands get their results) before the writer stops.
@@ -273,31 +280,27 @@ export const make = Effect.fnUntraced(function*(options?: Options) {
       return Effect.flatMap(
         Effect.forEach(events, (event) => encodeEvent(event, codec, upcasters)),
         (rows) =>
-          Effect.flatMap(
-            Deferred.make<ReadonlyArray<Journal.JournalEntry>, Errors.VersionConflict | Errors.JournalError>(),
-            (deferred) =>
-              Effect.flatMap(Queue.isShutdown(queue), (closed) =>
-                closed
-                  ? Effect.fail(new Errors.JournalError({ reason: "the journal is closed" }))
-                  : Effect.zipRight(
-                    Queue.offer(queue, { documentId: events[0]!.documentId, expectedVersion, events, rows, deferred }),
-                    Deferred.await(deferred)
-                  ))
-          )
+          Effect.async<ReadonlyArray<Journal.JournalEntry>, Errors.VersionConflict | Errors.JournalError>((reply) => {
+            // An unbounded queue refuses only once shut down: the journal is closed.
+            if (!queue.unsafeOffer({ documentId: events[0]!.documentId, expectedVersion, events, rows, reply })) {
+              reply(Effect.fail(new Errors.JournalError({ reason: "the journal is closed" })))
+            }
+          })
       )
     })
 
+  /** A page of entries: its rows read as arrays of values (see `fromValues`), decoded in one effect. */
   const page = (statement: string, params: ReadonlyArray<unknown>) =>
     Effect.flatMap(
-      Effect.mapError(sql.unsafe<EventRow>(statement, params), journalError("could not read the journal")),
-      (rows) => decodeEntries(rows, codec, upcasters)
+      Effect.mapError(sql.unsafe(statement, params).values, journalError("could not read the journal")),
+      (values) => decodeEntries(values.map(fromValues), codec, upcasters)
     )
 
   const read = (readOptions?: Journal.ReadOptions) => {
     const size = readOptions?.pageSize ?? pageSize
     return Stream.paginateChunkEffect(readOptions?.after ?? 0, (after) =>
       Effect.map(
-        page("SELECT * FROM nerv_events WHERE position > ? ORDER BY position LIMIT ?", [after, size]),
+        page(`SELECT ${selectList} FROM nerv_events WHERE position > ? ORDER BY position LIMIT ?`, [after, size]),
         (entries) =>
           [
             Chunk.unsafeFromArray(entries),
@@ -310,7 +313,7 @@ export const make = Effect.fnUntraced(function*(options?: Options) {
     Stream.paginateChunkEffect((readOptions?.fromVersion ?? 1) - 1, (after) =>
       Effect.map(
         page(
-          "SELECT * FROM nerv_events WHERE document_id = ? AND version > ? ORDER BY version LIMIT ?",
+          `SELECT ${selectList} FROM nerv_events WHERE document_id = ? AND version > ? ORDER BY version LIMIT ?`,
           [documentId, after, pageSize]
         ),
         (entries) =>
