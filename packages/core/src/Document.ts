@@ -105,4 +105,14 @@ export type DocumentFields = ConstructorParameters<typeof Document>[0]
  *
  * @since 0.1.0
  */
-export const unsafeMake = (fields: DocumentFields): Document => Object.assign(Object.create(Document.prototype), fields)
+export const unsafeMake = (fields: DocumentFields): Document => new (DocumentInstance as any)(fields)
+
+/**
+ * Builds instances of `Document` the way its `Data.Class` base does (`Object.assign(this, fields)`),
+ * as a constructor, so that V8 gives them an in-object layout sized to their fields (an
+ * `Object.create(prototype)` object keeps most fields out of line, a second allocation each).
+ */
+function DocumentInstance(this: DocumentFields, fields: DocumentFields) {
+  Object.assign(this, fields)
+}
+DocumentInstance.prototype = Document.prototype

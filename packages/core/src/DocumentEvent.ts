@@ -55,6 +55,23 @@ export class DocumentDeleted extends Schema.TaggedClass<DocumentDeleted>()("Docu
 }) {}
 
 /**
+ * A constructor of instances of an event class, as its `Data.Class` base builds them
+ * (`Object.assign(this, fields)`, then the tag), so that V8 gives them an in-object layout sized to
+ * their fields (an `Object.create(prototype)` object keeps most fields out of line).
+ */
+function instanceMaker<E extends { readonly _tag: string }>(
+  eventClass: { readonly prototype: E; readonly _tag: E["_tag"] }
+): (fields: Omit<E, "_tag">) => E {
+  const tag = eventClass._tag
+  function EventInstance(this: { _tag: string }, fields: Omit<E, "_tag">) {
+    Object.assign(this, fields)
+    this._tag = tag
+  }
+  EventInstance.prototype = eventClass.prototype
+  return (fields) => new (EventInstance as any)(fields)
+}
+
+/**
  * Builds events from fields already known to be valid (decided by `decide`, or read back from a
  * journal that checked them), skipping what the Schema constructor does on every call even with
  * validation off: the same instance — same prototype, same own fields, `_tag` last as the
@@ -64,12 +81,9 @@ export class DocumentDeleted extends Schema.TaggedClass<DocumentDeleted>()("Docu
  * @since 0.1.0
  */
 export const unsafeMake = {
-  DocumentCreated: (fields: Omit<DocumentCreated, "_tag">): DocumentCreated =>
-    Object.assign(Object.create(DocumentCreated.prototype), fields, { _tag: "DocumentCreated" }),
-  DocumentUpdated: (fields: Omit<DocumentUpdated, "_tag">): DocumentUpdated =>
-    Object.assign(Object.create(DocumentUpdated.prototype), fields, { _tag: "DocumentUpdated" }),
-  DocumentDeleted: (fields: Omit<DocumentDeleted, "_tag">): DocumentDeleted =>
-    Object.assign(Object.create(DocumentDeleted.prototype), fields, { _tag: "DocumentDeleted" })
+  DocumentCreated: instanceMaker(DocumentCreated),
+  DocumentUpdated: instanceMaker(DocumentUpdated),
+  DocumentDeleted: instanceMaker(DocumentDeleted)
 } as const
 
 /**
