@@ -277,9 +277,11 @@ const fillJournal = async (filename: string, documents: number, perDocument: num
   db.pragma("journal_mode = WAL")
   const event = db.prepare(`INSERT INTO nerv_events (position, document_id, version, event_id, event_type,
     schema_version, occurred_at, actor, correlation_id, causation_id, encoding, payload)
-    VALUES (?, ?, ?, ?, ?, 1, ?, ?, 'c', 'c', 'json', ?)`)
+    VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, 'json', ?)`)
   const document = db.prepare("INSERT INTO nerv_documents (seq, document_id) VALUES (?, ?)")
-  const now = Date.now()
+  // Each event a millisecond after the one before, and its own command id: a journal written over
+  // time, so that nothing a reader might share between rows (a time, an id) is shared here.
+  const start = Date.now() - documents * perDocument
   let position = 0
   const fill = db.transaction((from: number, to: number) => {
     for (let d = from; d <= to; d++) {
@@ -288,14 +290,17 @@ const fillJournal = async (filename: string, documents: number, perDocument: num
         position++
         if (v === 1) document.run(position, id)
         const body = v === 1 ? { title: `doc ${d}`, content: "v1" } : { content: `version ${v} of a document` }
+        const command = crypto.randomUUID()
         event.run(
           position,
           id,
           v,
           crypto.randomUUID(),
           v === 1 ? "DocumentCreated" : "DocumentUpdated",
-          now,
+          start + position,
           `author${d % 8}`,
+          command,
+          command,
           Buffer.from(JSON.stringify(body))
         )
       }
