@@ -7,10 +7,8 @@
 import { type DocumentEvent, Errors, Journal } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import { checkBatch } from "./internal/appendCheck.js"
 import { decodeEvent } from "./internal/eventRow.js"
@@ -18,62 +16,51 @@ import * as Vector from "./internal/vector.js"
 import * as PayloadCodec from "./PayloadCodec.js"
 import * as Upcasting from "./Upcasting.js"
 
-interface State {
-  readonly entries: Vector.Vector<Journal.JournalEntry>
-  readonly byDocument: HashMap.HashMap<string, Vector.Vector<Journal.JournalEntry>>
-}
-
 const defaultPageSize = 1_000
 
 /**
  * Makes an empty in-memory journal.
  *
+ * Its state is plain variables changed in one synchronous step per append, so an append is atomic
+ * without a `Ref`: `entries` and each document's vector are append-only persistent views (see
+ * `internal/vector.ts`), so a read that took a view keeps seeing exactly what was committed then.
+ *
  * @since 0.1.0
  */
-export const make: Effect.Effect<Journal.JournalService> = Effect.gen(function*() {
-  const ref = yield* Ref.make<State>({ entries: Vector.empty(), byDocument: HashMap.empty() })
+export const make: Effect.Effect<Journal.JournalService> = Effect.sync(() => {
+  let entries = Vector.empty<Journal.JournalEntry>()
+  const byDocument = new Map<string, Vector.Vector<Journal.JournalEntry>>()
 
   const append = (
     events: ReadonlyArray<DocumentEvent.DocumentEvent>,
     expectedVersion: number
   ): Effect.Effect<ReadonlyArray<Journal.JournalEntry>, Errors.VersionConflict | Errors.JournalError> =>
-    Effect.suspend(
-      (): Effect.Effect<ReadonlyArray<Journal.JournalEntry>, Errors.VersionConflict | Errors.JournalError> => {
-        const invalid = checkBatch(events, expectedVersion)
-        if (invalid !== undefined) return Effect.fail(invalid)
-        const documentId = events[0]!.documentId
-        return Effect.flatten(Ref.modify(ref, (state): readonly [
-          Effect.Effect<ReadonlyArray<Journal.JournalEntry>, Errors.VersionConflict>,
-          State
-        ] => {
-          const stream = Option.getOrElse(HashMap.get(state.byDocument, documentId), Vector.empty<Journal.JournalEntry>)
-          if (stream.length !== expectedVersion) {
-            return [
-              Effect.fail(new Errors.VersionConflict({ documentId, expected: expectedVersion, actual: stream.length })),
-              state
-            ]
-          }
-          let { entries } = state
-          let documentEntries = stream
-          const committed: Array<Journal.JournalEntry> = []
-          for (const event of events) {
-            const entry = { position: entries.length + 1, event }
-            entries = Vector.append(entries, entry)
-            documentEntries = Vector.append(documentEntries, entry)
-            committed.push(entry)
-          }
-          return [
-            Effect.succeed(committed),
-            { entries, byDocument: HashMap.set(state.byDocument, documentId, documentEntries) }
-          ]
-        }))
+    Effect.suspend((): Effect.Effect<
+      ReadonlyArray<Journal.JournalEntry>,
+      Errors.VersionConflict | Errors.JournalError
+    > => {
+      const invalid = checkBatch(events, expectedVersion)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      const documentId = events[0]!.documentId
+      let stream = byDocument.get(documentId) ?? Vector.empty<Journal.JournalEntry>()
+      if (stream.length !== expectedVersion) {
+        return Effect.fail(new Errors.VersionConflict({ documentId, expected: expectedVersion, actual: stream.length }))
       }
-    )
+      const committed: Array<Journal.JournalEntry> = []
+      for (const event of events) {
+        const entry = { position: entries.length + 1, event }
+        entries = Vector.append(entries, entry)
+        stream = Vector.append(stream, entry)
+        committed.push(entry)
+      }
+      byDocument.set(documentId, stream)
+      return Effect.succeed(committed)
+    })
 
   const read = (options?: Journal.ReadOptions) => {
     const pageSize = options?.pageSize ?? defaultPageSize
     return Stream.paginateChunkEffect(options?.after ?? 0, (after) =>
-      Effect.map(Ref.get(ref), ({ entries }) => {
+      Effect.sync(() => {
         const page = Vector.slice(entries, after, after + pageSize)
         const next = after + page.length
         return [
@@ -87,14 +74,11 @@ export const make: Effect.Effect<Journal.JournalService> = Effect.gen(function*(
     append,
     read,
     readDocument: (documentId, options) =>
-      Stream.unwrap(Effect.map(Ref.get(ref), ({ byDocument }) =>
-        Stream.fromIterable(
-          Option.match(HashMap.get(byDocument, documentId), {
-            onNone: () => [],
-            onSome: (entries) => Vector.slice(entries, (options?.fromVersion ?? 1) - 1)
-          })
-        ))),
-    head: Effect.map(Ref.get(ref), ({ entries }) => entries.length)
+      Stream.suspend(() => {
+        const stream = byDocument.get(documentId)
+        return Stream.fromIterable(stream === undefined ? [] : Vector.slice(stream, (options?.fromVersion ?? 1) - 1))
+      }),
+    head: Effect.sync(() => entries.length)
   }
 })
 
