@@ -3,6 +3,11 @@
  * journal (except for versions a snapshot took out of memory, below). It implements the
  * `DocumentStore` port of `@nerv/core`.
  *
+ * It holds each version as its event; a document's state is kept at its latest version and every
+ * few versions (see `internal/storeState.ts`), and any other version's state is folded from the
+ * nearest kept one when it is read. A state per version would be most of what a large store
+ * retains, and so most of what the garbage collector goes through.
+ *
  * With snapshots (a `SnapshotStore` in context), a document's versions up to its latest snapshot
  * leave memory, so memory stays bounded however long histories grow; reading one of those versions
  * (`getAt`, `asOf`, `history`) reads the journal. Every version stays readable.
@@ -124,7 +129,7 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
           const entry = Option.getOrUndefined(HashMap.get(state.documents, id))
           if (entry === undefined) return Effect.succeedNone
           if (entry.forgotten === true) return Effect.fail(forgotten(id))
-          return Effect.succeed(Option.fromNullable(StoreState.latestDocument(entry)))
+          return Effect.succeed(Option.some(StoreState.latestDocument(entry)))
         }
       )
 
@@ -132,7 +137,7 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
 
     const shape = (id: string) =>
       Effect.flatMap(anyEntryOf(id), (entry) => {
-        const held = Vector.toArray(entry.versions).map((version) => shapeOf(version.event))
+        const held = Vector.toArray(entry.events).map(shapeOf)
         if (entry.floor === 0) return Effect.succeed(held)
         return Effect.flatMap(earliest(id), (first) =>
           Effect.map(
@@ -151,10 +156,7 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
           if (version < 1 || version > latest) {
             return Effect.fail(new Errors.VersionNotFound({ documentId: id, version, latest }))
           }
-          if (version > entry.floor) {
-            return Effect.succeed(Vector.get(entry.versions, version - entry.floor - 1)!.document)
-          }
-          if (version === entry.floor) return Effect.succeed(entry.base!)
+          if (version >= entry.floor) return Effect.succeed(StoreState.documentAt(entry, version))
           return Effect.flatMap(
             earliest(id),
             (first): Effect.Effect<Document.Document, Errors.VersionPruned | Errors.JournalError> =>
@@ -168,11 +170,11 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
     const history = (id: string) =>
       Effect.flatMap(entryOf(id), (entry) =>
         entry.floor === 0
-          ? Effect.succeed(Vector.toArray(entry.versions))
+          ? Effect.succeed(StoreState.heldVersions(entry))
           : Effect.flatMap(earliest(id), (first) =>
             Effect.map(
               first > entry.floor ? Effect.succeed([]) : cold(id, first, entry.floor),
-              (older) => [...older, ...Vector.toArray(entry.versions)]
+              (older) => [...older, ...StoreState.heldVersions(entry)]
             )))
 
     const asOf = (id: string, instant: DateTime.Utc) =>
@@ -182,22 +184,23 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
           entry
         ): Effect.Effect<Document.Document, Errors.NotYetCreated | Errors.VersionPruned | Errors.JournalError> => {
           const millis = DateTime.toEpochMillis(instant)
-          const at = (version: DocumentStore.DocumentVersion) =>
-            DateTime.toEpochMillis(version.event.occurredAt) <= millis
-          for (let i = entry.versions.length - 1; i >= 0; i--) {
-            const version = Vector.get(entry.versions, i)!
-            if (at(version)) return Effect.succeed(version.document)
+          const at = (event: DocumentEvent.DocumentEvent) => DateTime.toEpochMillis(event.occurredAt) <= millis
+          for (let i = entry.events.length - 1; i >= 0; i--) {
+            if (at(Vector.get(entry.events, i)!)) {
+              return Effect.succeed(StoreState.documentAt(entry, entry.floor + i + 1))
+            }
           }
           if (entry.base !== undefined && DateTime.toEpochMillis(entry.base.modifiedAt) <= millis) {
             return Effect.succeed(entry.base)
           }
-          const createdAt = (Vector.get(entry.versions, 0)?.document ?? entry.base!).createdAt
+          // Every version of a document has the same `createdAt`.
+          const createdAt = (entry.base ?? StoreState.latestDocument(entry)).createdAt
           const notYet = new Errors.NotYetCreated({ documentId: id, instant, createdAt })
           if (entry.floor === 0 || DateTime.toEpochMillis(createdAt) > millis) return Effect.fail(notYet)
           return Effect.flatMap(earliest(id), (first) =>
             Effect.flatMap(first >= entry.floor ? Effect.succeed([]) : cold(id, first, entry.floor - 1), (versions) => {
               for (let i = versions.length - 1; i >= 0; i--) {
-                if (at(versions[i]!)) return Effect.succeed(versions[i]!.document)
+                if (at(versions[i]!.event)) return Effect.succeed(versions[i]!.document)
               }
               return Effect.fail(new Errors.VersionPruned({ documentId: id, version: first - 1, earliest: first }))
             }))
@@ -218,7 +221,11 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
       get: (id) =>
         Effect.flatMap(
           current(id),
-          Option.match({ onNone: () => Effect.fail(notFound(id)), onSome: Effect.succeed })
+          Option.match({
+            onNone: () =>
+              Effect.fail(notFound(id)),
+            onSome: Effect.succeed
+          })
         ),
       getAt,
       asOf,

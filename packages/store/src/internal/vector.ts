@@ -8,10 +8,20 @@ export interface Vector<A> {
   readonly length: number
 }
 
-export const empty = <A>(): Vector<A> => ({ buffer: [], length: 0 })
+const none: Vector<never> = { buffer: [], length: 0 }
+
+/** The empty vector: one shared value (appending to an empty view starts a buffer of its own). */
+export const empty = <A>(): Vector<A> => none
+
+/**
+ * The buffer an append to this view may push to: its own if no other view appended past it, else a
+ * copy of its prefix. An empty view never pushes to its buffer, so `empty` can be shared.
+ */
+const ownBuffer = <A>(self: Vector<A>): Array<A> =>
+  self.length === 0 ? [] : self.buffer.length === self.length ? self.buffer : self.buffer.slice(0, self.length)
 
 export const append = <A>(self: Vector<A>, value: A): Vector<A> => {
-  const buffer = self.buffer.length === self.length ? self.buffer : self.buffer.slice(0, self.length)
+  const buffer = ownBuffer(self)
   buffer.push(value)
   return { buffer, length: self.length + 1 }
 }
@@ -19,7 +29,7 @@ export const append = <A>(self: Vector<A>, value: A): Vector<A> => {
 /** Appends values in order: the same as appending them one by one, without the views in between. */
 export const appendAll = <A>(self: Vector<A>, values: ReadonlyArray<A>): Vector<A> => {
   if (values.length === 0) return self
-  const buffer = self.buffer.length === self.length ? self.buffer : self.buffer.slice(0, self.length)
+  const buffer = ownBuffer(self)
   for (let i = 0; i < values.length; i++) buffer.push(values[i]!)
   return { buffer, length: self.length + values.length }
 }
@@ -34,4 +44,6 @@ export const slice = <A>(self: Vector<A>, start: number, end: number = self.leng
 
 export const toArray = <A>(self: Vector<A>): Array<A> => slice(self, 0)
 
-export const fromArray = <A>(values: Array<A>): Vector<A> => ({ buffer: values, length: values.length })
+/** A view over `values`, which the caller hands over (an empty array gives the shared `empty`). */
+export const fromArray = <A>(values: Array<A>): Vector<A> =>
+  values.length === 0 ? none : { buffer: values, length: values.length }
