@@ -105,7 +105,7 @@ export type DocumentFields = ConstructorParameters<typeof Document>[0]
  *
  * @since 0.1.0
  */
-export const unsafeMake = (fields: DocumentFields): Document => new (DocumentInstance as any)(fields)
+export const unsafeMake = (fields: DocumentFields): Document => new DocumentConstructor(fields)
 
 /**
  * Builds instances of `Document` the way its `Data.Class` base does (`Object.assign(this, fields)`),
@@ -116,3 +116,4 @@ function DocumentInstance(this: DocumentFields, fields: DocumentFields) {
   Object.assign(this, fields)
 }
 DocumentInstance.prototype = Document.prototype
+const DocumentConstructor = DocumentInstance as unknown as new(fields: DocumentFields) => Document

@@ -68,7 +68,8 @@ function instanceMaker<E extends { readonly _tag: string }>(
     this._tag = tag
   }
   EventInstance.prototype = eventClass.prototype
-  return (fields) => new (EventInstance as any)(fields)
+  const EventConstructor = EventInstance as unknown as new(fields: Omit<E, "_tag">) => E
+  return (fields) => new EventConstructor(fields)
 }
 
 /**
