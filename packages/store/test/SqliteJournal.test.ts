@@ -127,6 +127,51 @@ describe("SqliteJournal", () => {
       }).pipe(Effect.provide(sqliteJournal(file)))
     }))
 
+  it.scoped("checks the versions of a group of more documents than one query takes, each command on its own", () =>
+    Effect.gen(function*() {
+      const file = join(yield* tempDir, "journal.db")
+      yield* Effect.gen(function*() {
+        const journal = yield* Journal.Journal
+        // 700 documents (the versions query takes 512 ids at a time), 300 of them created first.
+        const documents = Array.from({ length: 700 }, (_, d) => d + 1)
+        yield* Effect.forEach(documents.slice(0, 300), (d) => journal.append([created(d)], 0), {
+          concurrency: "unbounded"
+        })
+        // One group: a create of each new document, an update of each old one, and for every old
+        // document a second update that expects the version it had before (a conflict). The old
+        // documents come last, so that their versions are read by the second query of the group.
+        const results = yield* Effect.all(
+          [...documents].reverse().flatMap((d) =>
+            d <= 300
+              ? [
+                Effect.either(journal.append([updated(d, 2, { content: `new ${d}` })], 1)),
+                Effect.either(journal.append([updated(d, 2, { content: `stale ${d}` })], 1))
+              ]
+              : [Effect.either(journal.append([created(d)], 0))]
+          ),
+          { concurrency: "unbounded" }
+        )
+        const conflicts = results.filter((r) => r._tag === "Left")
+        assert.strictEqual(results.length - conflicts.length, 700)
+        assert.strictEqual(conflicts.length, 300)
+        for (const conflict of conflicts) {
+          assert.strictEqual(conflict._tag === "Left" && conflict.left._tag, "VersionConflict")
+          assert.strictEqual(
+            conflict._tag === "Left" && conflict.left._tag === "VersionConflict" && conflict.left.actual,
+            2
+          )
+        }
+        assert.strictEqual(yield* journal.head, 300 + 700)
+        const versions = new Map<string, number>()
+        yield* Stream.runForEach(
+          journal.read(),
+          (entry) => Effect.sync(() => versions.set(entry.event.documentId, entry.event.version))
+        )
+        assert.strictEqual(versions.size, 700)
+        for (const d of documents) assert.strictEqual(versions.get(idOf(d)), d <= 300 ? 2 : 1)
+      }).pipe(Effect.provide(sqliteJournal(file)))
+    }))
+
   it.scoped("runs with synchronous=FULL in WAL mode unless told otherwise", () =>
     Effect.gen(function*() {
       const file = join(yield* tempDir, "journal.db")
