@@ -37,8 +37,6 @@ export const appendAll = <A>(self: Vector<A>, values: ReadonlyArray<A>): Vector<
 export const get = <A>(self: Vector<A>, index: number): A | undefined =>
   index >= 0 && index < self.length ? self.buffer[index] : undefined
 
-export const last = <A>(self: Vector<A>): A | undefined => get(self, self.length - 1)
-
 export const slice = <A>(self: Vector<A>, start: number, end: number = self.length): Array<A> =>
   self.buffer.slice(Math.max(0, start), Math.min(end, self.length))
 
