@@ -212,7 +212,7 @@ export const layerPlaintext: Layer.Layer<PayloadCodec.PayloadCodec, never, Paylo
         // A page without sealed rows (the usual case with encryption off) goes to the inner codec whole.
         decodeMany: (payloads) =>
           payloads.some((payload) => isSealed(payload.encoding))
-            ? Effect.forEach(payloads, (payload) => Effect.either(decode(payload, payload)))
+            ? PayloadCodec.decodeAll({ encode: inner.encode, decode }, payloads)
             : PayloadCodec.decodeAll(inner, payloads)
       }
     })
