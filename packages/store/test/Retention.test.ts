@@ -2,9 +2,11 @@ import { assert, describe, it } from "@effect/vitest"
 import { DocumentStore, Journal } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import { copyFileSync } from "node:fs"
 import { join } from "node:path"
 import { Retention, Snapshots, VersionedStore } from "../src/index.js"
 import { idOf, sqliteJournal, tempDir } from "./fixtures/events.js"
@@ -24,7 +26,12 @@ describe("Retention", () => {
         const before = yield* everything
         const horizon = yield* Effect.flatMap(Snapshots.SnapshotStore, (s) => s.latest(idOf(1)))
         // Nothing is old enough yet: a day's policy prunes nothing.
-        assert.deepStrictEqual(yield* Retention.pruneSqlite({ olderThan: "10000 days" }), { events: 0, snapshots: 0 })
+        assert.deepStrictEqual(yield* Retention.pruneSqlite({ olderThan: "10000 days" }), {
+          events: 0,
+          snapshots: 0,
+          documents: 0,
+          archived: 0
+        })
         const pruned = yield* Retention.pruneSqlite({ olderThan: 0 })
         assert.isAbove(pruned.events, 40)
         return { before, horizon: Option.getOrThrow(horizon).version }
@@ -55,5 +62,111 @@ describe("Retention", () => {
           .map((entry) => entry.position)
         assert.deepStrictEqual(positions, [...positions].sort((a, b) => a - b))
       }).pipe(Effect.provide(layer), Effect.scoped)
+    }).pipe(Effect.scoped))
+
+  const storeOn = (file: string) =>
+    VersionedStore.layerFromJournal.pipe(
+      Layer.provideMerge(sqliteJournal(file)),
+      Layer.provide(Snapshots.layerPolicy(10)),
+      Layer.provideMerge(Retention.layerSqlite),
+      Layer.provideMerge(sqliteJournal(file))
+    )
+  const entriesOf = (stream: Stream.Stream<Journal.JournalEntry, unknown>) =>
+    Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
+  const journalEntries = Effect.flatMap(Journal.Journal, (journal) => entriesOf(journal.read()))
+  /** A journal with the workload and its snapshots, and every entry it holds. */
+  const written = Effect.gen(function*() {
+    yield* workload
+    yield* snapshotsTaken([26, 17])
+    return yield* journalEntries
+  })
+
+  it.live("archives what it prunes first: the archive and the journal hold every event once, readable", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const archive = join(dir, "archive.db")
+      yield* Effect.gen(function*() {
+        const retention = yield* Retention.Retention
+        const before = yield* written
+        const plan = yield* retention.plan({ olderThan: 0 })
+        assert.isAbove(plan.events, 40)
+        assert.strictEqual(plan.documents, 2)
+        // Planning changes nothing.
+        assert.deepStrictEqual(yield* journalEntries, before)
+
+        const pruned = yield* retention.prune({ olderThan: 0, archive })
+        assert.deepStrictEqual(pruned, { ...plan, archived: plan.events })
+        const kept = yield* journalEntries
+        const archived = yield* entriesOf(retention.readArchive(archive, { pageSize: 7 }))
+        assert.strictEqual(archived.length, plan.events)
+        assert.strictEqual(kept.length + archived.length, before.length)
+        // Nothing lost, nothing twice: together they are the journal as it was, event for event.
+        assert.deepStrictEqual([...archived, ...kept].sort((a, b) => a.position - b.position), before)
+        const horizon = kept.find((entry) => entry.event.documentId === idOf(1))!.event.version
+        assert.deepStrictEqual(
+          yield* entriesOf(retention.readArchive(archive, { documentId: idOf(1) })),
+          before.filter((entry) => entry.event.documentId === idOf(1) && entry.event.version < horizon)
+        )
+
+        // A second run has nothing left to prune or archive.
+        assert.deepStrictEqual(yield* retention.prune({ olderThan: 0, archive }), {
+          events: 0,
+          snapshots: 0,
+          documents: 0,
+          archived: 0
+        })
+      }).pipe(Effect.provide(storeOn(join(dir, "journal.db"))), Effect.scoped)
+    }).pipe(Effect.scoped))
+
+  it.live("a prune interrupted after archiving finishes on the next run, archiving nothing twice", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const [journal, archive] = [join(dir, "journal.db"), join(dir, "archive.db")]
+      // The state a crash between the two steps leaves: the archive holds the events, and so does the
+      // journal (here: a copy of the journal, archived and pruned, then the original put back).
+      const before = yield* written.pipe(Effect.provide(storeOn(journal)), Effect.scoped)
+      // Closed, the journal is one file (its WAL checkpointed into it): a copy is the whole of it.
+      copyFileSync(journal, join(dir, "copy.db"))
+      yield* Effect.flatMap(Retention.Retention, (r) => r.prune({ olderThan: 0, archive })).pipe(
+        Effect.provide(storeOn(join(dir, "copy.db"))),
+        Effect.scoped
+      )
+      yield* Effect.gen(function*() {
+        const retention = yield* Retention.Retention
+        const plan = yield* retention.plan({ olderThan: 0 })
+        assert.deepStrictEqual(yield* retention.prune({ olderThan: 0, archive }), { ...plan, archived: 0 })
+        const archived = yield* entriesOf(retention.readArchive(archive))
+        assert.deepStrictEqual([...archived, ...yield* journalEntries].sort((a, b) => a.position - b.position), before)
+      }).pipe(Effect.provide(storeOn(journal)), Effect.scoped)
+    }).pipe(Effect.scoped))
+
+  it.live("refuses an archive that is not this journal's, or is the journal itself, deleting nothing", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const archive = join(dir, "archive.db")
+      yield* Effect.gen(function*() {
+        yield* written
+        yield* Effect.flatMap(Retention.Retention, (r) => r.prune({ olderThan: 0, archive }))
+      }).pipe(Effect.provide(storeOn(join(dir, "a.db"))), Effect.scoped)
+
+      // Another journal: the same positions and versions, other events.
+      const other = join(dir, "b.db")
+      yield* Effect.gen(function*() {
+        const retention = yield* Retention.Retention
+        const before = yield* written
+        const archivedBefore = yield* entriesOf(retention.readArchive(archive))
+        const refused = yield* Effect.flip(retention.prune({ olderThan: 0, archive }))
+        assert.strictEqual(refused._tag, "JournalError")
+        assert.match(refused.reason, /holds other events .* it is not this journal's archive; give another file/)
+        const itself = yield* Effect.flip(retention.prune({ olderThan: 0, archive: other }))
+        assert.include(itself.reason, "the archive must be another file than the journal")
+        const nowhere = yield* Effect.flip(retention.prune({ olderThan: 0, archive: join(dir, "missing", "a.db") }))
+        assert.include(nowhere.reason, "could not open the archive")
+        assert.deepStrictEqual(yield* journalEntries, before)
+        assert.deepStrictEqual(yield* entriesOf(retention.readArchive(archive)), archivedBefore)
+        const unreadable = yield* Effect.either(entriesOf(retention.readArchive(join(dir, "none.db"))))
+        assert.isTrue(Either.isLeft(unreadable))
+        assert.include(Either.isLeft(unreadable) ? String(unreadable.left) : "", "could not open the archive")
+      }).pipe(Effect.provide(storeOn(other)), Effect.scoped)
     }).pipe(Effect.scoped))
 })
