@@ -14,12 +14,14 @@ import * as Args from "@effect/cli/Args"
 import type * as CliApp from "@effect/cli/CliApp"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import type * as ValidationError from "@effect/cli/ValidationError"
+import * as ValidationError from "@effect/cli/ValidationError"
 import { type DocumentEvent, Documents, DocumentStore, Errors } from "@nerv/core"
 import { Document } from "@nerv/core"
+import { Retention } from "@nerv/store"
 import type * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
 import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -206,6 +208,59 @@ const verify = Command.make("verify", asPrincipal, (input) =>
     Command.withDescription("walk the audit trail's hash chain and report the first broken link (needs audit:read)")
   )
 
+const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`
+
+const prune = Command.make("prune", {
+  olderThan: Options.text("older-than").pipe(
+    Options.filterMap(
+      Duration.decodeUnknown,
+      "--older-than takes a duration, such as \"90 days\", \"12 hours\" or \"0 millis\""
+    ),
+    Options.withDescription(
+      "prune each document's versions before its latest snapshot taken of a version older than this"
+    )
+  ),
+  archive: Options.text("archive").pipe(
+    Options.optional,
+    Options.withDescription("a SQLite file the pruned events are copied into first (created if missing)")
+  ),
+  dryRun: Options.boolean("dry-run").pipe(Options.withDescription("print what would be pruned; change nothing")),
+  ...asPrincipal
+}, (input) =>
+  Effect.flatMap(
+    Effect.serviceOption(Retention.Retention),
+    Option.match({
+      onNone: () =>
+        Effect.fail(
+          new Errors.JournalError({ reason: "this journal has no retention: pruning needs the SQLite journal" })
+        ),
+      onSome: (retention) =>
+        SecureDocuments.prune(
+          { olderThan: input.olderThan, archive: Option.getOrUndefined(input.archive) },
+          { dryRun: input.dryRun }
+        ).pipe(
+          guardedBy(input),
+          Effect.provideService(Retention.Retention, retention),
+          Effect.flatMap((pruned) => {
+            const what = `${count(pruned.events, "event")} of ${count(pruned.documents, "document")} and ` +
+              count(pruned.snapshots, "snapshot")
+            return Console.log(
+              input.dryRun
+                ? `would prune ${what} (nothing changed)`
+                : `pruned ${what}` +
+                  Option.match(input.archive, {
+                    onNone: () => "",
+                    onSome: (file) => `; ${count(pruned.archived, "event")} newly archived in ${file}`
+                  })
+            )
+          })
+        )
+    })
+  )).pipe(
+    Command.withDescription("prune (and archive) the versions the retention policy lets go (needs journal:prune)"),
+    Command.provide(Rbac.layerPolicyConfig)
+  )
+
 const keys = Command.make("keys").pipe(
   Command.withDescription("master and data key administration"),
   Command.withSubcommands([rewrap]),
@@ -240,30 +295,32 @@ const command = <E>(layer: (database: Option.Option<string>) => Layer.Layer<CliS
     )
   }).pipe(
     Command.withDescription("NERV documents from the command line"),
-    Command.withSubcommands([create, update, remove, get, at, list, history, forget, keys, audit]),
+    Command.withSubcommands([create, update, remove, get, at, list, history, forget, prune, keys, audit]),
     Command.provide((config) => layer(config.database))
   )
 
 /**
  * Runs the command line on `args` (as `process.argv`), with the services `layer` builds from the
  * `--database` option. An expected error (bad input, a conflict, an unknown document…) is printed
- * as its message on stderr and sets the exit code to 1.
+ * as its message on stderr and sets the exit code to 1; so does a malformed command line, whose
+ * explanation @effect/cli prints with the usage.
  *
  * @since 0.1.0
  */
 export const run = <E>(
   args: ReadonlyArray<string>,
   layer: (database: Option.Option<string>) => Layer.Layer<CliServices, E>
-): Effect.Effect<void, ValidationError.ValidationError | E | ConfigError.ConfigError, CliApp.CliApp.Environment> =>
+): Effect.Effect<void, E | ConfigError.ConfigError, CliApp.CliApp.Environment> =>
   Command.run(command(layer), { name: "nerv", version: "0.1.0" })(args).pipe(
-    Effect.catchAll((error) =>
-      isDomainError(error)
-        ? Effect.zipRight(
-          Console.error(`${error._tag}: ${error.message}`),
-          Effect.sync(() => {
-            process.exitCode = 1
-          })
-        )
-        : Effect.fail(error as ValidationError.ValidationError | E | ConfigError.ConfigError)
-    )
+    Effect.catchAll((error) => {
+      if (ValidationError.isValidationError(error)) return exitWith(1)
+      return isDomainError(error)
+        ? Effect.zipRight(Console.error(`${error._tag}: ${error.message}`), exitWith(1))
+        : Effect.fail(error as E | ConfigError.ConfigError)
+    })
   )
+
+const exitWith = (code: number) =>
+  Effect.sync(() => {
+    process.exitCode = code
+  })

@@ -8,7 +8,15 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { type DocumentStore, EventBus as Port, type IdGenerator, Journal, Notifier as NotifierPort } from "@nerv/core"
 import type { NervEvent } from "@nerv/core"
 import { Errors } from "@nerv/core"
-import { MemoryJournal, PayloadCodec, Projection, Snapshots, SqliteJournal, VersionedStore } from "@nerv/store"
+import {
+  MemoryJournal,
+  PayloadCodec,
+  Projection,
+  Retention,
+  Snapshots,
+  SqliteJournal,
+  VersionedStore
+} from "@nerv/store"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -120,12 +128,14 @@ export const databaseFile: Config.Config<string> = Config.string("NERV_DATABASE"
 
 /**
  * What `layerSqlite` provides: the document services, projection checkpoints, the data keys (for
- * `forget` and `rewrap`), the audit trail, and `Forgetting` (projections drop forgotten documents).
+ * `forget` and `rewrap`), the audit trail, `Forgetting` (projections drop forgotten documents), and
+ * `Retention` (pruning and archiving old versions).
  *
  * @since 0.1.0
  */
 export type SqliteServices =
   | Services
+  | Retention.Retention
   | Projection.Checkpoints
   | Projection.Forgetting
   | DataKeys.DataKeys
@@ -200,7 +210,7 @@ export const layerSqlite = (
       )
     )
     // One connection for all of them: the journal, the data keys and the audit trail share the file.
-    return Layer.mergeAll(store, audit).pipe(
+    return Layer.mergeAll(Retention.layerSqlite.pipe(Layer.provideMerge(store)), audit).pipe(
       Layer.provide(SqliteClient.layer({ filename })),
       Layer.merge(Layer.mergeAll(
         EventBus.layer(options?.bus),

@@ -1,9 +1,14 @@
 import { NodeContext } from "@effect/platform-node"
 import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
 import { Errors } from "@nerv/core"
+import { Retention } from "@nerv/store"
+import * as Chunk from "effect/Chunk"
 import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
 import { spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -137,6 +142,71 @@ describe("nerv CLI administration", () => {
         assert.strictEqual(process.exitCode ?? 0, 0)
       }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["NERV_RBAC_POLICY", policy]]))))
     }))
+})
+
+describe("nerv CLI retention", () => {
+  const policy = JSON.stringify({ roles: { dpo: ["documents:forget"], admin: ["*"] } })
+
+  it.live("prune plans, archives and prunes old versions as a principal with journal:prune, audited", () =>
+    Effect.gen(function*() {
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => mkdtempSync(join(tmpdir(), "nerv-prune-"))),
+        (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+      )
+      const archive = join(dir, "archive.db")
+      const built = yield* Layer.build(Nerv.layerSqlite({ filename: join(dir, "nerv.db"), snapshotEvery: 2 }))
+      const nerv = (...args: Array<string>) =>
+        Cli.run(["node", "nerv", ...args], () => Layer.succeedContext(built)).pipe(Effect.provide(NodeContext.layer))
+
+      yield* nerv("create", "--title", "Plan", "--content", "v1", "--author", "ann")
+      const id = out.pop()!
+      for (let v = 2; v <= 6; v++) yield* nerv("update", id, "--content", `v${v}`, "--editor", "bob")
+      // Snapshots at versions 2, 4 and 6, taken in the background: version 6 becomes the horizon.
+      const retention = Context.get(built, Retention.Retention)
+      yield* retention.plan({ olderThan: 0 }).pipe(
+        Effect.filterOrFail((plan) => plan.events === 5),
+        Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.compose(Schedule.recurs(20))))
+      )
+      out.splice(0)
+
+      yield* Effect.gen(function*() {
+        // A malformed option: @effect/cli prints why, and the exit code says it failed.
+        yield* nerv("prune", "--older-than", "soon", "--as", "root", "--role", "admin")
+        assert.include([...out.splice(0), ...err.splice(0)].join("\n"), "--older-than takes a duration")
+        assert.strictEqual(process.exitCode, 1)
+        process.exitCode = 0
+        yield* nerv("prune", "--older-than", "0 millis", "--as", "dana", "--role", "dpo")
+        assert.match(err.splice(0).join("\n"), /^PermissionDenied: dana/)
+        process.exitCode = 0
+
+        yield* nerv("prune", "--older-than", "0 millis", "--dry-run", "--as", "root", "--role", "admin")
+        assert.deepStrictEqual(out.splice(0), ["would prune 5 events of 1 document and 2 snapshots (nothing changed)"])
+        yield* nerv("history", id)
+        assert.strictEqual(out.splice(0).length, 6)
+
+        yield* nerv("prune", "--older-than", "0 millis", "--archive", archive, "--as", "root", "--role", "admin")
+        assert.deepStrictEqual(out.splice(0), [
+          `pruned 5 events of 1 document and 2 snapshots; 5 events newly archived in ${archive}`
+        ])
+        yield* nerv("history", id)
+        assert.match(out.splice(0).join("\n"), /^v6 /)
+        const archived = yield* Stream.runCollect(retention.readArchive(archive, { documentId: id }))
+        assert.deepStrictEqual(Chunk.toReadonlyArray(archived).map((entry) => entry.event.version), [1, 2, 3, 4, 5])
+      }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["NERV_RBAC_POLICY", policy]]))))
+
+      const records = yield* Context.get(built, AuditTrail.AuditTrail).read()
+      assert.deepStrictEqual(
+        records.filter((r) => r.action.startsWith("Journal.")).map((r) => [r.action, r.principal, r.outcome]),
+        [
+          ["Journal.prune", "dana", "denied"],
+          ["Journal.planPrune", "root", "allowed"],
+          ["Journal.planPrune", "root", "succeeded"],
+          ["Journal.prune", "root", "allowed"],
+          ["Journal.prune", "root", "succeeded"]
+        ]
+      )
+      assert.include(records.at(-1)!.target, `archived to ${archive}`)
+    }).pipe(Effect.scoped))
 })
 
 describe("nerv CLI's expected errors", () => {

@@ -44,7 +44,8 @@ export const Permission = Schema.Literal(
   "documents:delete:own",
   "documents:forget",
   "audit:read",
-  "keys:admin"
+  "keys:admin",
+  "journal:prune"
 )
 
 /**

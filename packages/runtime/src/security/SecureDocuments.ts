@@ -19,9 +19,10 @@
  * @since 0.1.0
  */
 import { Document, Documents, DocumentStore, Errors, IdGenerator, Input } from "@nerv/core"
-import { Projection } from "@nerv/store"
+import { Projection, Retention } from "@nerv/store"
 import * as Cause from "effect/Cause"
 import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberRef from "effect/FiberRef"
@@ -378,6 +379,27 @@ export const forget = (id: string) =>
       if (Option.isSome(forgetting)) yield* forgetting.value.forgotten(documentId)
       yield* Effect.logWarning(`document ${documentId} was forgotten: its content is destroyed`)
     })
+  )
+
+/**
+ * Prunes the journal by a retention policy (see `Retention` in `@nerv/store`): the versions before
+ * each document's horizon go, copied first into `policy.archive` if it names one. With `dryRun`,
+ * reports what it would remove and changes nothing. Needs `journal:prune`.
+ *
+ * @since 0.1.0
+ */
+export const prune = (policy: Retention.Policy, options?: { readonly dryRun?: boolean | undefined }) =>
+  guarded(
+    {
+      action: options?.dryRun ? "Journal.planPrune" : "Journal.prune",
+      permission: "journal:prune",
+      target: `older than ${Duration.format(Duration.decode(policy.olderThan))}` +
+        (policy.archive === undefined ? "" : `, archived to ${policy.archive}`)
+    },
+    Effect.flatMap(
+      Retention.Retention,
+      (retention) => options?.dryRun ? retention.plan(policy) : retention.prune(policy)
+    )
   )
 
 /**
