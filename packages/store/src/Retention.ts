@@ -271,14 +271,3 @@ export const layerSqlite: Layer.Layer<Retention, never, SqlClient.SqlClient | Pa
   Retention,
   make
 )
-
-/**
- * Prunes a SQLite journal by the policy (see `RetentionService.prune`). Run it when convenient (it
- * is not automatic); the store of a running process keeps serving the versions it holds in memory.
- *
- * @since 0.1.0
- */
-export const pruneSqlite = (
-  policy: Policy
-): Effect.Effect<Pruned, Errors.JournalError, SqlClient.SqlClient | PayloadCodec> =>
-  Effect.flatMap(make, (retention) => retention.prune(policy))

@@ -12,30 +12,36 @@ import { Retention, Snapshots, VersionedStore } from "../src/index.js"
 import { idOf, sqliteJournal, tempDir } from "./fixtures/events.js"
 import { everything, snapshotsTaken, workload } from "./fixtures/workload.js"
 
+/** The store on a SQLite journal with snapshots every 10 versions, and retention on it. */
+const storeOn = (file: string) =>
+  Layer.mergeAll(
+    VersionedStore.layerFromJournal.pipe(Layer.provide(Snapshots.layerPolicy(10))),
+    Retention.layerSqlite
+  ).pipe(Layer.provideMerge(sqliteJournal(file)))
+
 describe("Retention", () => {
   it.live("prunes the versions before a document's horizon, and reads answer from it on or refuse", () =>
     Effect.gen(function*() {
       const file = join(yield* tempDir, "journal.db")
-      const layer = VersionedStore.layerFromJournal.pipe(
-        Layer.provideMerge(sqliteJournal(file)),
-        Layer.provide(Snapshots.layerPolicy(10))
-      )
       const { before, horizon } = yield* Effect.gen(function*() {
         yield* workload
         yield* snapshotsTaken([26, 17])
         const before = yield* everything
         const horizon = yield* Effect.flatMap(Snapshots.SnapshotStore, (s) => s.latest(idOf(1)))
-        // Nothing is old enough yet: a day's policy prunes nothing.
-        assert.deepStrictEqual(yield* Retention.pruneSqlite({ olderThan: "10000 days" }), {
-          events: 0,
-          snapshots: 0,
-          documents: 0,
-          archived: 0
-        })
-        const pruned = yield* Retention.pruneSqlite({ olderThan: 0 })
+        // Nothing is old enough yet: a policy of 10,000 days prunes nothing.
+        assert.deepStrictEqual(
+          yield* Effect.flatMap(Retention.Retention, (r) => r.prune({ olderThan: "10000 days" })),
+          {
+            events: 0,
+            snapshots: 0,
+            documents: 0,
+            archived: 0
+          }
+        )
+        const pruned = yield* Effect.flatMap(Retention.Retention, (r) => r.prune({ olderThan: 0 }))
         assert.isAbove(pruned.events, 40)
         return { before, horizon: Option.getOrThrow(horizon).version }
-      }).pipe(Effect.provide(layer), Effect.scoped)
+      }).pipe(Effect.provide(storeOn(file)), Effect.scoped)
 
       yield* Effect.gen(function*() {
         const store = yield* DocumentStore.DocumentStore
@@ -61,16 +67,9 @@ describe("Retention", () => {
         )
           .map((entry) => entry.position)
         assert.deepStrictEqual(positions, [...positions].sort((a, b) => a - b))
-      }).pipe(Effect.provide(layer), Effect.scoped)
+      }).pipe(Effect.provide(storeOn(file)), Effect.scoped)
     }).pipe(Effect.scoped))
 
-  const storeOn = (file: string) =>
-    VersionedStore.layerFromJournal.pipe(
-      Layer.provideMerge(sqliteJournal(file)),
-      Layer.provide(Snapshots.layerPolicy(10)),
-      Layer.provideMerge(Retention.layerSqlite),
-      Layer.provideMerge(sqliteJournal(file))
-    )
   const entriesOf = (stream: Stream.Stream<Journal.JournalEntry, unknown>) =>
     Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
   const journalEntries = Effect.flatMap(Journal.Journal, (journal) => entriesOf(journal.read()))
