@@ -2,13 +2,12 @@ import { assert, describe, it } from "@effect/vitest"
 import { type Document, DocumentStore, Journal } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { spawn } from "node:child_process"
 import { join } from "node:path"
-import { Projection, Snapshots, VersionedStore } from "../src/index.js"
+import { Projection, VersionedStore } from "../src/index.js"
 import { counter, expectedCounter } from "./fixtures/counter.js"
-import { sqliteJournal, tempDir } from "./fixtures/events.js"
+import { sqliteStore, tempDir } from "./fixtures/events.js"
 
 interface Ack {
   readonly documentId: string
@@ -109,10 +108,7 @@ describe("crash safety", () => {
     () =>
       Effect.gen(function*() {
         const file = join(yield* tempDir, "journal.db")
-        const layer = VersionedStore.layerFromJournal.pipe(
-          Layer.provideMerge(sqliteJournal(file)),
-          Layer.provide(Snapshots.layerPolicy(25))
-        )
+        const layer = sqliteStore(file, 25)
         let heads = 0
         for (let round = 0; round < 4; round++) {
           const acks = yield* runAndKill(file, round)

@@ -7,7 +7,7 @@ import * as Stream from "effect/Stream"
 import { join } from "node:path"
 import { AuthorTitles, MemoryJournal, PayloadCodec, Projection, Snapshots, VersionedStore } from "../src/index.js"
 import { forgetEvent } from "../src/internal/forgotten.js"
-import { created, execute, idOf, sqliteJournal, tempDir, updated } from "./fixtures/events.js"
+import { created, execute, idOf, sqliteStore, tempDir, updated } from "./fixtures/events.js"
 
 /**
  * A codec that stands in for a sealing one whose data keys can be destroyed: the payloads of the
@@ -26,11 +26,7 @@ const shreddingCodec = (forgotten: Set<string>): Layer.Layer<PayloadCodec.Payloa
   })
 
 const storeOn = (filename: string, forgotten: Set<string>) =>
-  VersionedStore.layerFromJournal.pipe(
-    Layer.provideMerge(sqliteJournal(filename, { codec: shreddingCodec(forgotten) })),
-    Layer.provide(Snapshots.layerPolicy(2)),
-    Layer.orDie
-  )
+  sqliteStore(filename, 2, { codec: shreddingCodec(forgotten) }).pipe(Layer.orDie)
 
 const store = DocumentStore.DocumentStore
 

@@ -8,16 +8,12 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { copyFileSync } from "node:fs"
 import { join } from "node:path"
-import { Retention, Snapshots, VersionedStore } from "../src/index.js"
-import { idOf, sqliteJournal, tempDir } from "./fixtures/events.js"
+import { Retention, Snapshots } from "../src/index.js"
+import { idOf, sqliteStore, tempDir } from "./fixtures/events.js"
 import { everything, snapshotsTaken, workload } from "./fixtures/workload.js"
 
 /** The store on a SQLite journal with snapshots every 10 versions, and retention on it. */
-const storeOn = (file: string) =>
-  Layer.mergeAll(
-    VersionedStore.layerFromJournal.pipe(Layer.provide(Snapshots.layerPolicy(10))),
-    Retention.layerSqlite
-  ).pipe(Layer.provideMerge(sqliteJournal(file)))
+const storeOn = (file: string) => Retention.layerSqlite.pipe(Layer.provideMerge(sqliteStore(file, 10)))
 
 describe("Retention", () => {
   it.live("prunes the versions before a document's horizon, and reads answer from it on or refuse", () =>

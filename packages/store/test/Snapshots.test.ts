@@ -8,7 +8,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { join } from "node:path"
 import { MemoryJournal, Snapshots, VersionedStore } from "../src/index.js"
-import { idOf, sqliteJournal, tempDir } from "./fixtures/events.js"
+import { idOf, sqliteJournal, sqliteStore, tempDir } from "./fixtures/events.js"
 import { everything, snapshotsTaken, workload } from "./fixtures/workload.js"
 
 const every = 10
@@ -24,10 +24,7 @@ describe("snapshots", () => {
   it.live("SQLite: taken automatically, rebuilt from, and every version still readable", () =>
     Effect.gen(function*() {
       const file = join(yield* tempDir, "journal.db")
-      const layer = VersionedStore.layerFromJournal.pipe(
-        Layer.provideMerge(sqliteJournal(file)),
-        Layer.provide(Snapshots.layerPolicy(every))
-      )
+      const layer = sqliteStore(file, every)
       const before = yield* Effect.gen(function*() {
         yield* workload
         yield* snapshotsTaken([26, 17])
@@ -97,10 +94,7 @@ describe("snapshots", () => {
         assert.strictEqual(early._tag, "NotYetCreated")
         assert.include(early.message, "did not exist yet at")
       }).pipe(
-        Effect.provide(VersionedStore.layerFromJournal.pipe(
-          Layer.provideMerge(sqliteJournal(file)),
-          Layer.provide(Snapshots.layerPolicy(every))
-        )),
+        Effect.provide(sqliteStore(file, every)),
         Effect.scoped
       )
     }).pipe(Effect.scoped))
@@ -120,10 +114,7 @@ describe("snapshots", () => {
         assert.deepStrictEqual(yield* everything, yield* expected)
         assert.strictEqual((yield* store.getAt(idOf(1), 2)).content, "v2")
       }).pipe(
-        Effect.provide(VersionedStore.layerFromJournal.pipe(
-          Layer.provideMerge(sqliteJournal(file)),
-          Layer.provide(Snapshots.layerPolicy(every))
-        )),
+        Effect.provide(sqliteStore(file, every)),
         Effect.scoped
       )
     }).pipe(Effect.scoped))
