@@ -5,7 +5,9 @@ import { join } from "node:path"
 
 const allowed = {
   "packages/core/src": [/^effect(\/|$)/],
-  "packages/store/src": [/^effect(\/|$)/, /^@effect\//, /^@nerv\/core$/, /^node:/],
+  // The store's adapters may use the drivers beneath @effect/sql where a journal needs the
+  // connection itself (SqliteJournal's writer: BEGIN IMMEDIATE, data_version).
+  "packages/store/src": [/^effect(\/|$)/, /^@effect\//, /^@nerv\/core$/, /^node:/, /^better-sqlite3$/],
   "packages/runtime/src": [/^effect(\/|$)/, /^@effect\//, /^@nerv\/(core|store)$/, /^node:/]
 }
 

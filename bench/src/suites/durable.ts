@@ -13,7 +13,6 @@
  * - `restart with snapshots`: the time to rebuild from snapshots, 1 document × N versions vs
  *   N documents × 1 version (seconds, lower is better).
  */
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { CommandHandler, getInMemoryEventStore } from "@event-driven-io/emmett"
 import { Document, DocumentEvent, Documents, DocumentStore, Journal, Notifier as NotifierPort } from "@nerv/core"
 import { EventBus, Ids } from "@nerv/runtime"
@@ -35,7 +34,7 @@ const silentNotifier = Layer.succeed(NotifierPort.Notifier, { notify: () => Effe
 const sqliteLayer = (filename: string, snapshotEvery = 1_000) =>
   VersionedStore.layerFromJournal.pipe(
     Layer.provideMerge(SqliteJournal.layer()),
-    Layer.provide(Layer.merge(SqliteClient.layer({ filename }), PayloadCodec.layerJson)),
+    Layer.provide(Layer.merge(SqliteJournal.layerClient({ filename }), PayloadCodec.layerJson)),
     Layer.provide(Snapshots.layerPolicy(snapshotEvery))
   )
 
@@ -270,7 +269,7 @@ const memoryOneDocument = async (context: BenchContext): Promise<Array<BenchReco
 const fillJournal = async (filename: string, documents: number, perDocument: number) => {
   await Effect.runPromise(
     Effect.provide(Effect.void, SqliteJournal.layer()).pipe(
-      Effect.provide(Layer.merge(SqliteClient.layer({ filename }), PayloadCodec.layerJson))
+      Effect.provide(Layer.merge(SqliteJournal.layerClient({ filename }), PayloadCodec.layerJson))
     )
   )
   const db = new Database(filename)
@@ -327,7 +326,7 @@ const rebuild = async (context: BenchContext): Promise<Array<BenchRecord>> => {
           return yield* Effect.flatMap(Journal.Journal, (journal) => journal.head)
         }).pipe(
           Effect.provide(SqliteJournal.layer()),
-          Effect.provide(Layer.merge(SqliteClient.layer({ filename }), PayloadCodec.layerJson)),
+          Effect.provide(Layer.merge(SqliteJournal.layerClient({ filename }), PayloadCodec.layerJson)),
           Effect.scoped
         )
       ))

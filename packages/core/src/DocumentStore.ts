@@ -1,7 +1,9 @@
 /**
  * The versioned store port: every version of every document. Recent versions are served from
- * memory; versions a snapshot took out of memory are read back from the journal. It holds only
- * what the journal committed, and is rebuilt from the journal (and its snapshots) on start.
+ * memory; versions a snapshot took out of memory are read back from the journal. It is a view of
+ * the journal: it holds only what the journal committed, and follows the journal by position, so
+ * that what other processes commit reaches it too (every read and command first looks whether the
+ * journal moved on; see docs/storage.md for the bound on staleness).
  *
  * @since 0.1.0
  */
@@ -20,6 +22,7 @@ import type {
   VersionNotFound,
   VersionPruned
 } from "./Errors.js"
+import type { JournalEntry } from "./Journal.js"
 
 /**
  * One version of a document: its state after `event`.
@@ -55,9 +58,9 @@ export interface DocumentStoreService {
    * The latest state, deleted or not; `None` when the id was never created. What commands decide
    * on, so a forgotten document refuses every command.
    */
-  readonly current: (id: DocumentId) => Effect.Effect<Option.Option<Document>, DocumentForgotten>
+  readonly current: (id: DocumentId) => Effect.Effect<Option.Option<Document>, DocumentForgotten | JournalError>
   /** The latest state, deleted or not. */
-  readonly get: (id: DocumentId) => Effect.Effect<Document, DocumentNotFound | DocumentForgotten>
+  readonly get: (id: DocumentId) => Effect.Effect<Document, DocumentNotFound | DocumentForgotten | JournalError>
   /**
    * The state at one version. A version that left memory (a snapshot covers it) is read from the
    * journal, hence `JournalError`; one the retention policy removed fails with `VersionPruned`.
@@ -87,14 +90,24 @@ export interface DocumentStoreService {
    * Drops a document's content from memory after its key was destroyed: its versions keep their
    * shape, content reads fail `DocumentForgotten` from now on, and `list` leaves it out.
    */
-  readonly forget: (id: DocumentId) => Effect.Effect<void, DocumentNotFound>
+  readonly forget: (id: DocumentId) => Effect.Effect<void, DocumentNotFound | JournalError>
   /** The latest state of every document not deleted and not forgotten, in creation order. */
-  readonly list: Effect.Effect<ReadonlyArray<Document>>
+  readonly list: Effect.Effect<ReadonlyArray<Document>, JournalError>
   /**
    * Adds committed events. Each must be the next version of its document; otherwise nothing is
    * added and the call fails with `VersionConflict`.
    */
   readonly apply: (events: ReadonlyArray<DocumentEvent>) => Effect.Effect<void, VersionConflict>
+  /**
+   * Adds the entries this process has just committed (what `Journal.append` returned), at their
+   * positions. An entry the view already followed from the journal is not added twice.
+   */
+  readonly committed: (entries: ReadonlyArray<JournalEntry>) => Effect.Effect<void>
+  /**
+   * Reads what the journal committed since the view last looked, now, even if nothing said it
+   * moved on: what a command does after a refusal that a view behind the journal may explain.
+   */
+  readonly catchUp: Effect.Effect<void, JournalError>
   /**
    * Runs `effect` while no other writer in this process writes to the same document, so that
    * read-decide-commit-apply of one command is never interleaved with another's.

@@ -7,15 +7,23 @@
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import { dual } from "effect/Function"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import { Command, decide, type Refusal } from "./Decider.js"
+import { Command, decide, fold, type Refusal } from "./Decider.js"
 import { Actor, Content, type Document, DocumentId, Reason, Title, Version } from "./Document.js"
 import type { DocumentEvent } from "./DocumentEvent.js"
 import { DocumentStore, type DocumentVersion } from "./DocumentStore.js"
-import { type DocumentForgotten, InvalidInput, type JournalError } from "./Errors.js"
+import {
+  type DocumentForgotten,
+  InvalidInput,
+  type JournalBusy,
+  type JournalError,
+  type VersionConflict
+} from "./Errors.js"
 import { EventBus } from "./EventBus.js"
 import { IdGenerator } from "./IdGenerator.js"
 import { decoder } from "./Input.js"
@@ -131,14 +139,45 @@ interface WriteServices {
 
 type Outcome<R = never> = Effect.Effect<
   { readonly state: Document; readonly events: ReadonlyArray<DocumentEvent> },
-  Refusal | DocumentForgotten | JournalError,
+  Refusal | DocumentForgotten | JournalBusy | JournalError,
   R
 >
 
 /**
+ * A refusal met while the view of this process was behind the journal: the document moved on (in
+ * another process) after the view last looked. The command is decided again on the new state.
+ */
+class Stale {
+  readonly _tag = "Stale"
+  constructor(readonly refusal: Refusal) {}
+}
+
+const isStale = (error: unknown): error is Stale => error instanceof Stale
+
+/**
+ * How a command decided on a stale view is decided again: at once, since the view has just caught
+ * up, for the first attempts (each refusal means another writer's command went through, so the
+ * writers as a whole always progress, and a pause would only hand the document to the others);
+ * then after short jittered pauses, in case something keeps the view behind; at most
+ * `maxAttempts` decisions in all.
+ */
+export const maxAttempts = 50
+
+const staleRetry = Schedule.union(
+  Schedule.recurs(10),
+  Schedule.exponential("1 millis").pipe(Schedule.union(Schedule.spaced("20 millis")), Schedule.jittered)
+).pipe(Schedule.intersect(Schedule.recurs(maxAttempts - 1)))
+
+/**
  * The write path of ARCHITECTURE.md for one command: decide on the current state, append to the
- * journal (the commit), apply to the store, publish. Nothing happens unless the append succeeds,
+ * journal (the commit), add to the store, publish. Nothing happens unless the append succeeds,
  * and the store and bus never see an event the journal does not hold.
+ *
+ * The store is a view of the journal that other processes write too. When the command is refused
+ * (by `decide` or by the journal's version check) and the view turns out to have been behind, it
+ * is decided again on the document's new state (bounded by `maxAttempts`): a blind update applies
+ * to the latest version, and an update that names its expected version is refused with the true
+ * current version, which the view now holds.
  *
  * Every command takes this path, so it is written as plain `flatMap`s over services read once:
  * ~10% cheaper per command than the same steps in generators (measured on the memory layers).
@@ -153,38 +192,83 @@ const execute = (command: Command): Outcome<DocumentStore | Journal | EventBus |
     }
     return Effect.flatMap(
       originOf(services.ids),
-      (origin) => services.store.serialized(command.documentId, decideAndCommit(services, command, origin))
+      (origin) =>
+        services.store.serialized(
+          command.documentId,
+          decideAndCommit(services, command, origin).pipe(
+            Effect.retry({ schedule: staleRetry, while: isStale }),
+            Effect.catchIf(isStale, (stale) => Effect.fail(stale.refusal))
+          )
+        )
     )
   })
+
+/**
+ * Whether a refusal may come from a view that was behind: the document may exist, or be at
+ * another version, in the journal. (A deletion is final, so `DocumentAlreadyDeleted` stays true.)
+ */
+const mayBeStale = (refusal: Refusal): boolean =>
+  refusal._tag === "DocumentNotFound" || refusal._tag === "VersionConflict"
+
+/**
+ * Refuses with `refusal`, or with `Stale` if the view was behind the journal: after catching up,
+ * the document's version in the view is no longer the one the command was decided on.
+ */
+const refuse = (
+  store: WriteServices["store"],
+  command: Command,
+  decidedOn: number,
+  refusal: Refusal
+): Effect.Effect<never, Refusal | Stale | DocumentForgotten | JournalError> =>
+  mayBeStale(refusal)
+    ? Effect.flatMap(Effect.zipRight(store.catchUp, store.current(command.documentId)), (now) =>
+      Effect.fail(
+        Option.match(now, {
+            onNone: () => 0,
+            onSome: (state) => state.version
+          }) === decidedOn
+          ? refusal
+          : new Stale(refusal)
+      ))
+    : Effect.fail(refusal)
 
 /** Decides on the document's current state, and commits what was decided. Runs under its lock. */
 const decideAndCommit = (
   services: WriteServices,
   command: Command,
   origin: { readonly correlationId: string; readonly causationId: string }
-): Outcome =>
+): Effect.Effect<
+  { readonly state: Document; readonly events: ReadonlyArray<DocumentEvent> },
+  Refusal | Stale | DocumentForgotten | JournalBusy | JournalError
+> =>
   Effect.flatMap(services.store.current(command.documentId), (current) => {
     const state = Option.getOrUndefined(current)
+    const version = state?.version ?? 0
     return Effect.flatMap(Effect.zip(services.ids.next, DateTime.now), ([eventId, now]) =>
-      Effect.flatMap(decide(state, command, { eventId, now, ...origin }), (events) =>
-        events.length === 0
-          ? Effect.succeed({ state: state!, events })
-          : commit(services, command.documentId, state?.version ?? 0, events)))
+      Either.match(decide(state, command, { eventId, now, ...origin }), {
+        onLeft: (refusal) =>
+          refuse(services.store, command, version, refusal),
+        onRight: (events) =>
+          events.length === 0 ? Effect.succeed({ state: state!, events }) : commit(services, state, events).pipe(
+            Effect.catchTag("VersionConflict", (conflict) => refuse(services.store, command, version, conflict))
+          )
+      }))
   })
 
-/** Appends (the commit), applies, publishes, and reads back the new state. */
+/** Appends (the commit), adds to the store, publishes, and reads back the new state. */
 const commit = (
   { bus, journal, store }: WriteServices,
-  documentId: DocumentId,
-  expectedVersion: number,
+  state: Document | undefined,
   events: ReadonlyArray<DocumentEvent>
-): Outcome =>
+): Effect.Effect<
+  { readonly state: Document; readonly events: ReadonlyArray<DocumentEvent> },
+  VersionConflict | JournalBusy | JournalError
+> =>
   // Once the journal has committed, the store must follow: no interruption in between.
-  Effect.uninterruptible(Effect.zipRight(journal.append(events, expectedVersion), store.apply(events))).pipe(
+  Effect.uninterruptible(Effect.flatMap(journal.append(events, state?.version ?? 0), store.committed)).pipe(
     Effect.zipRight(bus.publishAll(events)),
-    // The store evolved the events as it applied them: its state is the new one.
-    Effect.zipRight(store.current(documentId)),
-    Effect.map((applied) => ({ state: Option.getOrThrow(applied), events }))
+    // The state this command made (the view may already hold later versions from other processes).
+    Effect.as({ state: fold(events, state)!, events })
   )
 
 /** Where a command comes from: the caller's cause, or else a correlation of its own. */

@@ -104,6 +104,23 @@ export class JournalError extends Data.TaggedError("JournalError")<{
 }
 
 /**
+ * Another process held the journal's write lock for longer than the journal waits for it (see
+ * docs/storage.md, "Several processes"). Nothing was committed; the command can be retried.
+ *
+ * @since 0.1.0
+ */
+export class JournalBusy extends Data.TaggedError("JournalBusy")<{
+  /** How long the append waited for the lock, in milliseconds. */
+  readonly waitedMillis: number
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `the journal stayed locked by another process for ${this.waitedMillis} ms, so nothing was committed; ` +
+      `retry, and look for a process holding a long write transaction on the database`
+  }
+}
+
+/**
  * A notification could not be delivered.
  *
  * @since 0.1.0

@@ -9,7 +9,7 @@ import type * as Effect from "effect/Effect"
 import type * as Stream from "effect/Stream"
 import type { DocumentId } from "./Document.js"
 import type { DocumentEvent } from "./DocumentEvent.js"
-import type { JournalError, VersionConflict } from "./Errors.js"
+import type { JournalBusy, JournalError, VersionConflict } from "./Errors.js"
 
 /**
  * One committed event and its global position. Positions start at 1, grow by one per event across
@@ -20,6 +20,19 @@ import type { JournalError, VersionConflict } from "./Errors.js"
 export interface JournalEntry {
   readonly position: number
   readonly event: DocumentEvent
+}
+
+/**
+ * What a follower needs to know of an entry without decoding its payload: where it is, which
+ * document and version it made, and its event type.
+ *
+ * @since 0.1.0
+ */
+export interface EntryHeader {
+  readonly position: number
+  readonly documentId: DocumentId
+  readonly version: number
+  readonly eventType: DocumentEvent["_tag"]
 }
 
 /**
@@ -41,14 +54,27 @@ export interface JournalService {
   /**
    * Appends the events of one command (one document, consecutive versions) atomically, if the
    * document is still at `expectedVersion` (0 for a new document); otherwise fails with
-   * `VersionConflict` and writes nothing. Returns the committed entries.
+   * `VersionConflict` and writes nothing. Returns the committed entries. Fails with `JournalBusy`
+   * when another process held the journal's write lock for longer than the journal waits.
    */
   readonly append: (
     events: ReadonlyArray<DocumentEvent>,
     expectedVersion: number
-  ) => Effect.Effect<ReadonlyArray<JournalEntry>, VersionConflict | JournalError>
+  ) => Effect.Effect<ReadonlyArray<JournalEntry>, VersionConflict | JournalBusy | JournalError>
   /** Every entry after a position, in position order, fetched in pages. */
   readonly read: (options?: ReadOptions) => Stream.Stream<JournalEntry, JournalError>
+  /**
+   * Every entry's header after a position, in position order, fetched in pages: what a follower
+   * reads to learn which documents changed, without decoding (or unsealing) a payload.
+   */
+  readonly readHeaders: (options?: ReadOptions) => Stream.Stream<EntryHeader, JournalError>
+  /**
+   * A cheap token that changes whenever someone else (another connection: another process, or
+   * another node) may have committed since it was last read; this connection's own appends may
+   * leave it unchanged. A follower reads it before anything else, and reads the journal only when it
+   * changed. (SQLite: `PRAGMA data_version`; in memory: the appends of other connections.)
+   */
+  readonly changeToken: Effect.Effect<number, JournalError>
   /** One document's entries, oldest first, from a version on (default 1). */
   readonly readDocument: (
     documentId: DocumentId,

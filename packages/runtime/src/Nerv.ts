@@ -3,7 +3,6 @@
  *
  * @since 0.1.0
  */
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { type DocumentStore, EventBus as Port, type IdGenerator, Journal, Notifier as NotifierPort } from "@nerv/core"
 import type { NervEvent } from "@nerv/core"
@@ -211,7 +210,7 @@ export const layerSqlite = (
     )
     // One connection for all of them: the journal, the data keys and the audit trail share the file.
     return Layer.mergeAll(Retention.layerSqlite.pipe(Layer.provideMerge(store)), audit).pipe(
-      Layer.provide(SqliteClient.layer({ filename })),
+      Layer.provide(SqliteJournal.layerClient({ filename })),
       Layer.merge(Layer.mergeAll(
         EventBus.layer(options?.bus),
         Notifier.layerConsole,

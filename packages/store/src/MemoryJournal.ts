@@ -18,18 +18,23 @@ import * as Upcasting from "./Upcasting.js"
 
 const defaultPageSize = 1_000
 
+/** The entries every connection to one in-memory journal shares. */
+interface Log {
+  entries: Vector.Vector<Journal.JournalEntry>
+  readonly byDocument: Map<string, Vector.Vector<Journal.JournalEntry>>
+}
+
+/** Which log each connection reads and writes, so that `connect` can open another one to it. */
+const logs = new WeakMap<Journal.JournalService, Log>()
+
 /**
- * Makes an empty in-memory journal.
- *
- * Its state is plain variables changed in one synchronous step per append, so an append is atomic
- * without a `Ref`: `entries` and each document's vector are append-only persistent views (see
- * `internal/vector.ts`), so a read that took a view keeps seeing exactly what was committed then.
- *
- * @since 0.1.0
+ * A connection to a log. Its state is plain variables changed in one synchronous step per append,
+ * so an append is atomic without a `Ref`: `entries` and each document's vector are append-only
+ * persistent views (see `internal/vector.ts`), so a read that took a view keeps seeing exactly what
+ * was committed then. Its `changeToken` counts the entries other connections appended.
  */
-export const make: Effect.Effect<Journal.JournalService> = Effect.sync(() => {
-  let entries = Vector.empty<Journal.JournalEntry>()
-  const byDocument = new Map<string, Vector.Vector<Journal.JournalEntry>>()
+const connectTo = (log: Log): Journal.JournalService => {
+  let own = 0
 
   const append = (
     events: ReadonlyArray<DocumentEvent.DocumentEvent>,
@@ -42,45 +47,79 @@ export const make: Effect.Effect<Journal.JournalService> = Effect.sync(() => {
       const invalid = checkBatch(events, expectedVersion)
       if (invalid !== undefined) return Effect.fail(invalid)
       const documentId = events[0]!.documentId
-      let stream = byDocument.get(documentId) ?? Vector.empty<Journal.JournalEntry>()
+      let stream = log.byDocument.get(documentId) ?? Vector.empty<Journal.JournalEntry>()
       if (stream.length !== expectedVersion) {
         return Effect.fail(new Errors.VersionConflict({ documentId, expected: expectedVersion, actual: stream.length }))
       }
       const committed: Array<Journal.JournalEntry> = []
       for (const event of events) {
-        const entry = { position: entries.length + 1, event }
-        entries = Vector.append(entries, entry)
+        const entry = { position: log.entries.length + 1, event }
+        log.entries = Vector.append(log.entries, entry)
         stream = Vector.append(stream, entry)
         committed.push(entry)
       }
-      byDocument.set(documentId, stream)
+      log.byDocument.set(documentId, stream)
+      own += committed.length
       return Effect.succeed(committed)
     })
 
-  const read = (options?: Journal.ReadOptions) => {
+  const paged = <A>(options: Journal.ReadOptions | undefined, f: (entry: Journal.JournalEntry) => A) => {
     const pageSize = options?.pageSize ?? defaultPageSize
     return Stream.paginateChunkEffect(options?.after ?? 0, (after) =>
       Effect.sync(() => {
-        const page = Vector.slice(entries, after, after + pageSize)
+        const page = Vector.slice(log.entries, after, after + pageSize)
         const next = after + page.length
         return [
-          Chunk.unsafeFromArray(page),
-          page.length === pageSize && next < entries.length ? Option.some(next) : Option.none<number>()
+          Chunk.unsafeFromArray(page.map(f)),
+          page.length === pageSize && next < log.entries.length ? Option.some(next) : Option.none<number>()
         ] as const
       }))
   }
 
-  return {
+  const journal: Journal.JournalService = {
     append,
-    read,
+    read: (options) => paged(options, (entry) => entry),
+    readHeaders: (options) =>
+      paged(options, ({ event, position }) => ({
+        position,
+        documentId: event.documentId,
+        version: event.version,
+        eventType: event._tag
+      })),
     readDocument: (documentId, options) =>
       Stream.suspend(() => {
-        const stream = byDocument.get(documentId)
+        const stream = log.byDocument.get(documentId)
         return Stream.fromIterable(stream === undefined ? [] : Vector.slice(stream, (options?.fromVersion ?? 1) - 1))
       }),
-    head: Effect.sync(() => entries.length)
+    head: Effect.sync(() => log.entries.length),
+    changeToken: Effect.sync(() => log.entries.length - own)
   }
-})
+  logs.set(journal, log)
+  return journal
+}
+
+/**
+ * Makes an empty in-memory journal.
+ *
+ * @since 0.1.0
+ */
+export const make: Effect.Effect<Journal.JournalService> = Effect.sync(() =>
+  connectTo({ entries: Vector.empty(), byDocument: new Map() })
+)
+
+/**
+ * Another connection to the same in-memory journal, as a second process would have to a durable
+ * one: it reads what the first committed, and its `changeToken` changes when the first appends.
+ *
+ * @since 0.1.0
+ */
+export const connect = (journal: Journal.JournalService): Effect.Effect<Journal.JournalService> =>
+  Effect.suspend(() => {
+    const log = logs.get(journal)
+    return log === undefined
+      ? Effect.dieMessage("MemoryJournal.connect takes a journal made by MemoryJournal")
+      : Effect.succeed(connectTo(log))
+  })
 
 /**
  * An in-memory journal holding stored rows (an export, a fixture of an older journal), read the way

@@ -4,27 +4,36 @@
  * WAL mode by default) and fast because of group commit: the commands that arrive while a
  * transaction commits share the next one, and its single fsync, each still getting its own result.
  *
- * One process writes a database file at a time; the global, gap-free position is assigned by that
- * writer inside the transaction, and the unique (document, version) index is the last word on
- * optimistic concurrency.
+ * Several processes on one host may share a database file (not over a network filesystem: SQLite's
+ * locks need a local one). A group commit takes the write lock up front (`BEGIN IMMEDIATE`), so the
+ * global, gap-free position is assigned inside the one transaction that holds the lock, and the
+ * unique (document, version) index is the last word on optimistic concurrency. While another process
+ * holds the lock the group waits, off the event loop, for up to `busyTimeout`
+ * (then `JournalBusy`). `changeToken` is SQLite's `PRAGMA data_version` on the journal's own
+ * connection: it changes when another process commits, not when this journal does.
  *
  * @since 0.1.0
  */
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { type DocumentEvent, Errors, Journal } from "@nerv/core"
+import { Errors, Journal } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { checkBatch } from "./internal/appendCheck.js"
-import { columns, decodeEntries, encodeEvent, type EventRow, fromValues, selectList } from "./internal/eventRow.js"
+import { decodeEntries, encodeEvent, fromValues, selectList } from "./internal/eventRow.js"
 import { migrate } from "./internal/sqliteSchema.js"
 import { makeSqliteCheckpoints, makeSqliteSnapshots } from "./internal/sqliteSnapshots.js"
+import { openWriter, type Outcome, type PendingAppend } from "./internal/sqliteWriter.js"
 import { PayloadCodec } from "./PayloadCodec.js"
 import { Checkpoints } from "./Projection.js"
 import { SnapshotStore } from "./Snapshots.js"
@@ -50,25 +59,25 @@ export interface Options {
   readonly maxBatch?: number | undefined
   /** Entries per page when reading (default 1000). */
   readonly pageSize?: number | undefined
+  /**
+   * How long, in milliseconds, an append waits for the write lock while another process holds it
+   * before failing with `JournalBusy` (default 5000).
+   */
+  readonly busyTimeout?: number | undefined
 }
 
-interface Pending {
-  readonly documentId: string
-  readonly expectedVersion: number
-  readonly events: ReadonlyArray<DocumentEvent.DocumentEvent>
-  readonly rows: ReadonlyArray<Omit<EventRow, "position">>
+interface Pending extends PendingAppend {
   /**
    * Gives the command its result, resuming the fiber that waits in `append` (a callback rather than
    * a `Deferred`, whose allocation showed on the path every durable command takes).
    */
   readonly reply: (
-    result: Effect.Effect<ReadonlyArray<Journal.JournalEntry>, Errors.VersionConflict | Errors.JournalError>
+    result: Effect.Effect<
+      ReadonlyArray<Journal.JournalEntry>,
+      Errors.VersionConflict | Errors.JournalBusy | Errors.JournalError
+    >
   ) => void
 }
-
-type Outcome =
-  | { readonly _tag: "Committed"; readonly entries: ReadonlyArray<Journal.JournalEntry> }
-  | { readonly _tag: "Conflict"; readonly actual: number }
 
 const journalError = (reason: string) => (cause: SqlError) => new Errors.JournalError({ reason, cause })
 
@@ -93,165 +102,92 @@ export const committedCommands = Metric.counter("nerv_journal_commands", {
   incremental: true
 })
 
-/** Rows per insert statement: well under SQLite's limit on bound parameters. */
-const rowsPerInsert = 64
-const insertSql = new Map<number, string>()
-const insertStatement = (rows: number) => {
-  let sql = insertSql.get(rows)
-  if (sql === undefined) {
-    const values = `(${columns.map(() => "?").join(",")})`
-    sql = `INSERT INTO nerv_events (${columns.join(",")}) VALUES ${Array(rows).fill(values).join(",")}`
-    insertSql.set(rows, sql)
-  }
-  return sql
-}
-
-const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
-  const chunks: Array<ReadonlyArray<A>> = []
-  for (let i = 0; i < items.length; i += size) chunks.push(items.slice(i, i + size))
-  return chunks
-}
-
-const toBlob = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+/**
+ * How a group commit waits for the write lock another process holds: it tries again at once, then
+ * after pauses growing from 1 ms to at most 20 ms, with jitter so that processes waiting together do
+ * not retry in step. Meanwhile the event loop runs on, and the commands that arrive join the group.
+ */
+const lockRetry = Schedule.union(
+  Schedule.recurs(1),
+  Schedule.exponential("1 millis", 1.5).pipe(Schedule.union(Schedule.spaced("20 millis")), Schedule.jittered)
+)
 
 /**
  * Makes the journal on a migrated database. Its group-commit writer runs in the scope.
  *
  * @since 0.1.0
  */
-export const make = Effect.fnUntraced(function*(options?: Options) {
+export const make: (
+  options?: Options
+) => Effect.Effect<
+  Journal.JournalService,
+  Errors.JournalError,
+  SqlClient.SqlClient | SqliteClient.SqliteClient | PayloadCodec | Scope.Scope
+> = Effect.fnUntraced(function*(options?: Options) {
   const sql = yield* SqlClient.SqlClient
+  const client = yield* SqliteClient.SqliteClient
   const codec = yield* PayloadCodec
   const upcasters = yield* Upcasters
   const pageSize = options?.pageSize ?? 1_000
   const maxBatch = options?.maxBatch ?? 1_024
+  const busyTimeout = options?.busyTimeout ?? 5_000
   yield* sql.unsafe(`PRAGMA synchronous = ${options?.durability ?? "FULL"}`).pipe(
     Effect.zipRight(sql.unsafe("PRAGMA busy_timeout = 5000")),
     Effect.mapError(journalError("could not configure the database"))
   )
+  const writer = yield* openWriter(client.config.filename, options?.durability ?? "FULL")
+
+  const settle = (group: ReadonlyArray<Pending>, outcomes: ReadonlyArray<Outcome>) => {
+    for (let i = 0; i < group.length; i++) {
+      const [pending, outcome] = [group[i]!, outcomes[i]!]
+      pending.reply(
+        outcome._tag === "Committed"
+          ? Effect.succeed(outcome.entries)
+          : Effect.fail(
+            new Errors.VersionConflict({
+              documentId: pending.documentId,
+              expected: pending.expectedVersion,
+              actual: outcome.actual
+            })
+          )
+      )
+    }
+  }
 
   /**
-   * The latest version of each document. The id list is padded to a power of two (repeating an id)
-   * so that a handful of statements stay prepared instead of one per group size.
+   * Commits a group. A group that fails as a whole is retried command by command, so that each
+   * command gets its own result; while another process holds the write lock, the group waits (see
+   * `lockRetry`) and takes in the commands that arrive, and after `busyTimeout` every command in it
+   * fails with `JournalBusy`.
    */
-  const versionsOf = (documentIds: ReadonlyArray<string>) =>
-    Effect.map(
-      Effect.forEach(chunksOf(documentIds, 512), (ids) => {
-        const padded = [...ids]
-        while ((padded.length & (padded.length - 1)) !== 0) padded.push(ids[0]!)
-        // One index seek per id (max over the unique (document_id, version) index); an `IN (…)
-        // GROUP BY` walks every version of every document instead, 6× slower at 100 versions.
-        return sql.unsafe<{ readonly document_id: string; readonly version: number | null }>(
-          `WITH ids(id) AS (VALUES ${padded.map(() => "(?)").join(",")}) ` +
-            "SELECT id AS document_id, (SELECT max(version) FROM nerv_events WHERE document_id = ids.id) AS version " +
-            "FROM ids",
-          padded
-        )
-      }),
-      (pages) => new Map(pages.flat().map((row) => [row.document_id, row.version ?? 0] as const))
-    )
-
-  /** Commits a group in one transaction; each command's check runs against the ones before it. */
-  const commitGroup = (group: ReadonlyArray<Pending>) =>
-    sql.withTransaction(Effect.gen(function*() {
-      const [{ head }] = yield* sql.unsafe<{ readonly head: number }>(
-        "SELECT coalesce(max(position), 0) AS head FROM nerv_events"
-      )
-      const actual = yield* versionsOf([...new Set(group.map((pending) => pending.documentId))])
-      let position = head
-      const outcomes: Array<Outcome> = []
-      const params: Array<ReadonlyArray<unknown>> = []
-      const created: Array<unknown> = []
-      for (const pending of group) {
-        const current = actual.get(pending.documentId) ?? 0
-        if (current !== pending.expectedVersion) {
-          outcomes.push({ _tag: "Conflict", actual: current })
-          continue
+  const commit = (group: Array<Pending>): Effect.Effect<void> =>
+    Effect.gen(function*() {
+      const started = Date.now()
+      const driver = yield* Schedule.driver(lockRetry)
+      while (true) {
+        let outcomes: ReadonlyArray<Outcome> | "Busy"
+        try {
+          outcomes = writer.commitGroup(group)
+        } catch (error) {
+          if (group.length > 1) return yield* Effect.forEach(group, (pending) => commit([pending]), { discard: true })
+          const failed = new Errors.JournalError({ reason: "the append was not committed", cause: error })
+          return group[0]!.reply(Effect.fail(failed))
         }
-        const entries = pending.events.map((event, i) => {
-          const row = pending.rows[i]!
-          position++
-          params.push([
-            position,
-            row.document_id,
-            row.version,
-            row.event_id,
-            row.event_type,
-            row.schema_version,
-            row.occurred_at,
-            row.actor,
-            row.correlation_id,
-            row.causation_id,
-            row.encoding,
-            toBlob(row.payload)
-          ])
-          if (row.version === 1) created.push(position, row.document_id)
-          return { position, event }
-        })
-        actual.set(pending.documentId, current + entries.length)
-        outcomes.push({ _tag: "Committed", entries })
-      }
-      for (const rows of chunksOf(params, rowsPerInsert)) yield* sql.unsafe(insertStatement(rows.length), rows.flat())
-      for (const rows of chunksOf(created, 2 * 400)) {
-        yield* sql.unsafe(
-          `INSERT INTO nerv_documents (seq, document_id) VALUES ${Array(rows.length / 2).fill("(?,?)").join(",")}`,
-          rows
-        )
-      }
-      return outcomes
-    }))
-
-  const settle = (group: ReadonlyArray<Pending>, outcomes: ReadonlyArray<Outcome>) =>
-    Effect.sync(() => {
-      for (let i = 0; i < group.length; i++) {
-        const [pending, outcome] = [group[i]!, outcomes[i]!]
-        pending.reply(
-          outcome._tag === "Committed"
-            ? Effect.succeed(outcome.entries)
-            : Effect.fail(
-              new Errors.VersionConflict({
-                documentId: pending.documentId,
-                expected: pending.expectedVersion,
-                actual: outcome.actual
-              })
-            )
-        )
+        if (outcomes !== "Busy") {
+          yield* Metric.increment(commits)
+          yield* Metric.incrementBy(committedCommands, group.length)
+          return settle(group, outcomes)
+        }
+        if (Date.now() - started >= busyTimeout) {
+          const busy = new Errors.JournalBusy({ waitedMillis: Date.now() - started })
+          for (const pending of group) pending.reply(Effect.fail(busy))
+          return
+        }
+        yield* Effect.orDie(driver.next(undefined))
+        // The commands that arrived while the lock was held join the group.
+        for (const pending of yield* Queue.takeUpTo(queue, Math.max(0, maxBatch - group.length))) group.push(pending)
       }
     })
-  const refuse = (pending: Pending, error: Errors.JournalError) => Effect.sync(() => pending.reply(Effect.fail(error)))
-
-  const isUniqueViolation = (error: SqlError) => String(error.cause).includes("UNIQUE constraint failed")
-  const isBusy = (error: SqlError) => /SQLITE_BUSY|database is locked/.test(String(error.cause))
-
-  /**
-   * A group that fails as a whole (which another process writing the same file can cause) is
-   * retried command by command, so each command still gets its own result; a command that met a
-   * busy database (the other writer held the lock past `busy_timeout`) is tried a few times more.
-   */
-  const commit = (group: ReadonlyArray<Pending>): Effect.Effect<void> =>
-    commitGroup(group).pipe(
-      Effect.retry({ times: group.length === 1 ? 3 : 0, while: isBusy }),
-      Effect.matchEffect({
-        onSuccess: (outcomes) =>
-          Effect.zipRight(
-            Effect.zipRight(Metric.increment(commits), Metric.incrementBy(committedCommands, group.length)),
-            settle(group, outcomes)
-          ),
-        onFailure: (error) => {
-          if (group.length > 1) return Effect.forEach(group, (pending) => commit([pending]), { discard: true })
-          const pending = group[0]!
-          if (!isUniqueViolation(error)) {
-            return refuse(pending, journalError("the append was not committed")(error))
-          }
-          return versionsOf([pending.documentId]).pipe(
-            Effect.flatMap((versions) =>
-              settle(group, [{ _tag: "Conflict", actual: versions.get(pending.documentId) ?? 0 }])
-            ),
-            Effect.catchAll((cause) => refuse(pending, journalError("the append was not committed")(cause)))
-          )
-        }
-      })
-    )
 
   const queue = yield* Effect.acquireRelease(Queue.unbounded<Pending>(), Queue.shutdown)
   // On close (after the writer stopped): the commands still queued are refused, not left waiting.
@@ -259,16 +195,15 @@ export const make = Effect.fnUntraced(function*(options?: Options) {
     Effect.flatMap(
       Queue.takeAll(queue),
       (pending) =>
-        Effect.forEach(
-          pending,
-          (p) => refuse(p, new Errors.JournalError({ reason: "the journal closed before the append" })),
-          { discard: true }
-        )
+        Effect.sync(() => {
+          const closed = new Errors.JournalError({ reason: "the journal closed before the append" })
+          for (const p of pending) p.reply(Effect.fail(closed))
+        })
     )
   )
   // A group being committed finishes (and its commands get their results) before the writer stops.
   yield* Queue.takeBetween(queue, 1, maxBatch).pipe(
-    Effect.flatMap((group) => Effect.uninterruptible(commit(Chunk.toReadonlyArray(group)))),
+    Effect.flatMap((group) => Effect.uninterruptible(commit(Chunk.toArray(group)))),
     Effect.forever,
     Effect.forkScoped
   )
@@ -280,7 +215,10 @@ export const make = Effect.fnUntraced(function*(options?: Options) {
       return Effect.flatMap(
         Effect.forEach(events, (event) => encodeEvent(event, codec, upcasters)),
         (rows) =>
-          Effect.async<ReadonlyArray<Journal.JournalEntry>, Errors.VersionConflict | Errors.JournalError>((reply) => {
+          Effect.async<
+            ReadonlyArray<Journal.JournalEntry>,
+            Errors.VersionConflict | Errors.JournalBusy | Errors.JournalError
+          >((reply) => {
             // An unbounded queue refuses only once shut down: the journal is closed.
             if (!queue.unsafeOffer({ documentId: events[0]!.documentId, expectedVersion, events, rows, reply })) {
               reply(Effect.fail(new Errors.JournalError({ reason: "the journal is closed" })))
@@ -333,12 +271,74 @@ export const make = Effect.fnUntraced(function*(options?: Options) {
     ([row]) => row!.head
   )
 
-  return { append, read, readDocument, head } satisfies Journal.JournalService
+  const readHeaders = (readOptions?: Journal.ReadOptions) => {
+    const size = readOptions?.pageSize ?? pageSize
+    return Stream.paginateChunkEffect(readOptions?.after ?? 0, (after) =>
+      Effect.try({
+        try: () => {
+          const headers = writer.headers(after, size)
+          return [
+            Chunk.unsafeFromArray(headers),
+            headers.length === size ? Option.some(headers[headers.length - 1]!.position) : Option.none<number>()
+          ] as const
+        },
+        catch: (cause) => new Errors.JournalError({ reason: "could not read the journal", cause })
+      }))
+  }
+
+  const changeToken = Effect.try({
+    try: writer.dataVersion,
+    catch: (cause) => new Errors.JournalError({ reason: "could not read the journal", cause })
+  })
+
+  return { append, read, readHeaders, readDocument, head, changeToken } satisfies Journal.JournalService
 })
+
+const isBusy = (error: SqlError) => /SQLITE_BUSY|database is locked/.test(String(error.cause))
+
+/**
+ * A `SqlClient` on a SQLite file that several processes may write: `SqliteClient.layer`'s, whose
+ * transactions take the write lock when they begin (`BEGIN IMMEDIATE`) instead of at their first
+ * write. A transaction that read first and wrote later would fail at once with `SQLITE_BUSY`
+ * whenever another process committed in between, whatever the busy timeout; one that holds the lock
+ * from the start is never refused once it has begun. Beginning waits for another process's lock
+ * (SQLite's busy timeout, then retries) for up to 5 s.
+ *
+ * @since 0.1.0
+ */
+export const layerClient = (
+  config: SqliteClient.SqliteClientConfig
+): Layer.Layer<SqlClient.SqlClient | SqliteClient.SqliteClient, ConfigError.ConfigError> =>
+  Layer.effect(
+    SqlClient.SqlClient,
+    Effect.map(SqliteClient.SqliteClient, (client) => {
+      const withTransaction = SqlClient.makeWithTransaction({
+        transactionTag: SqlClient.TransactionConnection,
+        spanAttributes: [["db.system.name", "sqlite"]],
+        acquireConnection: Effect.flatMap(
+          Scope.make(),
+          (scope) => Effect.map(Scope.extend(client.reserve, scope), (connection) => [scope, connection] as const)
+        ),
+        begin: (connection) =>
+          connection.executeUnprepared("BEGIN IMMEDIATE", [], undefined).pipe(
+            Effect.retry({ while: isBusy, schedule: Schedule.intersect(lockRetry, Schedule.recurs(50)) })
+          ),
+        savepoint: (connection, id) => connection.executeUnprepared(`SAVEPOINT effect_sql_${id}`, [], undefined),
+        commit: (connection) => connection.executeUnprepared("COMMIT", [], undefined),
+        // A transaction whose BEGIN failed has nothing to roll back.
+        rollback: (connection) =>
+          connection.executeUnprepared("ROLLBACK", [], undefined).pipe(Effect.catchAll(() => Effect.void)),
+        rollbackSavepoint: (connection, id) =>
+          connection.executeUnprepared(`ROLLBACK TO SAVEPOINT effect_sql_${id}`, [], undefined)
+      })
+      // The client is a function (the tagged template) with properties: keep both, replace one.
+      return Object.assign((...args: Parameters<typeof client>) => client(...args), client, { withTransaction })
+    })
+  ).pipe(Layer.provideMerge(SqliteClient.layer(config)))
 
 /**
  * The SQLite journal with its snapshots and projection checkpoints, on the `SqlClient` in context
- * (`SqliteClient.layer({ filename })`), migrating the database first.
+ * (`layerClient({ filename })`, which several processes may share), migrating the database first.
  *
  * @since 0.1.0
  */
@@ -347,7 +347,7 @@ export const layer = (
 ): Layer.Layer<
   Journal.Journal | SnapshotStore | Checkpoints,
   Errors.JournalError,
-  SqlClient.SqlClient | PayloadCodec
+  SqlClient.SqlClient | SqliteClient.SqliteClient | PayloadCodec
 > =>
   Layer.scopedContext(Effect.gen(function*() {
     yield* Effect.mapError(migrate, (cause) => new Errors.JournalError({ reason: "could not migrate", cause }))

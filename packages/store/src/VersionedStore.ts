@@ -21,6 +21,7 @@ import { type Document, type DocumentEvent, DocumentStore, Errors, Journal } fro
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as HashMap from "effect/HashMap"
@@ -29,6 +30,7 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import { makeColdReads } from "./internal/coldReads.js"
+import { makeFollower } from "./internal/follower.js"
 import { makeKeyedLock } from "./internal/keyedLock.js"
 import { startSnapshotting } from "./internal/snapshotting.js"
 import * as StoreState from "./internal/storeState.js"
@@ -62,6 +64,19 @@ export interface VersionedStoreService extends DocumentStore.DocumentStoreServic
   readonly windowOf: (documentId: string) => Effect.Effect<Option.Option<Window>>
   /** The windows of every document. */
   readonly windows: Effect.Effect<ReadonlyArray<Window & { readonly id: string }>>
+  /**
+   * Looks whether the journal moved on (other processes' commits) and takes note of it; a no-op
+   * without a journal. Reads and commands do it first; a fiber of `layerFromJournal` does it on a
+   * short poll.
+   */
+  readonly sync: Effect.Effect<void, Errors.JournalError>
+  /**
+   * The view holds everything up to `position`, as of the journal's change token `token`: where
+   * following starts after a rebuild.
+   */
+  readonly resume: (position: number, token: number | undefined) => Effect.Effect<void>
+  /** The journal position the view has taken everything into account up to. */
+  readonly position: Effect.Effect<number>
 }
 
 /**
@@ -87,6 +102,9 @@ export interface Options {
 }
 
 const notFound = (id: string) => new Errors.DocumentNotFound({ documentId: id })
+
+const inconsistent = (conflict: Errors.VersionConflict) =>
+  new Error(`the journal's history is inconsistent: ${conflict.message}`)
 const forgotten = (id: string) => new Errors.DocumentForgotten({ documentId: id })
 
 const shapeOf = (event: DocumentEvent.DocumentEvent): DocumentStore.VersionShape => ({
@@ -105,14 +123,84 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
   Effect.gen(function*() {
     const ref = yield* Ref.make(StoreState.emptyState)
     const serialized = makeKeyedLock()
+    const journal = options?.journal
+    const latestOf = (state: State) => (id: string) => {
+      const entry = Option.getOrUndefined(HashMap.get(state.documents, id))
+      return entry === undefined ? 0 : StoreState.latestVersion(entry)
+    }
+    const followerOrUndefined = journal === undefined
+      ? undefined
+      : makeFollower(journal, Effect.map(Ref.get(ref), latestOf))
+    const follower = followerOrUndefined
+
+    const modify = <E>(f: (state: State) => Either.Either<State, E>) =>
+      Effect.flatten(
+        Ref.modify(ref, (state): readonly [Effect.Effect<void, E>, State] =>
+          Either.match(f(state), {
+            onLeft: (error) => [Effect.fail(error), state],
+            onRight: (next) => [Effect.void, next]
+          }))
+      )
+
+    /**
+     * Reads the versions of a document the view is behind on (other processes committed them)
+     * and adds them: after the view's latest version, or, for a document the view does not hold,
+     * from its latest snapshot (or its first version) on.
+     */
+    const refresh = (id: string): Effect.Effect<void, Errors.JournalError> =>
+      Effect.suspend(() => {
+        if (follower === undefined || journal === undefined || follower.behind(id) === undefined) return Effect.void
+        return refreshBehind(follower, journal, id)
+      })
+
+    const refreshBehind = (
+      follower: NonNullable<typeof followerOrUndefined>,
+      journal: Journal.JournalService,
+      id: string
+    ): Effect.Effect<void, Errors.JournalError> =>
+      Effect.gen(function*() {
+        const held = latestOf(yield* Ref.get(ref))(id)
+        const items: Array<RebuildItem | DocumentEvent.DocumentEvent> = []
+        let from = held + 1
+        if (held === 0 && options?.snapshots !== undefined) {
+          const snapshot = yield* options.snapshots.latest(id)
+          if (Option.isSome(snapshot)) {
+            items.push({ _tag: "Snapshot", snapshot: snapshot.value })
+            from = snapshot.value.version + 1
+          }
+        }
+        yield* journal.readDocument(id as Document.DocumentId, { fromVersion: from }).pipe(
+          Stream.runForEach((entry) => Effect.sync(() => items.push(entry.event)))
+        )
+        yield* Effect.orDieWith(modify((state) => StoreState.applyNew(state, items)), inconsistent)
+        follower.caughtUp(id, latestOf(yield* Ref.get(ref))(id))
+      })
+
+    /** Brings one document of the view up to date with the journal. */
+    const freshen = (id: string) => follower === undefined ? Effect.void : Effect.zipRight(follower.sync, refresh(id))
+
+    /** Brings every document of the view up to date with the journal. */
+    const freshenAll = follower === undefined ? Effect.void : Effect.zipRight(
+      follower.sync,
+      Effect.suspend(() => Effect.forEach(follower.allBehind(), refresh, { discard: true }))
+    )
+
+    /**
+     * A document's versions, up to date with the journal, or `undefined`. A document the view does
+     * not know of is looked for in the journal, whatever its change token says: a read of a
+     * document another process just created finds it.
+     */
+    const lookup = (id: string): Effect.Effect<StoreState.Versions | undefined, Errors.JournalError> => {
+      const held = Effect.map(Ref.get(ref), (state) => Option.getOrUndefined(HashMap.get(state.documents, id)))
+      return Effect.flatMap(Effect.zipRight(freshen(id), held), (entry) =>
+        entry !== undefined || follower === undefined
+          ? Effect.succeed(entry)
+          : follower.catchUp.pipe(Effect.zipRight(refresh(id)), Effect.zipRight(held)))
+    }
 
     /** A document's versions, whether or not it was forgotten (for its shape). */
     const anyEntryOf = (id: string) =>
-      Effect.flatMap(Ref.get(ref), (state) =>
-        Option.match(HashMap.get(state.documents, id), {
-          onNone: () => Effect.fail(notFound(id)),
-          onSome: Effect.succeed
-        }))
+      Effect.flatMap(lookup(id), (entry) => entry === undefined ? Effect.fail(notFound(id)) : Effect.succeed(entry))
 
     /** A document's versions, for a read of its content. */
     const entryOf = (id: string) =>
@@ -122,9 +210,11 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
           entry.forgotten === true ? Effect.fail(forgotten(id)) : Effect.succeed(entry)
       )
 
-    const current = (id: string): Effect.Effect<Option.Option<Document.Document>, Errors.DocumentForgotten> =>
+    const current = (
+      id: string
+    ): Effect.Effect<Option.Option<Document.Document>, Errors.DocumentForgotten | Errors.JournalError> =>
       Effect.flatMap(
-        Ref.get(ref),
+        Effect.zipRight(freshen(id), Ref.get(ref)),
         (state) => {
           const entry = Option.getOrUndefined(HashMap.get(state.documents, id))
           if (entry === undefined) return Effect.succeedNone
@@ -207,30 +297,14 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
         }
       )
 
-    const modify = <E>(f: (state: State) => Either.Either<State, E>) =>
-      Effect.flatten(
-        Ref.modify(ref, (state): readonly [Effect.Effect<void, E>, State] =>
-          Either.match(f(state), {
-            onLeft: (error) => [Effect.fail(error), state],
-            onRight: (next) => [Effect.void, next]
-          }))
-      )
-
     return {
       current,
       get: (id) =>
-        Effect.flatMap(
-          current(id),
-          Option.match({
-            onNone: () =>
-              Effect.fail(notFound(id)),
-            onSome: Effect.succeed
-          })
-        ),
+        Effect.flatMap(entryOf(id), (entry) => Effect.succeed(StoreState.latestDocument(entry))),
       getAt,
       asOf,
       history,
-      list: Effect.map(Ref.get(ref), (state) => {
+      list: Effect.map(Effect.zipRight(freshenAll, Ref.get(ref)), (state) => {
         const documents: Array<Document.Document> = []
         for (const id of Vector.toArray(state.order)) {
           const entry = Option.getOrUndefined(HashMap.get(state.documents, id))
@@ -242,6 +316,18 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
       shape,
       forget: (id) => Effect.flatMap(anyEntryOf(id), () => Ref.update(ref, (state) => StoreState.forget(state, id))),
       apply: (events) => modify((state) => StoreState.applyAll(state, events)),
+      committed: (entries) =>
+        Effect.suspend(() => {
+          if (entries.length === 0) return Effect.void
+          return Effect.orDieWith(
+            modify((state) => StoreState.applyNew(state, entries.map((entry) => entry.event))),
+            inconsistent
+          ).pipe(
+            Effect.zipRight(
+              Effect.sync(() => follower?.committed(entries[0]!.position, entries[entries.length - 1]!.position))
+            )
+          )
+        }),
       restore: (items) => modify((state) => StoreState.applyAll(state, items)),
       compact: (documentId, version) => Ref.update(ref, (state) => StoreState.compact(state, documentId, version)),
       windowOf: (documentId) =>
@@ -258,7 +344,11 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
           latest: StoreState.latestVersion(entry),
           forgotten: entry.forgotten === true
         }))),
-      serialized
+      serialized,
+      sync: follower === undefined ? Effect.void : follower.sync,
+      catchUp: follower === undefined ? Effect.void : follower.catchUp,
+      resume: (position, token) => Effect.sync(() => follower?.resume(position, token)),
+      position: Effect.sync(() => follower?.position() ?? 0)
     }
   })
 
@@ -288,9 +378,6 @@ export interface Progress {
 export class RebuildProgress extends Context.Reference<RebuildProgress>()("@nerv/store/RebuildProgress", {
   defaultValue: (): { readonly report: (progress: Progress) => Effect.Effect<void> } => ({ report: () => Effect.void })
 }) {}
-
-const inconsistent = (conflict: Errors.VersionConflict) =>
-  new Error(`the journal's history is inconsistent: ${conflict.message}`)
 
 /**
  * Applies every entry of the journal, streaming page by page, to a store.
@@ -383,7 +470,29 @@ export const restoreFrom = (
 export const layer: Layer.Layer<DocumentStore.DocumentStore> = Layer.effect(DocumentStore.DocumentStore, make)
 
 /**
- * A store rebuilt from the journal on start, so it holds exactly what the journal committed. With a
+ * How often a store built by `layerFromJournal` looks, while nothing else asks, whether other
+ * processes committed to its journal (default 100 ms). Reads and commands look first anyway; the
+ * poll only keeps the view from falling far behind while the process is idle.
+ *
+ * @since 0.1.0
+ */
+export class FollowInterval extends Context.Reference<FollowInterval>()("@nerv/store/FollowInterval", {
+  defaultValue: (): Duration.Duration => Duration.millis(100)
+}) {}
+
+/**
+ * Waits on the wall clock, whatever `Clock` the program runs on: the poll is about other processes,
+ * which do not run on a test's clock (and a `TestClock.adjust` of an hour would run it 36,000 times).
+ */
+const wallClockSleep = (millis: number) =>
+  Effect.async<void>((resume) => {
+    const timer = setTimeout(() => resume(Effect.void), millis)
+    return Effect.sync(() => clearTimeout(timer))
+  })
+
+/**
+ * A store rebuilt from the journal on start, so it holds exactly what the journal committed, and
+ * following it from there on: what other processes commit reaches it (see `FollowInterval`). With a
  * `SnapshotStore` in context, it rebuilds from the snapshots and takes new ones as documents grow
  * (every `SnapshotPolicy.every` versions), in a fiber of the layer's scope.
  *
@@ -396,12 +505,25 @@ export const layerFromJournal: Layer.Layer<DocumentStore.DocumentStore, Errors.J
       const journal = yield* Journal.Journal
       const snapshots = yield* Effect.serviceOption(SnapshotStore)
       const store = yield* makeWith({ journal, snapshots: Option.getOrUndefined(snapshots) })
+      // What commits during the rebuild is read again after it, and recognised by its version.
+      const token = yield* journal.changeToken
+      const head = yield* journal.head
+      let view: DocumentStore.DocumentStoreService = store
       if (Option.isNone(snapshots)) {
         yield* replay(store, journal)
-        return store
+      } else {
+        const policy = yield* SnapshotPolicy
+        yield* restoreFrom(store, snapshots.value, policy)
+        view = yield* startSnapshotting(store, snapshots.value, policy)
       }
-      const policy = yield* SnapshotPolicy
-      yield* restoreFrom(store, snapshots.value, policy)
-      return yield* startSnapshotting(store, snapshots.value, policy)
+      yield* store.resume(head, token)
+      const interval = Duration.toMillis(yield* FollowInterval)
+      yield* store.sync.pipe(
+        Effect.catchAll((error) => Effect.logWarning(`the store could not follow the journal: ${error.message}`)),
+        Effect.zipRight(wallClockSleep(interval)),
+        Effect.forever,
+        Effect.forkScoped
+      )
+      return view
     })
   )

@@ -6,6 +6,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type DocumentEvent, type Errors, Journal } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -19,12 +20,20 @@ import { created, deleted, idOf, updated } from "./fixtures/events.js"
  */
 export interface Subject {
   readonly empty: Layer.Layer<Journal.Journal, Errors.JournalError, Scope.Scope>
+  /**
+   * An empty journal and a second connection to it (`Second`), as another process would open one:
+   * separate state in memory, the same journal underneath.
+   */
+  readonly pair: Layer.Layer<Journal.Journal | Second, Errors.JournalError, Scope.Scope>
   readonly withRows: (
     rows: ReadonlyArray<Upcasting.StoredEvent>
   ) => Layer.Layer<Journal.Journal, Errors.JournalError, Scope.Scope>
 }
 
-const all = (stream: Stream.Stream<Journal.JournalEntry, Errors.JournalError>) =>
+/** The second connection of `Subject.pair`. */
+export class Second extends Context.Tag("test/Second")<Second, Journal.JournalService>() {}
+
+const all = <A>(stream: Stream.Stream<A, Errors.JournalError>) =>
   Effect.map(Stream.runCollect(stream), Chunk.toReadonlyArray)
 
 const eventsOf = (entries: ReadonlyArray<Journal.JournalEntry>) => entries.map((entry) => entry.event)
@@ -179,6 +188,89 @@ export const journalConformance = (name: string, subject: Subject) =>
           [8, 9, 10]
         )
         assert.deepStrictEqual(eventsOf(yield* all(journal.readDocument(idOf(2)))), [created(2), deleted(2, 2)])
+      })))
+
+    const paired = <A, E>(effect: Effect.Effect<A, E, Journal.Journal | Second>) =>
+      Effect.scoped(Effect.provide(effect, subject.pair))
+
+    it.effect("two connections: what one commits the other reads, at the same positions", () =>
+      paired(Effect.gen(function*() {
+        const [a, b] = [yield* Journal.Journal, yield* Second]
+        yield* a.append([created(1)], 0)
+        yield* b.append([created(2)], 0)
+        yield* a.append([updated(2, 2, { content: "from a" })], 1)
+        for (const journal of [a, b]) {
+          assert.strictEqual(yield* journal.head, 3)
+          const read = yield* all(journal.read())
+          assert.deepStrictEqual(read.map((e) => [e.position, e.event.documentId, e.event.version]), [
+            [1, idOf(1), 1],
+            [2, idOf(2), 1],
+            [3, idOf(2), 2]
+          ])
+          assert.deepStrictEqual(
+            yield* all(journal.readHeaders({ after: 1, pageSize: 1 })),
+            read.slice(1).map(({ event, position }) => ({
+              position,
+              documentId: event.documentId,
+              version: event.version,
+              eventType: event._tag
+            }))
+          )
+          assert.deepStrictEqual(eventsOf(yield* all(journal.readDocument(idOf(2)))), eventsOf(read.slice(1)))
+        }
+      })))
+
+    it.effect("two connections: the change token moves when the other one commits", () =>
+      paired(Effect.gen(function*() {
+        const [a, b] = [yield* Journal.Journal, yield* Second]
+        const before = yield* b.changeToken
+        assert.strictEqual(yield* b.changeToken, before, "nothing committed, the token stays")
+        yield* a.append([created(1)], 0)
+        const afterA = yield* b.changeToken
+        assert.notStrictEqual(afterA, before, "the other connection committed")
+        yield* b.append([created(2)], 0)
+        assert.strictEqual(yield* b.changeToken, afterA, "its own commit leaves its token alone")
+        assert.notStrictEqual(yield* a.changeToken, yield* Effect.zipRight(b.append([created(3)], 0), a.changeToken))
+      })))
+
+    it.effect("two connections: one writer of one expected version wins, across connections", () =>
+      paired(Effect.gen(function*() {
+        const [a, b] = [yield* Journal.Journal, yield* Second]
+        yield* a.append([created(1)], 0)
+        const results = yield* Effect.all(
+          Array.from(
+            { length: 20 },
+            (_, i) => Effect.either((i % 2 === 0 ? a : b).append([updated(1, 2, { content: `w${i}` })], 1))
+          ),
+          { concurrency: "unbounded" }
+        )
+        assert.strictEqual(results.filter((r) => r._tag === "Right").length, 1)
+        for (const result of results) {
+          if (result._tag === "Left") assert.deepInclude(result.left, { _tag: "VersionConflict", actual: 2 })
+        }
+        assert.strictEqual(yield* b.head, 2)
+      })))
+
+    it.effect("two connections: concurrent commits get unique, gap-free positions, each document in order", () =>
+      paired(Effect.gen(function*() {
+        const [a, b] = [yield* Journal.Journal, yield* Second]
+        yield* Effect.all(
+          Array.from({ length: 16 }, (_, d) =>
+            Effect.gen(function*() {
+              const journal = d % 2 === 0 ? a : b
+              yield* journal.append([created(d + 1)], 0)
+              for (let v = 2; v <= 5; v++) yield* journal.append([updated(d + 1, v, { content: `v${v}` })], v - 1)
+            })),
+          { concurrency: "unbounded" }
+        )
+        for (const journal of [a, b]) {
+          const read = yield* all(journal.read({ pageSize: 7 }))
+          assert.deepStrictEqual(read.map((e) => e.position), Array.from({ length: 80 }, (_, i) => i + 1))
+          for (let d = 1; d <= 16; d++) {
+            const versions = read.filter((e) => e.event.documentId === idOf(d)).map((e) => e.event.version)
+            assert.deepStrictEqual(versions, [1, 2, 3, 4, 5])
+          }
+        }
       })))
 
     it.effect("upcasts rows written in older shapes through the registered chain", () =>

@@ -21,7 +21,7 @@ describe("Retention", () => {
       const file = join(yield* tempDir, "journal.db")
       const { before, horizon } = yield* Effect.gen(function*() {
         yield* workload
-        yield* snapshotsTaken([26, 17])
+        yield* snapshotsTaken([26, 16])
         const before = yield* everything
         const horizon = yield* Effect.flatMap(Snapshots.SnapshotStore, (s) => s.latest(idOf(1)))
         // Nothing is old enough yet: a policy of 10,000 days prunes nothing.
@@ -72,7 +72,7 @@ describe("Retention", () => {
   /** A journal with the workload and its snapshots, and every entry it holds. */
   const written = Effect.gen(function*() {
     yield* workload
-    yield* snapshotsTaken([26, 17])
+    yield* snapshotsTaken([26, 16])
     return yield* journalEntries
   })
 

@@ -27,7 +27,7 @@ describe("snapshots", () => {
       const layer = sqliteStore(file, every)
       const before = yield* Effect.gen(function*() {
         yield* workload
-        yield* snapshotsTaken([26, 17])
+        yield* snapshotsTaken([26, 16])
         const store = yield* DocumentStore.DocumentStore
         // The snapshot let the versions it covers leave memory; they are read from the journal now.
         assert.isTrue((yield* store.getAt(idOf(1), 3)).content === "v3")
@@ -59,7 +59,7 @@ describe("snapshots", () => {
       )
       yield* Effect.gen(function*() {
         yield* workload
-        yield* snapshotsTaken([26, 17])
+        yield* snapshotsTaken([26, 16])
         assert.deepStrictEqual(yield* everything, yield* expected)
         // A second store rebuilt from the snapshots beside the same journal.
         const rebuilt = yield* Effect.provide(
@@ -80,7 +80,7 @@ describe("snapshots", () => {
       const file = join(yield* tempDir, "journal.db")
       yield* Effect.gen(function*() {
         yield* workload
-        yield* snapshotsTaken([26, 17])
+        yield* snapshotsTaken([26, 16])
         const store = yield* DocumentStore.DocumentStore
         const history = yield* store.history(idOf(1))
         for (const version of [1, 4, 30, 34]) {

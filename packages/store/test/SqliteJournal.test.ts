@@ -8,14 +8,21 @@ import * as Metric from "effect/Metric"
 import * as Stream from "effect/Stream"
 import { join } from "node:path"
 import { PayloadCodec, SqliteJournal } from "../src/index.js"
-import { created, idOf, sqliteJournal, tempDir, updated } from "./fixtures/events.js"
-import { journalConformance } from "./JournalConformance.js"
+import { created, idOf, sqliteClient, sqliteJournal, tempDir, updated } from "./fixtures/events.js"
+import { journalConformance, Second } from "./JournalConformance.js"
 
 const inTempFile = <A, E, R>(f: (file: string) => Layer.Layer<A, E, R>) =>
   Layer.unwrapScoped(Effect.map(tempDir, (dir) => f(join(dir, "journal.db"))))
 
 journalConformance("SqliteJournal", {
   empty: inTempFile((file) => sqliteJournal(file)),
+  // A second client and journal on the same file: another connection, as another process has.
+  pair: inTempFile((file) =>
+    Layer.scoped(Second, SqliteJournal.make()).pipe(
+      Layer.provide(sqliteClient(file)),
+      Layer.provideMerge(sqliteJournal(file))
+    )
+  ),
   withRows: (rows) =>
     inTempFile((file) =>
       Layer.effectDiscard(

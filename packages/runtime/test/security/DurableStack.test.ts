@@ -2,7 +2,6 @@
  * The whole secured durable stack on one SQLite file, wired the way `Nerv.layerSqlite` is meant to
  * wire it: sealed journal payloads, wrapped data keys and the audit trail in the same database.
  */
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
 import { Notifier } from "@nerv/core"
@@ -24,7 +23,7 @@ import * as SecureDocuments from "../../src/security/SecureDocuments.js"
 import { masterKeys } from "./fixtures.js"
 
 const stack = (filename: string) => {
-  const client = SqliteClient.layer({ filename })
+  const client = SqliteJournal.layerClient({ filename })
   const codec = SealedPayloads.layerConfig(KeyStore.layerSql).pipe(Layer.provide(PayloadCodec.layerJson))
   const journal = SqliteJournal.layer().pipe(Layer.provideMerge(codec))
   const store = VersionedStore.layerFromJournal.pipe(

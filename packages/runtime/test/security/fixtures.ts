@@ -1,6 +1,5 @@
-import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { Errors } from "@nerv/core"
-import { PayloadCodec } from "@nerv/store"
+import { PayloadCodec, SqliteJournal } from "@nerv/store"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { mkdtempSync, rmSync } from "node:fs"
@@ -17,7 +16,7 @@ export const sqliteLayer = Layer.unwrapScoped(
       Effect.sync(() => mkdtempSync(join(tmpdir(), "nerv-security-"))),
       (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
     ),
-    (dir) => SqliteClient.layer({ filename: join(dir, "journal.db") })
+    (dir) => SqliteJournal.layerClient({ filename: join(dir, "journal.db") })
   )
 )
 

@@ -67,16 +67,13 @@ export const startSnapshotting: (
           : Effect.void
     )
 
+  const checkAllDue = (ids: ReadonlyArray<string>) =>
+    ids.length === 1 ? checkDue(ids[0]!) : Effect.forEach(new Set(ids), checkDue, { discard: true })
+
   return {
     ...store,
-    apply: (events) =>
-      Effect.zipRight(
-        store.apply(events),
-        events.length === 1 ? checkDue(events[0]!.documentId) : Effect.forEach(
-          new Set(events.map((event) => event.documentId)),
-          checkDue,
-          { discard: true }
-        )
-      )
+    apply: (events) => Effect.zipRight(store.apply(events), checkAllDue(events.map((event) => event.documentId))),
+    committed: (entries) =>
+      Effect.zipRight(store.committed(entries), checkAllDue(entries.map((entry) => entry.event.documentId)))
   } satisfies DocumentStore.DocumentStoreService
 })

@@ -210,6 +210,41 @@ export const applyAll = (
   return Either.right({ documents: HashMap.endMutation(documents), order })
 }
 
+/**
+ * Adds what the view does not hold yet: events whose version it holds already, and snapshots of
+ * documents it holds, are skipped (another path of the view added them first); the rest must
+ * follow, as in `applyAll`.
+ */
+export const applyNew = (
+  state: State,
+  items: Iterable<DocumentEvent.DocumentEvent | RebuildItem>
+): Either.Either<State, Errors.VersionConflict> => {
+  const latest = new Map<string, number>()
+  const latestOf = (id: string) => {
+    let version = latest.get(id)
+    if (version === undefined) {
+      const entry = Option.getOrUndefined(HashMap.get(state.documents, id))
+      version = entry === undefined ? -1 : latestVersion(entry)
+      latest.set(id, version)
+    }
+    return version
+  }
+  const fresh: Array<DocumentEvent.DocumentEvent | RebuildItem> = []
+  for (const item of items) {
+    if (item._tag === "Snapshot") {
+      if (latestOf(item.snapshot.documentId) >= 0) continue
+      latest.set(item.snapshot.documentId, item.snapshot.version)
+      fresh.push(item)
+      continue
+    }
+    const event = item._tag === "Entry" ? item.entry.event : item
+    if (event.version <= latestOf(event.documentId)) continue
+    latest.set(event.documentId, event.version)
+    fresh.push(item)
+  }
+  return applyAll(state, fresh)
+}
+
 /** Drops the versions up to `version` from memory, keeping the state at `version` as the base. */
 export const compact = (state: State, documentId: string, version: number): State => {
   const entry = Option.getOrUndefined(HashMap.get(state.documents, documentId))
