@@ -1,0 +1,230 @@
+/**
+ * Several OS processes on one SQLite file, each with the durable embedded default
+ * (`Nerv.layerSqlite`): the journal is the truth and every process's store follows it.
+ * The processes are `fixtures/process.ts`.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Documents, Journal } from "@nerv/core"
+import * as Chunk from "effect/Chunk"
+import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Stream from "effect/Stream"
+import { type ChildProcess, spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Nerv } from "../src/index.js"
+
+const fixture = join(import.meta.dirname, "fixtures", "process.ts")
+
+/** A fresh database folder for the scope. */
+const database = Effect.map(
+  Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), "nerv-processes-"))),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  ),
+  (dir) => join(dir, "nerv.db")
+)
+
+/** Runs a program in this test process on the database, as one more process would. */
+const inProcess = <A, E>(file: string, program: Effect.Effect<A, E, Nerv.SqliteServices>) =>
+  program.pipe(
+    Effect.provide(Nerv.layerSqlite({ filename: file })),
+    Logger.withMinimumLogLevel(LogLevel.Error),
+    Effect.scoped
+  )
+
+interface Finished {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  /** The lines the process printed for the test (not the notifications). */
+  readonly lines: ReadonlyArray<string>
+  readonly stderr: string
+}
+
+const start = (file: string, ...args: Array<string>) =>
+  spawn(process.execPath, ["--import", "tsx", fixture, file, ...args], {
+    cwd: join(import.meta.dirname, ".."),
+    stdio: ["pipe", "pipe", "pipe"]
+  })
+
+/** The lines a process prints, as they come. */
+const linesOf = (child: ChildProcess, onLine: (line: string) => void) => {
+  let buffered = ""
+  child.stdout!.setEncoding("utf8").on("data", (data: string) => {
+    buffered += data
+    const lines = buffered.split("\n")
+    buffered = lines.pop()!
+    for (const line of lines) if (/^(OK|ACK|RETRIES|FAILED|READY|\{)/.test(line)) onLine(line)
+  })
+}
+
+const finished = (child: ChildProcess) =>
+  Effect.async<Finished>((resume) => {
+    const lines: Array<string> = []
+    let stderr = ""
+    linesOf(child, (line) => lines.push(line))
+    child.stderr!.setEncoding("utf8").on("data", (data: string) => (stderr += data))
+    child.on("exit", (code, signal) => resume(Effect.succeed({ code, signal, lines, stderr })))
+  })
+
+/** Runs processes at once and waits for them all. */
+const runAll = (file: string, runs: ReadonlyArray<ReadonlyArray<string>>) =>
+  Effect.all(runs.map((args) => finished(start(file, ...args))), { concurrency: "unbounded" })
+
+const acknowledged = (runs: ReadonlyArray<Finished>) =>
+  runs.flatMap((run) => run.lines.filter((line) => line.startsWith("OK ") || line.startsWith("ACK ")))
+
+const contentsOf = (file: string, id: string) =>
+  inProcess(
+    file,
+    Effect.map(Documents.history(id), (versions) =>
+      versions.map((v) => v.event._tag === "DocumentUpdated" ? v.event.content ?? "" : v.event._tag))
+  )
+
+const assertAllSucceeded = (runs: ReadonlyArray<Finished>) => {
+  for (const run of runs) {
+    assert.strictEqual(run.code, 0, `a process failed: ${run.lines.join("\n")}\n${run.stderr}`)
+    assert.isFalse(run.lines.some((line) => line.startsWith("FAILED")))
+  }
+}
+
+const create = (file: string, titles: ReadonlyArray<string>) =>
+  inProcess(file, Effect.forEach(titles, (title) => Documents.create({ title, content: "v1", author: "ann" })))
+
+describe("several processes on one SQLite file", () => {
+  it.live("4 processes × 50 updates of 4 documents: 200 acknowledged, gap-free", () =>
+    Effect.gen(function*() {
+      const file = yield* database
+      const ids = yield* create(file, ["a", "b", "c", "d"])
+      const runs = yield* runAll(file, ids.map((id, p) => ["blind", id, "50", `p${p}`]))
+      assertAllSucceeded(runs)
+      assert.strictEqual(acknowledged(runs).length, 200)
+      const entries = yield* inProcess(
+        file,
+        Effect.flatMap(Journal.Journal, (journal) => Stream.runCollect(journal.read()))
+      ).pipe(Effect.map(Chunk.toReadonlyArray))
+      // Positions are gap-free across the processes; every document's versions are consecutive.
+      assert.deepStrictEqual(entries.map((e) => e.position), Array.from({ length: 204 }, (_, i) => i + 1))
+      for (const [p, id] of ids.entries()) {
+        const contents = yield* contentsOf(file, id)
+        assert.deepStrictEqual(contents, [
+          "DocumentCreated",
+          ...Array.from({ length: 50 }, (_, i) => `p${p} #${i}`)
+        ])
+      }
+    }).pipe(Effect.scoped), { timeout: 120_000 })
+
+  it.live(
+    "4 processes × 25 blind updates of one document: version 101, every update once",
+    () =>
+      Effect.gen(function*() {
+        const file = yield* database
+        const [id] = yield* create(file, ["shared"])
+        const runs = yield* runAll(file, [0, 1, 2, 3].map((p) => ["blind", id!, "25", `p${p}`]))
+        assertAllSucceeded(runs)
+        assert.strictEqual(acknowledged(runs).length, 100)
+        const contents = yield* contentsOf(file, id!)
+        assert.strictEqual(contents.length, 101)
+        assert.deepStrictEqual(
+          [...contents.slice(1)].sort(),
+          [0, 1, 2, 3].flatMap((p) => Array.from({ length: 25 }, (_, i) => `p${p} #${i}`)).sort()
+        )
+        // Each process's updates landed in its own order, each at the version it was acknowledged at.
+        for (const line of acknowledged(runs)) {
+          const [, version, ...content] = line.split(" ")
+          assert.strictEqual(contents[Number(version) - 1], content.join(" "))
+        }
+      }).pipe(Effect.scoped),
+    { timeout: 120_000 }
+  )
+
+  it.live(
+    "4 processes naming the version they read, re-reading on a conflict: all succeed",
+    () =>
+      Effect.gen(function*() {
+        const file = yield* database
+        const [id] = yield* create(file, ["shared"])
+        const runs = yield* runAll(file, [0, 1, 2, 3].map((p) => ["expected", id!, "25", `p${p}`]))
+        assertAllSucceeded(runs)
+        assert.strictEqual(acknowledged(runs).length, 100)
+        assert.strictEqual((yield* contentsOf(file, id!)).length, 101)
+      }).pipe(Effect.scoped),
+    { timeout: 120_000 }
+  )
+
+  it.live(
+    "a process that stays up reads another process's create and update, then updates it",
+    () =>
+      Effect.gen(function*() {
+        const file = yield* database
+        yield* create(file, ["seed"])
+        const server = start(file, "serve")
+        const answers: Array<string> = []
+        const waiting: Array<(line: string) => void> = []
+        linesOf(server, (line) => {
+          const next = waiting.shift()
+          if (next !== undefined) next(line)
+          else answers.push(line)
+        })
+        const next = Effect.async<string>((resume) => {
+          const line = answers.shift()
+          if (line !== undefined) resume(Effect.succeed(line))
+          else waiting.push((line) => resume(Effect.succeed(line)))
+        })
+        const ask = (request: string) =>
+          Effect.zipRight(Effect.sync(() => server.stdin!.write(request + "\n")), Effect.map(next, JSON.parse))
+        yield* Effect.addFinalizer(() => Effect.sync(() => server.kill("SIGKILL")))
+        assert.strictEqual(yield* next, "READY")
+
+        // Another process creates and updates a document while the server runs.
+        const [id] = yield* create(file, ["Plan"])
+        yield* inProcess(file, Documents.update(id!, { content: "v2" }, { editor: "bob" }))
+        // The server's next read sees both: reads look whether the journal moved on first.
+        assert.deepInclude(yield* ask(`get ${id}`), { version: 2, content: "v2", title: "Plan" })
+        // And it can update it: its view is not behind, and its write is the journal's next version.
+        assert.deepInclude(yield* ask(`update ${id} from the server`), { version: 3, content: "from the server" })
+        assert.deepStrictEqual((yield* contentsOf(file, id!)).slice(1), ["v2", "from the server"])
+        // What the server creates, this process reads.
+        const created: { readonly created: string } = yield* ask("create from-server")
+        assert.strictEqual((yield* inProcess(file, Documents.get(created.created))).title, "from-server")
+      }).pipe(Effect.scoped),
+    { timeout: 120_000 }
+  )
+
+  it.live(
+    "kill -9 of one of 3 writers: the other two finish with no failure, and nothing acknowledged is lost",
+    () =>
+      Effect.gen(function*() {
+        const file = yield* database
+        const [shared, own1, own2] = yield* create(file, ["shared", "own 1", "own 2"])
+        const victim = start(file, "hammer", shared!, "victim")
+        const victimAcks: Array<string> = []
+        const killed = Effect.async<void>((resume) => {
+          linesOf(victim, (line) => {
+            victimAcks.push(line)
+            if (victimAcks.length === 30) victim.kill("SIGKILL")
+          })
+          victim.on("exit", () => resume(Effect.void))
+        })
+        const others = runAll(file, [
+          ["blind", shared!, "60", "survivor1"],
+          ["blind", own1!, "60", "survivor2"]
+        ])
+        const [runs] = yield* Effect.all([others, killed], { concurrency: "unbounded" })
+        assertAllSucceeded(runs)
+        assert.strictEqual(acknowledged(runs).length, 120)
+        assert.isAtLeast(victimAcks.length, 30)
+        // Every update acknowledged by any of the three is in the journal, at the version acknowledged.
+        const contents = yield* contentsOf(file, shared!)
+        for (const line of [...victimAcks, ...acknowledged(runs.slice(0, 1))]) {
+          const [, version, ...content] = line.split(" ")
+          assert.strictEqual(contents[Number(version) - 1], content.join(" "))
+        }
+        assert.strictEqual((yield* contentsOf(file, own1!)).length, 61)
+        assert.strictEqual((yield* contentsOf(file, own2!)).length, 1)
+      }).pipe(Effect.scoped),
+    { timeout: 120_000 }
+  )
+})
