@@ -3,15 +3,16 @@
 // docs/performance.md). better-sqlite3 stays external: it is a native addon.
 import { build } from "esbuild"
 
-await build({
-  entryPoints: ["src/main.ts"],
+const options = {
   bundle: true,
   platform: "node",
   format: "esm",
   target: "node20",
   external: ["better-sqlite3"],
-  outfile: "dist/bench.mjs",
   logLevel: "warning",
   // Bundled CommonJS dependencies call require(); an ES module has none of its own.
   banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" }
-})
+}
+await build({ ...options, entryPoints: ["src/main.ts"], outfile: "dist/bench.mjs" })
+// The process the multi-process workloads start several of (see src/suites/processes.ts).
+await build({ ...options, entryPoints: ["src/processes/writer.ts"], outfile: "dist/processes-writer.mjs" })

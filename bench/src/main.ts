@@ -1,5 +1,5 @@
 /**
- * `pnpm bench [--quick]`: runs every suite, prints the figures side by side with ratios, and writes
+ * `pnpm bench [--quick] [--only suite,suite]`: runs every suite (or the ones named), prints the figures side by side with ratios, and writes
  * `bench/results/latest.json` (the records, read by other tools), `latest.md` (the same as Markdown
  * tables) and `throughput.svg` (a chart of the throughput ratios).
  */
@@ -12,13 +12,16 @@ import { consoleTable, isNoisy, markdown, noisySpread, svgChart } from "./report
 import { suites } from "./suites.js"
 import { targets as busTargets } from "./suites/bus.js"
 import { targets as durableTargets } from "./suites/durable.js"
+import { targets as processesTargets } from "./suites/processes.js"
 
 const quick = process.argv.includes("--quick")
+const onlyAt = process.argv.indexOf("--only")
+const only = onlyAt < 0 ? undefined : new Set(process.argv[onlyAt + 1]?.split(","))
 const context: BenchContext = quick ? { quick, runs: 3, warmup: 1 } : { quick, runs: 7, warmup: 2 }
 const started = Date.now()
 const loadBefore = loadavg()
 const results: Array<BenchRecord> = []
-for (const suite of suites) {
+for (const suite of suites.filter((suite) => only === undefined || only.has(suite.name))) {
   console.log(`▶ ${suite.name}`)
   results.push(...(await suite.run(context)))
 }
@@ -39,34 +42,39 @@ if (noisy.length > 0) {
 if (Math.max(loadBefore[0]!, loadAfter[0]!) > cpus().length * 0.5) {
   notes.push(`the machine was busy (${load} on ${cpus().length} CPUs): other work competed for the cores`)
 }
-const checks = [...busTargets(results), ...durableTargets(results)]
+const checks = [...busTargets(results), ...durableTargets(results), ...processesTargets(results)]
 for (const check of checks) notes.push(`${check.met ? "met" : "MISSED"}: ${check.target} — measured ${check.measured}`)
 
 console.log(consoleTable(results))
 console.log("")
 for (const note of notes) console.log(`• ${note}`)
 
-const out = join(dirname(fileURLToPath(import.meta.url)), "..", "results")
-mkdirSync(out, { recursive: true })
-writeFileSync(join(out, "latest.json"), JSON.stringify(results, null, 2) + "\n")
-const header = [
-  `## Benchmark results${quick ? " (quick run: smaller workloads, a smoke check)" : ""}`,
-  "",
-  `\`pnpm bench${quick ? " --quick" : ""}\` on ${new Date(started).toISOString()}, ${machine}; ${load}; ` +
-  `${context.runs} measured runs after ${context.warmup} warm-up per figure (median, min–max); ${
-    seconds.toFixed(0)
-  } s in all.`
-]
-writeFileSync(join(out, "latest.md"), markdown(results, header, notes))
-writeFileSync(
-  join(out, "throughput.svg"),
-  svgChart(
-    results,
-    `Throughput relative to NERV (events/s ÷ the workload's first nerv-* system)${quick ? ", quick run" : ""}`
+// A run of some suites only is printed, not written: the results file holds one whole run.
+if (only !== undefined) {
+  console.log(`\n--only ${[...only].join(",")}: printed above, results files left as they were`)
+} else {
+  const out = join(dirname(fileURLToPath(import.meta.url)), "..", "results")
+  mkdirSync(out, { recursive: true })
+  writeFileSync(join(out, "latest.json"), JSON.stringify(results, null, 2) + "\n")
+  const header = [
+    `## Benchmark results${quick ? " (quick run: smaller workloads, a smoke check)" : ""}`,
+    "",
+    `\`pnpm bench${quick ? " --quick" : ""}\` on ${new Date(started).toISOString()}, ${machine}; ${load}; ` +
+    `${context.runs} measured runs after ${context.warmup} warm-up per figure (median, min–max); ${
+      seconds.toFixed(0)
+    } s in all.`
+  ]
+  writeFileSync(join(out, "latest.md"), markdown(results, header, notes))
+  writeFileSync(
+    join(out, "throughput.svg"),
+    svgChart(
+      results,
+      `Throughput relative to NERV (events/s ÷ the workload's first nerv-* system)${quick ? ", quick run" : ""}`
+    )
   )
-)
-console.log(
-  `\nwrote ${results.length} records to bench/results/latest.json, latest.md and throughput.svg (${
-    seconds.toFixed(0)
-  } s)`
-)
+  console.log(
+    `\nwrote ${results.length} records to bench/results/latest.json, latest.md and throughput.svg (${
+      seconds.toFixed(0)
+    } s)`
+  )
+}

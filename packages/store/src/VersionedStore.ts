@@ -210,11 +210,18 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
           entry.forgotten === true ? Effect.fail(forgotten(id)) : Effect.succeed(entry)
       )
 
+    /**
+     * What a command decides on. It does not ask the journal whether it moved on (a read does):
+     * the journal's version check refuses a command decided on a view that was behind, and the
+     * command then catches up and decides again, so asking first would only cost every command a
+     * look at what other processes wrote. A document the view already knows is behind is brought
+     * up to date first.
+     */
     const current = (
       id: string
     ): Effect.Effect<Option.Option<Document.Document>, Errors.DocumentForgotten | Errors.JournalError> =>
       Effect.flatMap(
-        Effect.zipRight(freshen(id), Ref.get(ref)),
+        Effect.zipRight(refresh(id), Ref.get(ref)),
         (state) => {
           const entry = Option.getOrUndefined(HashMap.get(state.documents, id))
           if (entry === undefined) return Effect.succeedNone
