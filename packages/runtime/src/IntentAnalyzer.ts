@@ -319,9 +319,12 @@ const isIntent = Schema.is(Intent)
 const decodeCommand = Schema.decodeUnknownEither(Command, { errors: "all" })
 const decodeText = Input.decoder(
   "IntentAnalyzer.analyze",
-  Schema.Trimmed.pipe(
-    Schema.minLength(1, { message: () => "say what to do, e.g. \"show me the launch plan\"" }),
-    Schema.maxLength(500, { message: () => "a request is at most 500 characters" })
+  Schema.compose(
+    Schema.Trim,
+    Schema.String.pipe(
+      Schema.minLength(1, { message: () => "say what to do, e.g. \"show me the launch plan\"" }),
+      Schema.maxLength(500, { message: () => "a request is at most 500 characters" })
+    )
   )
 )
 
