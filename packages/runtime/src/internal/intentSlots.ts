@@ -65,8 +65,8 @@ const findCue = (
   cues: ReadonlyArray<Cue>
 ): { cue: number; start: number; value: number } | undefined => {
   for (const [index, cue] of cues.entries()) {
-    const pattern = new RegExp(cue.pattern.source, "giu")
-    const match = pattern.exec(text)
+    cue.pattern.lastIndex = 0
+    const match = cue.pattern.exec(text)
     if (match !== null) return { cue: index, start: match.index, value: match.index + match[0].length }
   }
   return undefined
@@ -74,9 +74,15 @@ const findCue = (
 
 /** Every position where one of `cues` starts (to end the values of other slots). */
 const cueStarts = (text: string, cues: ReadonlyArray<Cue>): Array<number> =>
-  cues.flatMap((cue) => [...text.matchAll(new RegExp(cue.pattern.source, "giu"))].map((m) => m.index))
+  cues.flatMap((cue) => {
+    // matchAll starts where the pattern's last exec stopped: start it from the beginning.
+    cue.pattern.lastIndex = 0
+    return [...text.matchAll(cue.pattern)].map((m) => m.index)
+  })
 
-const cues = (...patterns: ReadonlyArray<RegExp>): ReadonlyArray<Cue> => patterns.map((pattern) => ({ pattern }))
+// Compiled once, global and case-insensitive: a request's analysis builds no regular expression.
+const cues = (...patterns: ReadonlyArray<RegExp>): ReadonlyArray<Cue> =>
+  patterns.map((pattern) => ({ pattern: new RegExp(pattern.source, "giu") }))
 
 const createTitle = cues(
   /\b(?:called|titled|entitled|named|with\s+(?:the\s+)?title|title[d]?\s*:?)\s+/,
@@ -104,6 +110,7 @@ const updateContent = cues(
   /\bput\s+(?=["“'])/,
   /§+\s*:\s*/
 )
+const contentStops = cues(/\s+and\s+(?:rename|retitle|set\s+(?:its\s+|the\s+)?title)\b/)
 const updateStops = cues(/\s+and\s+(?:set|change|make|update|replace)\b/, /\s+as\s+the\s+(?:content|text)\b/)
 
 const deleteReason = cues(
@@ -185,7 +192,7 @@ export const fill = (
       // "<document>: …" is the content only when nothing says it is the title.
       const bareColon = content !== undefined && content.cue === updateContent.length - 1
       if (content !== undefined && (title === undefined || (content.start !== title.start && !bareColon))) {
-        const ends = [...cueStarts(view, cues(/\s+and\s+(?:rename|retitle|set\s+(?:its\s+|the\s+)?title)\b/))]
+        const ends = cueStarts(view, contentStops)
         const value = valueAt(view, spans, content.value, ends)
         if (value !== undefined) slots.content = value
       }

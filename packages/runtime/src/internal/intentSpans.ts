@@ -70,26 +70,27 @@ const wordsOf = (text: string, from = 0, to = text.length): Array<Word> => {
   return words
 }
 
-/** Optimal string alignment distance, bounded: stops counting past `max`. */
+/** Optimal string alignment distance, bounded: stops counting past `max`. Three reused rows. */
+let rows = [new Int32Array(32), new Int32Array(32), new Int32Array(32)]
 const distance = (a: string, b: string, max: number): number => {
   if (Math.abs(a.length - b.length) > max) return max + 1
-  const rows: Array<Array<number>> = []
-  for (let i = 0; i <= a.length; i++) rows.push([i])
-  for (let j = 1; j <= b.length; j++) rows[0]![j] = j
+  if (b.length + 1 > rows[0]!.length) rows = rows.map(() => new Int32Array(2 * (b.length + 1)))
+  let [before, previous, current] = rows as [Int32Array, Int32Array, Int32Array]
+  for (let j = 0; j <= b.length; j++) previous[j] = j
   for (let i = 1; i <= a.length; i++) {
-    let best = Infinity
+    current[0] = i
+    let best = i
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      let value = Math.min(rows[i - 1]![j]! + 1, rows[i]![j - 1]! + 1, rows[i - 1]![j - 1]! + cost)
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        value = Math.min(value, rows[i - 2]![j - 2]! + 1)
-      }
-      rows[i]![j] = value
+      let value = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost)
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) value = Math.min(value, before[j - 2]! + 1)
+      current[j] = value
       best = Math.min(best, value)
     }
     if (best > max) return max + 1
+    ;[before, previous, current] = [previous, current, before]
   }
-  return rows[a.length]![b.length]!
+  return previous[b.length]!
 }
 
 /** The same word, or the same with a typo: one edit from 4 letters on, two from 8. */
@@ -264,6 +265,15 @@ const numberOf = (word: string): number | undefined => {
 const versionWord = /^(?:version|versions|ver|rev|revision|revisions|draft|drafts)$/
 const number = String.raw`(\d+|${numberWords.slice(1).join("|")})`
 
+const versionPair = new RegExp(
+  String.raw`\b(?:versions|revisions|revs)\s+${number}\s*(?:and|&|,|to|-|vs\.?|with)\s*${number}\b`,
+  "g"
+)
+const versionNumber = new RegExp(
+  String.raw`\b(?:version|ver|rev|revision|draft)\s*(?:#|no\.?\s*|number\s+)?${number}\b`,
+  "g"
+)
+
 const findVersions = (lower: string, taken: ReadonlyArray<{ readonly start: number; readonly end: number }>) => {
   const versions: Array<VersionSpan> = []
   const add = (start: number, end: number, value: number | "latest") => {
@@ -276,7 +286,7 @@ const findVersions = (lower: string, taken: ReadonlyArray<{ readonly start: numb
   }
   // versions 1 and 3, revisions 2 to 4
   scan(
-    new RegExp(String.raw`\b(?:versions|revisions|revs)\s+${number}\s*(?:and|&|,|to|-|vs\.?|with)\s*${number}\b`, "g"),
+    versionPair,
     (m) => {
       const second = m.index + m[0].lastIndexOf(m[2]!)
       const first = m.index + m[0].indexOf(m[1]!, m[0].search(/\s/))
@@ -286,7 +296,7 @@ const findVersions = (lower: string, taken: ReadonlyArray<{ readonly start: numb
   )
   // version 3, rev 2, revision #4, draft 2
   scan(
-    new RegExp(String.raw`\b(?:version|ver|rev|revision|draft)\s*(?:#|no\.?\s*|number\s+)?${number}\b`, "g"),
+    versionNumber,
     (m) => add(m.index, m.index + m[0].length, numberOf(m[1]!)!)
   )
   // v3, v1..v5
