@@ -179,6 +179,15 @@ const confirmed = (yes: boolean, what: string) =>
     return answer
   })
 
+/** The name of the user running the process (a container's uid may have none). */
+const systemUser = (): string => {
+  try {
+    return userInfo().username
+  } catch {
+    return process.env["USER"] ?? process.env["LOGNAME"] ?? "unknown"
+  }
+}
+
 /** The analyzer the host gave, else one trained in memory from the shipped corpus. */
 const withAnalyzer = <A, E, R>(program: Effect.Effect<A, E, R>) =>
   Effect.flatMap(
@@ -211,7 +220,7 @@ export const command: Command.Command<
     readonly text: string
     readonly yes: boolean
     readonly json: boolean
-    readonly as: string
+    readonly as: Option.Option<string>
     readonly roles: Array<string>
   }
 > = Command.make("ask", {
@@ -221,7 +230,7 @@ export const command: Command.Command<
   yes: Options.boolean("yes").pipe(Options.withDescription("carry out a change without asking")),
   json: Options.boolean("json").pipe(Options.withDescription("print one JSON object on stdout, for scripts")),
   as: Options.text("as").pipe(
-    Options.withDefault(userInfo().username),
+    Options.optional,
     Options.withDescription("the principal asking (recorded in the audit; default: the system user)")
   ),
   roles: Options.text("role").pipe(
@@ -259,7 +268,7 @@ export const command: Command.Command<
       if (outcome === null) yield* failed
     }).pipe(
       Documents.withCorrelation(correlationId),
-      Rbac.withPrincipal({ id: input.as, roles: input.roles }),
+      Rbac.withPrincipal({ id: Option.getOrElse(input.as, systemUser), roles: input.roles }),
       withAnalyzer
     )
   })).pipe(
