@@ -5,7 +5,7 @@
  * model already loaded, as in a running service). Targets: accuracy ≥ 0.9, slot F1 ≥ 0.85,
  * p99 ≤ 5 ms.
  */
-import { IntentAnalyzer } from "@nerv/runtime"
+import { IntentAnalyzer, IntentCorpus } from "@nerv/runtime"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import { readFileSync } from "node:fs"
@@ -17,9 +17,9 @@ const workload = "intent"
 const system = "nerv-intent"
 
 /** The frozen split, read from the repository (bench/dist/bench.mjs → packages/runtime/test/intent). */
-const testSplit = (): IntentAnalyzer.Corpus => {
+const testSplit = (): IntentCorpus.Corpus => {
   const file = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "packages/runtime/test/intent/test-split.json")
-  const decoded = IntentAnalyzer.decodeCorpus(JSON.parse(readFileSync(file, "utf8")))
+  const decoded = IntentCorpus.decodeCorpus(JSON.parse(readFileSync(file, "utf8")))
   if (decoded._tag === "Left") throw new Error(`${file} is not a valid corpus:\n${decoded.left}`)
   return decoded.right
 }
@@ -51,7 +51,7 @@ const run = async (context: BenchContext): Promise<ReadonlyArray<BenchRecord>> =
   for (let i = 0; i < context.warmup; i++) pass()
   const samples = { accuracy: [] as Array<number>, f1: [] as Array<number>, p99: [] as Array<number> }
   for (let i = 0; i < context.runs; i++) {
-    const evaluation = IntentAnalyzer.evaluate(analyze, split)
+    const evaluation = IntentCorpus.evaluate(analyze, split)
     samples.accuracy.push(evaluation.accuracy)
     samples.f1.push(evaluation.slotF1)
     samples.p99.push(percentile(pass(), 0.99))

@@ -17,6 +17,14 @@ export * as IntentAnalyzer from "./IntentAnalyzer.js"
 /**
  * @since 0.1.0
  */
+export * as IntentCommand from "./IntentCommand.js"
+/**
+ * @since 0.1.0
+ */
+export * as IntentCorpus from "./IntentCorpus.js"
+/**
+ * @since 0.1.0
+ */
 export * as Ids from "./Ids.js"
 /**
  * @since 0.1.0

@@ -7,12 +7,12 @@ import { createHash } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Cipher, IntentAnalyzer, Keyring } from "../src/index.js"
+import { Cipher, IntentAnalyzer, IntentCommand, IntentCorpus, Keyring } from "../src/index.js"
 import { masterKeys } from "./security/fixtures.js"
 
 const splitFile = new URL("./intent/test-split.json", import.meta.url)
 const decode = (text: string) => {
-  const corpus = IntentAnalyzer.decodeCorpus(JSON.parse(text))
+  const corpus = IntentCorpus.decodeCorpus(JSON.parse(text))
   if (corpus._tag === "Left") throw new Error(corpus.left)
   return corpus.right
 }
@@ -37,7 +37,7 @@ const launch = { id: documents[0]!.id, title: "Launch plan" }
 const understood = async (text: string): Promise<unknown> => {
   const interpretation = (await analyzer)(text, situation)
   assert.strictEqual(interpretation._tag, "Understood", JSON.stringify(interpretation))
-  return (interpretation as Extract<IntentAnalyzer.Interpretation, { _tag: "Understood" }>).command
+  return (interpretation as Extract<IntentCommand.Interpretation, { _tag: "Understood" }>).command
 }
 
 describe("IntentAnalyzer, each intent and its slots", () => {
@@ -100,14 +100,14 @@ describe("IntentAnalyzer, each intent and its slots", () => {
 
   it("asOf: \"yesterday\" is the end of yesterday, \"3 days ago\" exactly 72 hours back (UTC)", async () => {
     const yesterday = await understood("show me the launch plan as it was yesterday")
-    assert.strictEqual((yesterday as IntentAnalyzer.Command)._tag, "asOf")
+    assert.strictEqual((yesterday as IntentCommand.Command)._tag, "asOf")
     assert.strictEqual(
-      DateTime.formatIso((yesterday as Extract<IntentAnalyzer.Command, { _tag: "asOf" }>).instant),
+      DateTime.formatIso((yesterday as Extract<IntentCommand.Command, { _tag: "asOf" }>).instant),
       "2026-11-19T23:59:59.999Z"
     )
     const ago = await understood("what did the launch plan look like 3 days ago")
     assert.strictEqual(
-      DateTime.formatIso((ago as Extract<IntentAnalyzer.Command, { _tag: "asOf" }>).instant),
+      DateTime.formatIso((ago as Extract<IntentCommand.Command, { _tag: "asOf" }>).instant),
       "2026-11-17T15:00:00.000Z"
     )
   })
@@ -200,12 +200,12 @@ describe("IntentAnalyzer, the frozen test split", () => {
 
   it("shares no utterance with the training split", () => {
     const normal = (text: string) => text.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, " ").trim()
-    const trained = new Set(IntentAnalyzer.trainingCorpus.utterances.map((u) => normal(u.text)))
+    const trained = new Set(IntentCorpus.trainingCorpus.utterances.map((u) => normal(u.text)))
     assert.deepStrictEqual(testSplit.utterances.filter((u) => trained.has(normal(u.text))), [])
   })
 
   it("is read above the quality floor: intent accuracy ≥ 0.9, slot F1 ≥ 0.85", async () => {
-    const evaluation = IntentAnalyzer.evaluate(await analyzer, testSplit)
+    const evaluation = IntentCorpus.evaluate(await analyzer, testSplit)
     assert.isAtLeast(evaluation.accuracy, 0.9, JSON.stringify(evaluation.misses, null, 2))
     assert.isAtLeast(evaluation.slotF1, 0.85)
   })
@@ -219,7 +219,7 @@ describe("IntentAnalyzer, the model sealed at rest", () => {
       (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
     )
   const cipher = (keys: string) => Cipher.layer.pipe(Layer.provide(Keyring.layer(keys)))
-  const source = (file: string, keys = masterKeys.k1, corpus = IntentAnalyzer.trainingCorpus) =>
+  const source = (file: string, keys = masterKeys.k1, corpus = IntentCorpus.trainingCorpus) =>
     Effect.flatMap(IntentAnalyzer.IntentAnalyzer, (a) => a.model).pipe(
       Effect.map((info) => info.source),
       Effect.provide(IntentAnalyzer.layerSealed(file, corpus).pipe(Layer.provide(cipher(keys)))),
@@ -260,10 +260,10 @@ describe("IntentAnalyzer, the model sealed at rest", () => {
         yield* source(file)
         assert.strictEqual(yield* source(file, masterKeys.k2), "trained")
         const more = {
-          ...IntentAnalyzer.trainingCorpus,
-          utterances: [...IntentAnalyzer.trainingCorpus.utterances, { text: "open the vault", intent: "none" as const }]
+          ...IntentCorpus.trainingCorpus,
+          utterances: [...IntentCorpus.trainingCorpus.utterances, { text: "open the vault", intent: "none" as const }]
         }
-        assert.notStrictEqual(IntentAnalyzer.corpusHash(more), IntentAnalyzer.corpusHash(IntentAnalyzer.trainingCorpus))
+        assert.notStrictEqual(IntentCorpus.corpusHash(more), IntentCorpus.corpusHash(IntentCorpus.trainingCorpus))
         assert.strictEqual(yield* source(file, masterKeys.k2, more), "trained")
         assert.strictEqual(yield* source(file, masterKeys.k2, more), "sealed file")
       })

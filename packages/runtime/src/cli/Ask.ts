@@ -30,6 +30,7 @@ import * as Schema from "effect/Schema"
 import { userInfo } from "node:os"
 import * as Path from "node:path"
 import * as IntentAnalyzer from "../IntentAnalyzer.js"
+import * as IntentCommand from "../IntentCommand.js"
 import { databaseFile } from "../Nerv.js"
 import type * as Nerv from "../Nerv.js"
 import type * as AuditTrail from "../security/AuditTrail.js"
@@ -41,17 +42,17 @@ import { enabled as encryptionEnabled } from "../security/SealedPayloads.js"
 import * as SecureIntents from "../security/SecureIntents.js"
 
 const encodeDocument = Schema.encodeSync(Document.Document)
-const encodeInterpretation = Schema.encodeSync(IntentAnalyzer.Interpretation)
+const encodeInterpretation = Schema.encodeSync(IntentCommand.Interpretation)
 
 const short = (id: string) => id.slice(0, 8)
-const ref = (document: IntentAnalyzer.DocumentRef) => `"${document.title}" (${short(document.id)}…)`
+const ref = (document: IntentCommand.DocumentRef) => `"${document.title}" (${short(document.id)}…)`
 
 /**
  * A command as a person reads it.
  *
  * @since 0.1.0
  */
-export const describeCommand = (command: IntentAnalyzer.Command): string => {
+export const describeCommand = (command: IntentCommand.Command): string => {
   switch (command._tag) {
     case "create":
       return `create a document titled "${command.title}"` +
@@ -81,7 +82,7 @@ export const describeCommand = (command: IntentAnalyzer.Command): string => {
   }
 }
 
-const explain = (interpretation: IntentAnalyzer.Interpretation): string => {
+const explain = (interpretation: IntentCommand.Interpretation): string => {
   switch (interpretation._tag) {
     case "Understood":
       return `understood: ${describeCommand(interpretation.command)} (confidence ${
@@ -257,7 +258,7 @@ export const command: Command.Command<
         return yield* failed
       }
       const { command } = interpretation
-      if (IntentAnalyzer.isChange(command) && !(yield* confirmed(input.yes, describeCommand(command)))) {
+      if (IntentCommand.isChange(command) && !(yield* confirmed(input.yes, describeCommand(command)))) {
         yield* print(null)
         return yield* failed
       }
