@@ -1,8 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
+import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -179,6 +182,38 @@ describe("IntentAnalyzer, what it does not understand", () => {
     for (const suggestion of interpretation.suggestions) assert.isAbove(suggestion.example.length, 10)
   })
 
+  it("any text gets a typed answer, the same each time: hostile input never throws", async () => {
+    const analyze = await analyzer
+    const words = [
+      "version",
+      "v2",
+      "launch plan",
+      "\"",
+      "'",
+      "because",
+      "called",
+      "to",
+      ":",
+      "(",
+      "yesterday",
+      "§",
+      "é"
+    ]
+    const text = FastCheck.oneof(
+      FastCheck.string({ minLength: 1, maxLength: 500 }),
+      FastCheck.array(FastCheck.constantFrom(...words), { minLength: 1, maxLength: 60 }).map((w) => w.join(" "))
+    )
+    const isInterpretation = Schema.is(IntentCommand.Interpretation)
+    FastCheck.assert(
+      FastCheck.property(text, (t) => {
+        const first = analyze(t, situation)
+        assert.isTrue(isInterpretation(first))
+        assert.deepStrictEqual(analyze(t, situation), first)
+      }),
+      { numRuns: 300 }
+    )
+  })
+
   it.effect("an empty or too long request is InvalidInput", () =>
     Effect.gen(function*() {
       const service = yield* IntentAnalyzer.IntentAnalyzer
@@ -223,7 +258,7 @@ describe("IntentAnalyzer, the model sealed at rest", () => {
     Effect.flatMap(IntentAnalyzer.IntentAnalyzer, (a) => a.model).pipe(
       Effect.map((info) => info.source),
       Effect.provide(IntentAnalyzer.layerSealed(file, corpus).pipe(Layer.provide(cipher(keys)))),
-      Logger.withMinimumLogLevel("Error" as never)
+      Logger.withMinimumLogLevel(LogLevel.Error)
     )
 
   it.live("is trained once, sealed, then read back; the file holds no plaintext of the corpus", () =>
