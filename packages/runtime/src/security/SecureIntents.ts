@@ -10,6 +10,8 @@
  *   `forget`), with `asOf` and `diff` guarded here by `documents:read` until `SecureDocuments` has
  *   them.
  *
+ * - `guard` puts a host's own language operation behind the same permission and audit.
+ *
  * Run both under one correlation id (`Documents.withCorrelation`) and the trail links the request,
  * its interpretation and what it did.
  *
@@ -76,6 +78,23 @@ export const analyze = (
         me: principal.id
       })
     })
+  )
+
+/**
+ * Guards a host's own language operation (a summary, a translation, another analyzer) like
+ * `analyze`: it runs only for a principal with `intent:analyze`, and every attempt is audited under
+ * `action`, with `target` and, on success, what `describe` says of the result.
+ *
+ * @since 0.1.0
+ */
+export const guard = <A, E, R>(
+  action: string,
+  program: Effect.Effect<A, E, R>,
+  options?: { readonly target?: string | undefined; readonly describe?: ((value: A) => string) | undefined }
+): Guarded<A, E, R | SecureDocuments.Services> =>
+  SecureDocuments.guarded(
+    { action, permission, target: options?.target, describe: options?.describe },
+    program
   )
 
 /**

@@ -109,6 +109,23 @@ describe("SecureIntents", () => {
       assert.strictEqual(document.deletionReason, "it is obsolete")
     }).pipe(Effect.provide(services)))
 
+  it.effect("guard puts a host's own language operation behind intent:analyze and the audit trail", () =>
+    Effect.gen(function*() {
+      const summarise = (text: string) =>
+        SecureIntents.guard("Host.summarise", Effect.succeed(text.split(" ").slice(0, 2).join(" ")), {
+          target: text,
+          describe: (summary) => `summary: ${summary}`
+        })
+      assert.strictEqual(yield* summarise("ship the launch plan on monday").pipe(as("ann", "asker")), "ship the")
+      const denied = yield* summarise("anything").pipe(as("rob", "reader"), Effect.flip)
+      assert.strictEqual(denied._tag, "PermissionDenied")
+      assert.deepStrictEqual((yield* records).map((r) => [r.action, r.principal, r.outcome, r.detail]), [
+        ["Host.summarise", "ann", "allowed", null],
+        ["Host.summarise", "ann", "succeeded", "summary: ship the"],
+        ["Host.summarise", "rob", "denied", denied.message]
+      ])
+    }).pipe(Effect.provide(services)))
+
   it.effect("every intent runs: create, update, asOf, diff, history, list, as the principal", () =>
     Effect.gen(function*() {
       const id = yield* setup
