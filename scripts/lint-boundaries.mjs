@@ -8,7 +8,15 @@ const allowed = {
   // The store's adapters may use the drivers beneath @effect/sql where a journal needs the
   // connection itself (SqliteJournal's writer: BEGIN IMMEDIATE, data_version).
   "packages/store/src": [/^effect(\/|$)/, /^@effect\//, /^@nerv\/core$/, /^node:/, /^better-sqlite3$/],
-  "packages/runtime/src": [/^effect(\/|$)/, /^@effect\//, /^@nerv\/(core|store)$/, /^node:/]
+  "packages/runtime/src": [
+    /^effect(\/|$)/,
+    /^@effect\//,
+    /^@nerv\/(core|store)$/,
+    /^node:/,
+    // The on-machine language library behind IntentAnalyzer (docs/intent.md) and its English model.
+    /^wink-nlp$/,
+    /^wink-eng-lite-web-model$/
+  ]
 }
 
 const files = (dir) =>
@@ -21,7 +29,7 @@ const problems = []
 for (const [dir, rules] of Object.entries(allowed)) {
   for (const file of files(dir)) {
     const source = readFileSync(file, "utf8")
-    for (const [, specifier] of source.matchAll(/(?:from|import)\s*\(?\s*"([^"]+)"/g)) {
+    for (const [, specifier] of source.matchAll(/\b(?:from\s+|import\s*\(\s*|import\s+)"([^"]+)"/g)) {
       if (specifier.startsWith(".")) continue
       if (!rules.some((rule) => rule.test(specifier))) problems.push(`${file}: imports "${specifier}"`)
     }

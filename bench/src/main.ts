@@ -12,6 +12,7 @@ import { consoleTable, isNoisy, markdown, noisySpread, svgChart } from "./report
 import { suites } from "./suites.js"
 import { targets as busTargets } from "./suites/bus.js"
 import { targets as durableTargets } from "./suites/durable.js"
+import { targets as intentTargets } from "./suites/intent.js"
 import { targets as processesTargets } from "./suites/processes.js"
 
 const quick = process.argv.includes("--quick")
@@ -42,7 +43,12 @@ if (noisy.length > 0) {
 if (Math.max(loadBefore[0]!, loadAfter[0]!) > cpus().length * 0.5) {
   notes.push(`the machine was busy (${load} on ${cpus().length} CPUs): other work competed for the cores`)
 }
-const checks = [...busTargets(results), ...durableTargets(results), ...processesTargets(results)]
+const checks = [
+  ...busTargets(results),
+  ...durableTargets(results),
+  ...processesTargets(results),
+  ...intentTargets(results)
+]
 for (const check of checks) notes.push(`${check.met ? "met" : "MISSED"}: ${check.target} — measured ${check.measured}`)
 
 console.log(consoleTable(results))

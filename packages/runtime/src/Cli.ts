@@ -26,6 +26,7 @@ import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Ask from "./cli/Ask.js"
 import type { Services } from "./Nerv.js"
 import type * as AuditTrail from "./security/AuditTrail.js"
 import type * as DataKeys from "./security/DataKeys.js"
@@ -295,7 +296,7 @@ const command = <E>(layer: (database: Option.Option<string>) => Layer.Layer<CliS
     )
   }).pipe(
     Command.withDescription("NERV documents from the command line"),
-    Command.withSubcommands([create, update, remove, get, at, list, history, forget, prune, keys, audit]),
+    Command.withSubcommands([create, update, remove, get, at, list, history, forget, prune, keys, audit, Ask.command]),
     Command.provide((config) => layer(config.database))
   )
 

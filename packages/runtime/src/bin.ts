@@ -7,18 +7,23 @@
  */
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Cli from "./Cli.js"
+import * as Ask from "./cli/Ask.js"
 import * as Nerv from "./Nerv.js"
 import * as ProgressBar from "./ProgressBar.js"
 
 Cli.run(process.argv, (database) =>
-  Nerv.layerSqlite({
-    filename: Option.getOrUndefined(database),
-    onProgress: ProgressBar.make()
-  })).pipe(
+  // The database first: on a first start it makes the master key that seals ask's model.
+  Ask.layerBesideDatabase(Option.getOrUndefined(database)).pipe(
+    Layer.provideMerge(Nerv.layerSqlite({
+      filename: Option.getOrUndefined(database),
+      onProgress: ProgressBar.make()
+    }))
+  )).pipe(
     // The command line prints results, not the programs' log lines; warnings and errors still show.
     Logger.withMinimumLogLevel(LogLevel.Warning),
     Effect.provide(NodeContext.layer),

@@ -13,6 +13,18 @@ export * as EventBus from "./EventBus.js"
 /**
  * @since 0.1.0
  */
+export * as IntentAnalyzer from "./IntentAnalyzer.js"
+/**
+ * @since 0.1.0
+ */
+export * as IntentCommand from "./IntentCommand.js"
+/**
+ * @since 0.1.0
+ */
+export * as IntentCorpus from "./IntentCorpus.js"
+/**
+ * @since 0.1.0
+ */
 export * as Ids from "./Ids.js"
 /**
  * @since 0.1.0
@@ -78,3 +90,7 @@ export * as SealedPayloads from "./security/SealedPayloads.js"
  * @since 0.1.0
  */
 export * as SecureDocuments from "./security/SecureDocuments.js"
+/**
+ * @since 0.1.0
+ */
+export * as SecureIntents from "./security/SecureIntents.js"

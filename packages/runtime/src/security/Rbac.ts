@@ -45,7 +45,8 @@ export const Permission = Schema.Literal(
   "documents:forget",
   "audit:read",
   "keys:admin",
-  "journal:prune"
+  "journal:prune",
+  "intent:analyze"
 )
 
 /**

@@ -115,7 +115,10 @@ export interface Guard {
  * @since 0.1.0
  */
 export const guarded = <A, E, R>(
-  guard: Guard,
+  guard: Guard & {
+    /** What the outcome record says of a success (default: nothing); clipped to 1,000 characters. */
+    readonly describe?: ((value: A) => string) | undefined
+  },
   program: Effect.Effect<A, E, R>
 ): Effect.Effect<
   A,
@@ -163,7 +166,12 @@ export const guarded = <A, E, R>(
         attributes: { "nerv.principal": principal.id, "nerv.permission": guard.permission }
       }),
       Effect.onExit((exit) =>
-        record(Exit.isSuccess(exit) ? "succeeded" : "failed", describeExit(exit)).pipe(
+        record(
+          Exit.isSuccess(exit) ? "succeeded" : "failed",
+          Exit.isSuccess(exit) && guard.describe !== undefined
+            ? clip(guard.describe(exit.value), maxDetail)
+            : describeExit(exit)
+        ).pipe(
           Effect.catchAll((error) =>
             Effect.logError(
               `${guard.action} ran, but its outcome could not be added to the audit trail: ${error.message}`
