@@ -36,6 +36,16 @@ export interface EntryHeader {
 }
 
 /**
+ * A record that a document was forgotten, numbered in the order they were recorded.
+ *
+ * @since 0.1.0
+ */
+export interface ForgottenRecord {
+  readonly sequence: number
+  readonly documentId: DocumentId
+}
+
+/**
  * Where to read from and how much to fetch at a time.
  *
  * @since 0.1.0
@@ -75,6 +85,13 @@ export interface JournalService {
    * changed. (SQLite: `PRAGMA data_version`; in memory: the appends of other connections.)
    */
   readonly changeToken: Effect.Effect<number, JournalError>
+  /**
+   * Records that a document was forgotten (its data key destroyed), so that every process following
+   * the journal drops what it holds of its content. Recording one twice keeps the first.
+   */
+  readonly recordForgotten: (documentId: DocumentId) => Effect.Effect<void, JournalError>
+  /** The documents recorded as forgotten after `after` (a sequence number of these records), oldest first. */
+  readonly readForgotten: (after: number) => Effect.Effect<ReadonlyArray<ForgottenRecord>, JournalError>
   /** One document's entries, oldest first, from a version on (default 1). */
   readonly readDocument: (
     documentId: DocumentId,

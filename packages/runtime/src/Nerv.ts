@@ -208,14 +208,11 @@ export const layerSqlite = (
         })
       )
     )
-    // One connection for all of them: the journal, the data keys and the audit trail share the file.
+    // One connection for all of them: the journal, the data keys and the audit trail share the file;
+    // one `Forgetting` too: the store tells the key cache and the read models what others forgot.
     return Layer.mergeAll(Retention.layerSqlite.pipe(Layer.provideMerge(store)), audit).pipe(
       Layer.provide(SqliteJournal.layerClient({ filename })),
-      Layer.merge(Layer.mergeAll(
-        EventBus.layer(options?.bus),
-        Notifier.layerConsole,
-        Ids.layerRandom,
-        Projection.layerForgetting
-      ))
+      Layer.provideMerge(Projection.layerForgetting),
+      Layer.merge(Layer.mergeAll(EventBus.layer(options?.bus), Notifier.layerConsole, Ids.layerRandom))
     )
   }))

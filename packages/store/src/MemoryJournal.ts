@@ -22,6 +22,8 @@ const defaultPageSize = 1_000
 interface Log {
   entries: Vector.Vector<Journal.JournalEntry>
   readonly byDocument: Map<string, Vector.Vector<Journal.JournalEntry>>
+  /** The forgotten documents, in the order they were recorded (sequence = index + 1). */
+  readonly forgotten: Array<Journal.ForgottenRecord["documentId"]>
 }
 
 /** Which log each connection reads and writes, so that `connect` can open another one to it. */
@@ -92,7 +94,16 @@ const connectTo = (log: Log): Journal.JournalService => {
         return Stream.fromIterable(stream === undefined ? [] : Vector.slice(stream, (options?.fromVersion ?? 1) - 1))
       }),
     head: Effect.sync(() => log.entries.length),
-    changeToken: Effect.sync(() => log.entries.length - own)
+    // Another connection's forgetting changes the token too.
+    changeToken: Effect.sync(() => log.entries.length + log.forgotten.length - own),
+    recordForgotten: (documentId) =>
+      Effect.sync(() => {
+        if (log.forgotten.includes(documentId)) return
+        log.forgotten.push(documentId)
+        own++
+      }),
+    readForgotten: (after) =>
+      Effect.sync(() => log.forgotten.slice(after).map((documentId, i) => ({ sequence: after + i + 1, documentId })))
   }
   logs.set(journal, log)
   return journal
@@ -104,7 +115,7 @@ const connectTo = (log: Log): Journal.JournalService => {
  * @since 0.1.0
  */
 export const make: Effect.Effect<Journal.JournalService> = Effect.sync(() =>
-  connectTo({ entries: Vector.empty(), byDocument: new Map() })
+  connectTo({ entries: Vector.empty(), byDocument: new Map(), forgotten: [] })
 )
 
 /**

@@ -291,7 +291,28 @@ export const make: (
     catch: (cause) => new Errors.JournalError({ reason: "could not read the journal", cause })
   })
 
-  return { append, read, readHeaders, readDocument, head, changeToken } satisfies Journal.JournalService
+  const recordForgotten = (documentId: string) =>
+    sql.unsafe(
+      "INSERT INTO nerv_forgotten (document_id, forgotten_at) VALUES (?, ?) ON CONFLICT (document_id) DO NOTHING",
+      [documentId, Date.now()]
+    ).pipe(Effect.asVoid, Effect.mapError(journalError(`could not record that ${documentId} was forgotten`)))
+
+  const readForgotten = (after: number) =>
+    Effect.try({
+      try: () => writer.forgotten(after),
+      catch: (cause) => new Errors.JournalError({ reason: "could not read the journal", cause })
+    })
+
+  return {
+    append,
+    read,
+    readHeaders,
+    readDocument,
+    head,
+    changeToken,
+    recordForgotten,
+    readForgotten
+  } satisfies Journal.JournalService
 })
 
 const isBusy = (error: SqlError) => /SQLITE_BUSY|database is locked/.test(String(error.cause))

@@ -35,6 +35,7 @@ import { makeKeyedLock } from "./internal/keyedLock.js"
 import { startSnapshotting } from "./internal/snapshotting.js"
 import * as StoreState from "./internal/storeState.js"
 import * as Vector from "./internal/vector.js"
+import { Forgetting, type ForgettingService } from "./Projection.js"
 import {
   type RebuildItem,
   type Snapshot,
@@ -74,7 +75,7 @@ export interface VersionedStoreService extends DocumentStore.DocumentStoreServic
    * The view holds everything up to `position`, as of the journal's change token `token`: where
    * following starts after a rebuild.
    */
-  readonly resume: (position: number, token: number | undefined) => Effect.Effect<void>
+  readonly resume: (position: number, token: number | undefined) => Effect.Effect<void, Errors.JournalError>
   /** The journal position the view has taken everything into account up to. */
   readonly position: Effect.Effect<number>
 }
@@ -99,6 +100,11 @@ export interface Options {
   readonly journal?: Journal.JournalService | undefined
   /** Where reads of old versions start from (the nearest snapshot), and the base of a pruned history. */
   readonly snapshots?: SnapshotStoreService | undefined
+  /**
+   * Who hears that a document another process forgot was forgotten here too (this process's read
+   * models and key caches).
+   */
+  readonly forgetting?: ForgettingService | undefined
 }
 
 const notFound = (id: string) => new Errors.DocumentNotFound({ documentId: id })
@@ -128,9 +134,20 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
       const entry = Option.getOrUndefined(HashMap.get(state.documents, id))
       return entry === undefined ? 0 : StoreState.latestVersion(entry)
     }
+    /** The documents this view forgot (by `forget` or following the journal): told once. */
+    const forgottenHere = new Set<string>()
+    const forgetHere = (id: string, quietly: boolean) =>
+      Effect.suspend(() => {
+        if (forgottenHere.has(id)) return Effect.void
+        forgottenHere.add(id)
+        return Effect.zipRight(
+          Ref.update(ref, (state) => StoreState.forget(state, id)),
+          quietly || options?.forgetting === undefined ? Effect.void : options.forgetting.forgotten(id)
+        )
+      })
     const followerOrUndefined = journal === undefined
       ? undefined
-      : makeFollower(journal, Effect.map(Ref.get(ref), latestOf))
+      : makeFollower(journal, Effect.map(Ref.get(ref), latestOf), forgetHere)
     const follower = followerOrUndefined
 
     const modify = <E>(f: (state: State) => Either.Either<State, E>) =>
@@ -321,7 +338,13 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
         return documents
       }),
       shape,
-      forget: (id) => Effect.flatMap(anyEntryOf(id), () => Ref.update(ref, (state) => StoreState.forget(state, id))),
+      forget: (id) =>
+        anyEntryOf(id).pipe(
+          Effect.zipRight(Effect.sync(() => forgottenHere.add(id))),
+          Effect.zipRight(Ref.update(ref, (state) => StoreState.forget(state, id))),
+          // Other processes' views (and their read models and key caches) drop it when they follow.
+          Effect.zipRight(journal === undefined ? Effect.void : journal.recordForgotten(id as Document.DocumentId))
+        ),
       apply: (events) => modify((state) => StoreState.applyAll(state, events)),
       committed: (entries) =>
         Effect.suspend(() => {
@@ -354,7 +377,7 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
       serialized,
       sync: follower === undefined ? Effect.void : follower.sync,
       catchUp: follower === undefined ? Effect.void : follower.catchUp,
-      resume: (position, token) => Effect.sync(() => follower?.resume(position, token)),
+      resume: (position, token) => follower === undefined ? Effect.void : follower.resume(position, token),
       position: Effect.sync(() => follower?.position() ?? 0)
     }
   })
@@ -511,7 +534,12 @@ export const layerFromJournal: Layer.Layer<DocumentStore.DocumentStore, Errors.J
     Effect.gen(function*() {
       const journal = yield* Journal.Journal
       const snapshots = yield* Effect.serviceOption(SnapshotStore)
-      const store = yield* makeWith({ journal, snapshots: Option.getOrUndefined(snapshots) })
+      const forgetting = yield* Effect.serviceOption(Forgetting)
+      const store = yield* makeWith({
+        journal,
+        snapshots: Option.getOrUndefined(snapshots),
+        forgetting: Option.getOrUndefined(forgetting)
+      })
       // What commits during the rebuild is read again after it, and recognised by its version.
       const token = yield* journal.changeToken
       const head = yield* journal.head

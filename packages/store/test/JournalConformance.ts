@@ -233,6 +233,24 @@ export const journalConformance = (name: string, subject: Subject) =>
         assert.notStrictEqual(yield* a.changeToken, yield* Effect.zipRight(b.append([created(3)], 0), a.changeToken))
       })))
 
+    it.effect("two connections: a forgetting one records, the other reads once, and its token moves", () =>
+      paired(Effect.gen(function*() {
+        const [a, b] = [yield* Journal.Journal, yield* Second]
+        yield* a.append([created(1)], 0)
+        yield* a.append([created(2)], 0)
+        const before = yield* b.changeToken
+        yield* a.recordForgotten(idOf(2))
+        yield* a.recordForgotten(idOf(2))
+        assert.notStrictEqual(yield* b.changeToken, before)
+        const records = yield* b.readForgotten(0)
+        assert.deepStrictEqual(records.map((r) => r.documentId), [idOf(2)])
+        yield* b.recordForgotten(idOf(1))
+        const all = yield* a.readForgotten(0)
+        assert.deepStrictEqual(all.map((r) => r.documentId), [idOf(2), idOf(1)])
+        assert.isBelow(all[0]!.sequence, all[1]!.sequence)
+        assert.deepStrictEqual(yield* a.readForgotten(all[0]!.sequence), all.slice(1))
+      })))
+
     it.effect("two connections: one writer of one expected version wins, across connections", () =>
       paired(Effect.gen(function*() {
         const [a, b] = [yield* Journal.Journal, yield* Second]

@@ -11,12 +11,13 @@
  *
  * Unwrapped keys are cached in process (bounded, least recently used first out) so that sealing
  * costs one AES operation, not a key-store round trip. `forget` evicts the key from this process's
- * cache; other processes sharing the key store drop it when their entry ages out (see
- * `Options.cacheSize`) or they restart.
+ * cache; other processes sharing the key store drop it when they learn of the forgetting (their store
+ * follows the journal's record of it and tells `Projection.Forgetting`, which this cache listens to).
  *
  * @since 0.1.0
  */
 import { Errors } from "@nerv/core"
+import { Projection } from "@nerv/store"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
@@ -114,6 +115,11 @@ export const make = (options?: Options) =>
     const store = yield* KeyStore
     const capacity = options?.cacheSize ?? 10_000
     const cache = new Map<string, Cipher.SecretKey>()
+    // A document forgotten by another process: its key leaves this process's cache too.
+    const forgetting = yield* Effect.serviceOption(Projection.Forgetting)
+    if (Option.isSome(forgetting)) {
+      yield* forgetting.value.register((documentId) => Effect.sync(() => void cache.delete(documentId)))
+    }
 
     const remember = (documentId: string, key: Cipher.SecretKey) => {
       if (capacity <= 0) return
@@ -261,7 +267,7 @@ export const make = (options?: Options) =>
  * @since 0.1.0
  */
 export const layer = (options?: Options): Layer.Layer<DataKeys, never, Keyring | KeyStore> =>
-  Layer.effect(DataKeys, make(options))
+  Layer.scoped(DataKeys, make(options))
 
 /**
  * Data keys for a setup with encryption off: nothing is sealed, so nothing can be shredded.

@@ -31,8 +31,11 @@ export interface Follower {
   readonly allBehind: () => ReadonlyArray<string>
   /** This process committed the positions `first` to `last`, and the view holds them. */
   readonly committed: (first: number, last: number) => void
-  /** The view holds everything up to `position`, as of the change token `token`. */
-  readonly resume: (position: number, token: number | undefined) => void
+  /**
+   * The view holds everything up to `position`, as of the change token `token`; the documents
+   * recorded as forgotten so far are forgotten in it (without telling anyone: this is a start).
+   */
+  readonly resume: (position: number, token: number | undefined) => Effect.Effect<void, Errors.JournalError>
   /** The position the view has taken everything into account up to. */
   readonly position: () => number
 }
@@ -42,9 +45,12 @@ export interface Follower {
  */
 export const makeFollower = (
   journal: Journal.JournalService,
-  latestOf: Effect.Effect<(documentId: string) => number>
+  latestOf: Effect.Effect<(documentId: string) => number>,
+  /** A document was recorded as forgotten; `quietly` on a start, when nobody else holds anything yet. */
+  onForgotten: (documentId: string, quietly: boolean) => Effect.Effect<void>
 ): Follower => {
   let followed = 0
+  let forgottenAfter = 0
   let token: number | undefined
   /** Positions this process committed beyond `followed`: first → last. */
   const ahead = new Map<number, number>()
@@ -70,11 +76,23 @@ export const makeFollower = (
     advance()
   }
 
+  const forgotten = (quietly: boolean) =>
+    Effect.flatMap(
+      journal.readForgotten(forgottenAfter),
+      (records) =>
+        Effect.forEach(records, (record) =>
+          Effect.zipRight(
+            Effect.sync(() => (forgottenAfter = record.sequence)),
+            onForgotten(record.documentId, quietly)
+          ), { discard: true })
+    )
+
   const read = Effect.flatMap(journal.changeToken, (now) => {
     // The token is taken before the headers: whatever commits after it changes it again.
     token = now
     return journal.readHeaders({ after: followed }).pipe(
-      Stream.runForEachChunk((chunk) => Effect.map(latestOf, (latest) => note(chunk, latest)))
+      Stream.runForEachChunk((chunk) => Effect.map(latestOf, (latest) => note(chunk, latest))),
+      Effect.zipRight(forgotten(false))
     )
   })
 
@@ -102,10 +120,12 @@ export const makeFollower = (
         ahead.set(first, last)
       }
     },
-    resume: (position, at) => {
-      followed = position
-      token = at
-    },
+    resume: (position, at) =>
+      Effect.suspend(() => {
+        followed = position
+        token = at
+        return forgotten(true)
+      }),
     position: () => followed
   }
 }

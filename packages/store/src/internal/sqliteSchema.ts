@@ -56,6 +56,15 @@ export const migrations = {
       state BLOB NOT NULL,
       updated_at INTEGER NOT NULL
     )`
+  ),
+  "4_forgotten": statements(
+    // The documents forgotten (crypto-shredded), in the order they were: what every process that
+    // follows the journal reads to drop what it holds of their content.
+    `CREATE TABLE nerv_forgotten (
+      sequence INTEGER PRIMARY KEY,
+      document_id TEXT NOT NULL UNIQUE,
+      forgotten_at INTEGER NOT NULL
+    )`
   )
 }
 

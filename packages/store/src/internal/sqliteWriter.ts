@@ -33,6 +33,8 @@ export interface Writer {
   readonly dataVersion: () => number
   /** The headers of up to `limit` entries after `after`. */
   readonly headers: (after: number, limit: number) => Array<Journal.EntryHeader>
+  /** The records of forgotten documents after `after`. */
+  readonly forgotten: (after: number) => Array<Journal.ForgottenRecord>
 }
 
 /** One command waiting in a group commit. */
@@ -103,6 +105,9 @@ const makeWriter = (db: Database.Database): Writer => {
     return statement
   }
   const document = db.prepare("INSERT INTO nerv_documents (seq, document_id) VALUES (?, ?)")
+  const forgotten = db.prepare(
+    "SELECT sequence, document_id FROM nerv_forgotten WHERE sequence > ? ORDER BY sequence"
+  ).raw()
 
   const write = (group: ReadonlyArray<PendingAppend>): Array<Outcome> => {
     let position = head.get() as number
@@ -178,6 +183,11 @@ const makeWriter = (db: Database.Database): Writer => {
         documentId: id as Journal.EntryHeader["documentId"],
         version: v,
         eventType: type as Journal.EntryHeader["eventType"]
+      })),
+    forgotten: (after) =>
+      (forgotten.all(after) as Array<[number, string]>).map(([sequence, id]) => ({
+        sequence,
+        documentId: id as Journal.ForgottenRecord["documentId"]
       }))
   }
 }
