@@ -18,12 +18,13 @@ import {
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import { join } from "node:path"
-import { MemoryJournal, SqliteJournal, VersionedStore } from "../src/index.js"
+import { JournalSubscription, MemoryJournal, SqliteJournal, VersionedStore } from "../src/index.js"
 import { sqliteClient, sqliteJournal, sqliteStore, tempDir } from "./fixtures/events.js"
 
 /** What the document programs need besides the store: a bus and a notifier that do nothing. */
@@ -157,6 +158,34 @@ const following = (name: string, pair: Pair) =>
           Documents.update(id, { content: "v3" }, { editor: "bob", expectedVersion: latest.version })
         )
         assert.deepInclude(done, { version: 3, content: "v3" })
+      }))
+
+    it.scopedLive("a subscription by journal position gets what every process commits, in order, once", () =>
+      Effect.gen(function*() {
+        const [a, b] = yield* pair()
+        const journal = yield* on(b)(Journal.Journal)
+        const seen = yield* JournalSubscription.fromPosition(journal, 0, { pollInterval: 5 }).pipe(
+          Stream.take(20),
+          Stream.runCollect,
+          Effect.fork
+        )
+        yield* Effect.forEach(
+          Array.from({ length: 10 }, (_, n) => n),
+          (n) =>
+            Effect.flatMap(
+              on(n % 2 ? a : b)(Documents.create({ title: `doc ${n}`, content: "v1", author: "ann" })),
+              (id) => on(n % 2 ? b : a)(Documents.update(id, { content: "v2" }, { editor: "bob" }))
+            ),
+          { concurrency: 4, discard: true }
+        )
+        const entries = Chunk.toReadonlyArray(yield* Fiber.join(seen))
+        assert.deepStrictEqual(entries.map((e) => e.position), Array.from({ length: 20 }, (_, i) => i + 1))
+        assert.deepStrictEqual(
+          entries.map((e) => e.event.eventId),
+          Chunk.toReadonlyArray(yield* Stream.runCollect((yield* on(a)(Journal.Journal)).read())).map((e) =>
+            e.event.eventId
+          )
+        )
       }))
 
     it.scoped("concurrent commands from two processes: every view holds every version once, as the journal", () =>

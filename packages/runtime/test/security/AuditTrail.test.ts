@@ -1,7 +1,12 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
+import { SqliteJournal } from "@nerv/store"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as TestClock from "effect/TestClock"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import * as AuditTrail from "../../src/security/AuditTrail.js"
 import { sqliteLayer } from "./fixtures.js"
 
@@ -165,5 +170,29 @@ describe("AuditTrail", () => {
           assert.deepStrictEqual(result._tag === "Intact" && result.count, 56)
         })
       ))
+
+    it.live("keeps one chain when several processes append to one file at once", () =>
+      Effect.gen(function*() {
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => mkdtempSync(join(tmpdir(), "nerv-audit-"))),
+          (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+        )
+        // Four connections of their own, as four processes have, appending at the same time.
+        const trails = yield* Effect.forEach([0, 1, 2, 3], () =>
+          Effect.flatMap(
+            Layer.build(SqliteJournal.layerClient({ filename: join(dir, "audit.db") })),
+            (client) => Effect.provide(AuditTrail.makeSql, client)
+          ))
+        yield* Effect.forEach(
+          trails,
+          (trail, t) =>
+            Effect.forEach(Array.from({ length: 25 }, (_, i) => draft(t * 100 + i)), trail.append, { discard: true }),
+          { concurrency: "unbounded" }
+        )
+        for (const trail of trails) {
+          const result = yield* trail.verify()
+          assert.deepStrictEqual(result._tag === "Intact" && result.count, 100)
+        }
+      }).pipe(Effect.scoped))
   })
 })
