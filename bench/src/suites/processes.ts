@@ -28,6 +28,11 @@ const startWriter = (file: string, writers: number, versions: number): Writer =>
   })
   const lines: Array<string> = []
   const waiting: Array<(line: string) => void> = []
+  let exited: Error | undefined
+  child.once("exit", (code) => {
+    exited = new Error(`a writer process exited (${code})`)
+    for (const resume of waiting.splice(0)) resume(`EXITED ${code}`)
+  })
   let buffered = ""
   child.stdout!.setEncoding("utf8").on("data", (data: string) => {
     buffered += data
@@ -45,8 +50,8 @@ const startWriter = (file: string, writers: number, versions: number): Writer =>
       new Promise((resolve, reject) => {
         const line = lines.shift()
         if (line !== undefined) return resolve(line)
+        if (exited !== undefined) return reject(exited)
         waiting.push(resolve)
-        child.once("exit", (code) => reject(new Error(`a writer process exited (${code})`)))
       })
   }
 }

@@ -103,13 +103,19 @@ export const committedCommands = Metric.counter("nerv_journal_commands", {
 })
 
 /**
- * How a group commit waits for the write lock another process holds: it tries again at once, then
- * after pauses growing from 1 ms to at most 20 ms, with jitter so that processes waiting together do
- * not retry in step. Meanwhile the event loop runs on, and the commands that arrive join the group.
+ * How a group commit waits for the write lock another process holds: it tries again every
+ * millisecond or so (jittered, so that processes waiting together do not retry in step) for 100 ms,
+ * since another process's group holds the lock for about that long (its inserts and one fsync) and
+ * a lock left free between two tries is throughput lost; then after pauses growing to 20 ms, for
+ * the rare long transaction. Meanwhile the event loop runs on, and the commands that arrive join
+ * the group.
  */
-const lockRetry = Schedule.union(
-  Schedule.recurs(1),
-  Schedule.exponential("1 millis", 1.5).pipe(Schedule.union(Schedule.spaced("20 millis")), Schedule.jittered)
+const lockRetry = Schedule.spaced("1 millis").pipe(
+  Schedule.jittered,
+  Schedule.upTo("100 millis"),
+  Schedule.andThen(
+    Schedule.exponential("2 millis", 1.5).pipe(Schedule.union(Schedule.spaced("20 millis")), Schedule.jittered)
+  )
 )
 
 /**
