@@ -11,7 +11,7 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { DocumentEvent, Documents, Journal } from "@nerv/core"
 import { EventBus as Bus } from "@nerv/core"
-import { Logging, Metrics, Nerv, ProgressBar } from "@nerv/runtime"
+import { Logging, Metrics, Nerv } from "@nerv/runtime"
 import { AuthorTitles, Projection } from "@nerv/store"
 import * as Console from "effect/Console"
 import * as DateTime from "effect/DateTime"
@@ -113,7 +113,7 @@ const program = Effect.gen(function*() {
 }).pipe(Effect.scoped)
 
 program.pipe(
-  Effect.provide(Nerv.layerSqlite({ onProgress: ProgressBar.make() })),
+  Effect.provide(Nerv.layerSqlite()),
   Effect.provide(Logger.replace(Logger.defaultLogger, compactLogger)),
   NodeRuntime.runMain({ disablePrettyLogger: true })
 )

@@ -48,6 +48,29 @@ export interface VersionShape {
 }
 
 /**
+ * Which documents `list` gives: after a cursor (`DocumentPage.next`), at most `limit` (default
+ * 100), by one author, live (the default), deleted, or both.
+ *
+ * @since 0.1.0
+ */
+export interface ListQuery {
+  readonly after?: string | undefined
+  readonly limit?: number | undefined
+  readonly author?: string | undefined
+  readonly include?: "live" | "deleted" | "all" | undefined
+}
+
+/**
+ * A page of `list`, and where the next one starts (`undefined`: this was the last).
+ *
+ * @since 0.1.0
+ */
+export interface DocumentPage {
+  readonly documents: ReadonlyArray<Document>
+  readonly next: string | undefined
+}
+
+/**
  * Every read of content fails with `DocumentForgotten` once the document was forgotten
  * (crypto-shredded): its content no longer exists. `shape` still reads its history's shape.
  *
@@ -91,8 +114,13 @@ export interface DocumentStoreService {
    * shape, content reads fail `DocumentForgotten` from now on, and `list` leaves it out.
    */
   readonly forget: (id: DocumentId) => Effect.Effect<void, DocumentNotFound | JournalError>
-  /** The latest state of every document not deleted and not forgotten, in creation order. */
-  readonly list: Effect.Effect<ReadonlyArray<Document>, JournalError>
+  /**
+   * A page of documents' latest states, in creation order: live ones (not deleted) by default,
+   * never forgotten ones; `next` continues after the page. A page is read from the journal's index
+   * of documents, not from memory, so it costs the same however many documents there are, and
+   * paging neither skips nor repeats a document while others are written.
+   */
+  readonly list: (query?: ListQuery) => Effect.Effect<DocumentPage, JournalError>
   /**
    * Adds committed events. Each must be the next version of its document; otherwise nothing is
    * added and the call fails with `VersionConflict`.

@@ -220,7 +220,7 @@ const refuse = (
   decidedOn: number,
   refusal: Refusal
 ): Effect.Effect<never, Refusal | Stale | DocumentForgotten | JournalError> =>
-  mayBeStale(refusal)
+  command._tag !== "Create" && mayBeStale(refusal)
     ? Effect.flatMap(Effect.zipRight(store.catchUp, store.current(command.documentId)), (now) =>
       Effect.fail(
         Option.match(now, {
@@ -241,19 +241,23 @@ const decideAndCommit = (
   { readonly state: Document; readonly events: ReadonlyArray<DocumentEvent> },
   Refusal | Stale | DocumentForgotten | JournalBusy | JournalError
 > =>
-  Effect.flatMap(services.store.current(command.documentId), (current) => {
-    const state = Option.getOrUndefined(current)
-    const version = state?.version ?? 0
-    return Effect.flatMap(Effect.zip(services.ids.next, DateTime.now), ([eventId, now]) =>
-      Either.match(decide(state, command, { eventId, now, ...origin }), {
-        onLeft: (refusal) =>
-          refuse(services.store, command, version, refusal),
-        onRight: (events) =>
-          events.length === 0 ? Effect.succeed({ state: state!, events }) : commit(services, state, events).pipe(
-            Effect.catchTag("VersionConflict", (conflict) => refuse(services.store, command, version, conflict))
-          )
-      }))
-  })
+  // A new document's id is fresh: the journal's check (expected version 0) is all it needs.
+  Effect.flatMap(
+    command._tag === "Create" ? Effect.succeedNone : services.store.current(command.documentId),
+    (current) => {
+      const state = Option.getOrUndefined(current)
+      const version = state?.version ?? 0
+      return Effect.flatMap(Effect.zip(services.ids.next, DateTime.now), ([eventId, now]) =>
+        Either.match(decide(state, command, { eventId, now, ...origin }), {
+          onLeft: (refusal) =>
+            refuse(services.store, command, version, refusal),
+          onRight: (events) =>
+            events.length === 0 ? Effect.succeed({ state: state!, events }) : commit(services, state, events).pipe(
+              Effect.catchTag("VersionConflict", (conflict) => refuse(services.store, command, version, conflict))
+            )
+        }))
+    }
+  )
 
 /** Appends (the commit), adds to the store, publishes, and reads back the new state. */
 const commit = (
@@ -342,12 +346,58 @@ export const get = Effect.fnUntraced(function*(id: string) {
 })
 
 /**
- * Every document not deleted, in creation order.
+ * Which documents to list: by author; live (the default), deleted, or both.
  *
  * @since 0.1.0
  */
-export const list = Effect.fnUntraced(function*() {
-  return yield* Effect.flatMap(DocumentStore, (store) => store.list)
+export const ListFilter = Schema.Struct({
+  author: Schema.optionalWith(Actor, { exact: true }),
+  include: Schema.optionalWith(Schema.Literal("live", "deleted", "all"), { exact: true })
+})
+
+/**
+ * A page of `listPage`: where to start (the `next` of the page before) and how many at most.
+ *
+ * @since 0.1.0
+ */
+export const PageQuery = Schema.Struct({
+  ...ListFilter.fields,
+  after: Schema.optionalWith(Schema.String.pipe(Schema.pattern(/^\d+$/)), { exact: true }),
+  limit: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 10_000)), { exact: true })
+})
+
+const decodeList = decoder("Documents.list", ListFilter)
+const decodePage = decoder("Documents.listPage", PageQuery)
+
+/**
+ * A page of documents (their latest states) in creation order, and the cursor of the next page
+ * (`undefined` after the last). Paging neither skips nor repeats a document while others are
+ * written, and costs the same however many documents there are.
+ *
+ * @since 0.1.0
+ */
+export const listPage = Effect.fnUntraced(function*(query: typeof PageQuery.Encoded = {}) {
+  const input = yield* decodePage(query)
+  return yield* Effect.flatMap(DocumentStore, (store) => store.list(input))
+})
+
+/**
+ * Every document (live ones unless `include` says otherwise), in creation order, read page by page.
+ * For many documents, `listPage` reads one page at a time.
+ *
+ * @since 0.1.0
+ */
+export const list = Effect.fnUntraced(function*(filter: typeof ListFilter.Encoded = {}) {
+  const input = yield* decodeList(filter)
+  const store = yield* DocumentStore
+  const documents: Array<Document> = []
+  let after: string | undefined
+  do {
+    const page = yield* store.list({ ...input, after, limit: 1_000 })
+    documents.push(...page.documents)
+    after = page.next
+  } while (after !== undefined)
+  return documents
 })
 
 /**

@@ -36,6 +36,35 @@ export interface EntryHeader {
 }
 
 /**
+ * A document as the journal's index of documents knows it: kept in the same transaction as the
+ * appends, so it is never behind a command that committed. `sequence` is its place in creation
+ * order (the position of its first version).
+ *
+ * @since 0.1.0
+ */
+export interface DocumentSummary {
+  readonly documentId: DocumentId
+  readonly sequence: number
+  readonly author: string
+  readonly version: number
+  readonly deleted: boolean
+}
+
+/**
+ * Which documents to enumerate, in creation order: those after `after` (a `sequence`), at most
+ * `limit`, by one author, live (the default: not deleted), deleted, or both. Forgotten documents are
+ * never enumerated.
+ *
+ * @since 0.1.0
+ */
+export interface DocumentQuery {
+  readonly after?: number | undefined
+  readonly limit?: number | undefined
+  readonly author?: string | undefined
+  readonly include?: "live" | "deleted" | "all" | undefined
+}
+
+/**
  * A record that a document was forgotten, numbered in the order they were recorded.
  *
  * @since 0.1.0
@@ -99,6 +128,8 @@ export interface JournalService {
   ) => Stream.Stream<JournalEntry, JournalError>
   /** The position of the last committed entry (0 when the journal is empty). */
   readonly head: Effect.Effect<number, JournalError>
+  /** Enumerates the documents, from the index the appends keep (see `DocumentQuery`). */
+  readonly documents: (query?: DocumentQuery) => Effect.Effect<ReadonlyArray<DocumentSummary>, JournalError>
 }
 
 /**

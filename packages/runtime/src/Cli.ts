@@ -17,7 +17,7 @@ import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import { type DocumentEvent, Documents, DocumentStore, Errors } from "@nerv/core"
 import { Document } from "@nerv/core"
-import { Retention } from "@nerv/store"
+import { Rebuild, Retention } from "@nerv/store"
 import type * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
 import * as DateTime from "effect/DateTime"
@@ -28,6 +28,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Ask from "./cli/Ask.js"
 import type { Services } from "./Nerv.js"
+import * as ProgressBar from "./ProgressBar.js"
 import type * as AuditTrail from "./security/AuditTrail.js"
 import type * as DataKeys from "./security/DataKeys.js"
 import * as Rbac from "./security/Rbac.js"
@@ -262,6 +263,29 @@ const prune = Command.make("prune", {
     Command.provide(Rbac.layerPolicyConfig)
   )
 
+const rebuild = Command.make("rebuild", {
+  fromScratch: Options.boolean("from-scratch").pipe(
+    Options.withDescription("take every snapshot again from the events (after changing an upcaster)")
+  ),
+  ...asPrincipal
+}, (input) =>
+  SecureDocuments.rebuild({ fromScratch: input.fromScratch }).pipe(
+    guardedBy(input),
+    Effect.provideService(Rebuild.RebuildProgress, { report: ProgressBar.make() }),
+    Effect.flatMap((summary) =>
+      Console.log(
+        `rebuilt: ${count(summary.documents, "document")}, ${count(summary.events, "event")} read and checked, ` +
+          `${count(summary.snapshotsTaken, "snapshot")} taken` +
+          (input.fromScratch ? `, ${count(summary.snapshotsRemoved, "snapshot")} removed first` : "")
+      )
+    )
+  )).pipe(
+    Command.withDescription(
+      "read and check every document of the journal, and take the snapshots long histories lack (needs journal:rebuild)"
+    ),
+    Command.provide(Rbac.layerPolicyConfig)
+  )
+
 const keys = Command.make("keys").pipe(
   Command.withDescription("master and data key administration"),
   Command.withSubcommands([rewrap]),
@@ -296,7 +320,21 @@ const command = <E>(layer: (database: Option.Option<string>) => Layer.Layer<CliS
     )
   }).pipe(
     Command.withDescription("NERV documents from the command line"),
-    Command.withSubcommands([create, update, remove, get, at, list, history, forget, prune, keys, audit, Ask.command]),
+    Command.withSubcommands([
+      create,
+      update,
+      remove,
+      get,
+      at,
+      list,
+      history,
+      forget,
+      prune,
+      rebuild,
+      keys,
+      audit,
+      Ask.command
+    ]),
     Command.provide((config) => layer(config.database))
   )
 

@@ -109,8 +109,8 @@ export interface SqliteOptions {
   readonly masterKeyFile?: string | undefined
   /** Options of the sealing codec and the data keys (e.g. `allowUnsealed` to read rows written with encryption off). */
   readonly encryption?: (SealedPayloads.Options & DataKeys.Options) | undefined
-  /** Hears how far the rebuild on start has come. */
-  readonly onProgress?: ((progress: VersionedStore.Progress) => Effect.Effect<void>) | undefined
+  /** How much the store holds in memory (default: 10,000 documents, 32 MiB; see `VersionedStore.Budget`). */
+  readonly budget?: Partial<VersionedStore.Budget> | undefined
   readonly bus?: EventBus.Options | undefined
 }
 
@@ -194,11 +194,7 @@ export const layerSqlite = (
     const store = VersionedStore.layerFromJournal.pipe(
       Layer.provideMerge(journal),
       Layer.provide(Snapshots.layerPolicy(options?.snapshotEvery ?? 1_000)),
-      Layer.provide(
-        options?.onProgress === undefined
-          ? Layer.empty
-          : Layer.succeed(VersionedStore.RebuildProgress, { report: options.onProgress })
-      )
+      Layer.provide(options?.budget === undefined ? Layer.empty : VersionedStore.layerBudget(options.budget))
     )
     const audit = AuditTrail.layerSql.pipe(
       Layer.mapError((error) =>

@@ -1,14 +1,14 @@
 /**
- * A progress bar on stderr for the rebuild of the store on start: shown only once the rebuild has
- * taken longer than a moment, so a quick start prints nothing.
+ * A progress bar on stderr for a full rebuild (`nerv rebuild`): shown only once the rebuild has
+ * taken longer than a moment, so a quick one prints nothing.
  *
  * @since 0.1.0
  */
-import type { VersionedStore } from "@nerv/store"
+import type { Rebuild } from "@nerv/store"
 import * as Effect from "effect/Effect"
 
 /**
- * Makes a progress reporter for `Nerv.layerSqlite({ onProgress })`.
+ * Makes a progress reporter for `Rebuild.RebuildProgress`.
  *
  * @since 0.1.0
  */
@@ -21,7 +21,7 @@ export const make = (options?: {
   const after = options?.after ?? 500
   const started = Date.now()
   let shown = false
-  return (progress: VersionedStore.Progress): Effect.Effect<void> =>
+  return (progress: Rebuild.Progress): Effect.Effect<void> =>
     Effect.sync(() => {
       if (!shown && Date.now() - started < after) return
       shown = true

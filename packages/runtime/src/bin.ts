@@ -14,15 +14,11 @@ import * as Option from "effect/Option"
 import * as Cli from "./Cli.js"
 import * as Ask from "./cli/Ask.js"
 import * as Nerv from "./Nerv.js"
-import * as ProgressBar from "./ProgressBar.js"
 
 Cli.run(process.argv, (database) =>
   // The database first: on a first start it makes the master key that seals ask's model.
   Ask.layerBesideDatabase(Option.getOrUndefined(database)).pipe(
-    Layer.provideMerge(Nerv.layerSqlite({
-      filename: Option.getOrUndefined(database),
-      onProgress: ProgressBar.make()
-    }))
+    Layer.provideMerge(Nerv.layerSqlite({ filename: Option.getOrUndefined(database) }))
   )).pipe(
     // The command line prints results, not the programs' log lines; warnings and errors still show.
     Logger.withMinimumLogLevel(LogLevel.Warning),

@@ -18,7 +18,7 @@ const observe = Effect.gen(function*() {
   const effects = yield* recorder.entries
   return {
     journal: yield* Stream.runCollect(journal.read()).pipe(Effect.map((c) => [...c])),
-    documents: yield* store.list,
+    documents: (yield* store.list({ limit: 10_000 })).documents,
     effects: effects.filter((e) => e._tag !== "Logged")
   }
 })

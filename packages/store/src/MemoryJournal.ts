@@ -24,6 +24,9 @@ interface Log {
   readonly byDocument: Map<string, Vector.Vector<Journal.JournalEntry>>
   /** The forgotten documents, in the order they were recorded (sequence = index + 1). */
   readonly forgotten: Array<Journal.ForgottenRecord["documentId"]>
+  /** The index of documents, in creation order. */
+  readonly index: Array<Journal.DocumentSummary>
+  readonly indexed: Map<string, number>
 }
 
 /** Which log each connection reads and writes, so that `connect` can open another one to it. */
@@ -62,6 +65,21 @@ const connectTo = (log: Log): Journal.JournalService => {
       }
       log.byDocument.set(documentId, stream)
       own += committed.length
+      const deleted = events.some((event) => event._tag === "DocumentDeleted")
+      const at = log.indexed.get(documentId)
+      if (at === undefined) {
+        log.indexed.set(documentId, log.index.length)
+        log.index.push({
+          documentId,
+          sequence: committed[0]!.position,
+          author: events[0]!.actor,
+          version: stream.length,
+          deleted
+        })
+      } else {
+        const summary = log.index[at]!
+        log.index[at] = { ...summary, version: stream.length, deleted: summary.deleted || deleted }
+      }
       return Effect.succeed(committed)
     })
 
@@ -94,6 +112,20 @@ const connectTo = (log: Log): Journal.JournalService => {
         return Stream.fromIterable(stream === undefined ? [] : Vector.slice(stream, (options?.fromVersion ?? 1) - 1))
       }),
     head: Effect.sync(() => log.entries.length),
+    documents: (query) =>
+      Effect.sync(() => {
+        const include = query?.include ?? "live"
+        const found: Array<Journal.DocumentSummary> = []
+        for (const summary of log.index) {
+          if (query?.limit !== undefined && found.length >= query.limit) break
+          if (summary.sequence <= (query?.after ?? 0)) continue
+          if (query?.author !== undefined && summary.author !== query.author) continue
+          if (include === "live" ? summary.deleted : include === "deleted" ? !summary.deleted : false) continue
+          if (log.forgotten.includes(summary.documentId)) continue
+          found.push(summary)
+        }
+        return found
+      }),
     // Another connection's forgetting changes the token too.
     changeToken: Effect.sync(() => log.entries.length + log.forgotten.length - own),
     recordForgotten: (documentId) =>
@@ -115,7 +147,7 @@ const connectTo = (log: Log): Journal.JournalService => {
  * @since 0.1.0
  */
 export const make: Effect.Effect<Journal.JournalService> = Effect.sync(() =>
-  connectTo({ entries: Vector.empty(), byDocument: new Map(), forgotten: [] })
+  connectTo({ entries: Vector.empty(), byDocument: new Map(), forgotten: [], index: [], indexed: new Map() })
 )
 
 /**

@@ -53,6 +53,14 @@ export interface SnapshotStoreService {
   >
   /** How many documents a rebuild goes through (for progress reports). */
   readonly documentCount: Effect.Effect<number, Errors.JournalError>
+  /** Whether `rebuild` gives each document's items together (so a rebuild can let it go after). */
+  readonly groupedByDocument: boolean
+  /**
+   * Removes the snapshots of every document whose first version the journal still holds (a pruned
+   * history keeps the snapshot it starts from): a rebuild from scratch folds their events again.
+   * Returns how many it removed.
+   */
+  readonly clear: Effect.Effect<number, Errors.JournalError>
 }
 
 /**
@@ -128,7 +136,20 @@ export const makeMemory = (journal: Journal.JournalService): Effect.Effect<Snaps
             })
           )
         ),
-      documentCount: Stream.runCount(Stream.filter(journal.read(), (entry) => entry.event.version === 1))
+      documentCount: Stream.runCount(Stream.filter(journal.read(), (entry) => entry.event.version === 1)),
+      groupedByDocument: false,
+      clear: Effect.flatMap(
+        Stream.runCollect(Stream.filter(journal.read(), (entry) => entry.event.version === 1)),
+        (firsts) =>
+          Effect.sync(() => {
+            let removed = 0
+            for (const entry of firsts) {
+              removed += kept.get(entry.event.documentId)?.length ?? 0
+              kept.delete(entry.event.documentId)
+            }
+            return removed
+          })
+      )
     }
   })
 

@@ -309,8 +309,15 @@ export const make: (
       catch: (cause) => new Errors.JournalError({ reason: "could not read the journal", cause })
     })
 
+  const documents = (query?: Journal.DocumentQuery) =>
+    Effect.try({
+      try: () => writer.documents(query),
+      catch: (cause) => new Errors.JournalError({ reason: "could not read the index of documents", cause })
+    })
+
   return {
     append,
+    documents,
     read,
     readHeaders,
     readDocument,

@@ -18,12 +18,14 @@
  * @since 0.1.0
  */
 import { type Document, type DocumentEvent, DocumentStore, Errors, Journal } from "@nerv/core"
-import * as Chunk from "effect/Chunk"
+import type * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as FiberId from "effect/FiberId"
 import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -32,17 +34,11 @@ import * as Stream from "effect/Stream"
 import { makeColdReads } from "./internal/coldReads.js"
 import { makeFollower } from "./internal/follower.js"
 import { makeKeyedLock } from "./internal/keyedLock.js"
-import { startSnapshotting } from "./internal/snapshotting.js"
+import { makeSnapshotter } from "./internal/snapshotter.js"
 import * as StoreState from "./internal/storeState.js"
 import * as Vector from "./internal/vector.js"
 import { Forgetting, type ForgettingService } from "./Projection.js"
-import {
-  type RebuildItem,
-  type Snapshot,
-  SnapshotPolicy,
-  SnapshotStore,
-  type SnapshotStoreService
-} from "./Snapshots.js"
+import { type RebuildItem, SnapshotPolicy, SnapshotStore, type SnapshotStoreService } from "./Snapshots.js"
 
 /**
  * What the store holds.
@@ -52,7 +48,8 @@ import {
 export type State = StoreState.State
 
 /**
- * The store, with what a rebuild and the snapshotter need beyond the port.
+ * The store, with what a rebuild, the snapshotter and a host watching its memory need beyond the
+ * port.
  *
  * @since 0.1.0
  */
@@ -63,17 +60,18 @@ export interface VersionedStoreService extends DocumentStore.DocumentStoreServic
   readonly compact: (documentId: string, version: number) => Effect.Effect<void>
   /** A document's latest version, and the last one no longer held in memory (0: all are held). */
   readonly windowOf: (documentId: string) => Effect.Effect<Option.Option<Window>>
-  /** The windows of every document. */
-  readonly windows: Effect.Effect<ReadonlyArray<Window & { readonly id: string }>>
+  /** Lets these documents leave memory (the journal has them: they are loaded again when needed). */
+  readonly evict: (documentIds: Iterable<string>) => Effect.Effect<void>
+  /** How many documents the store holds in memory, and about how many bytes (see `Budget`). */
+  readonly held: Effect.Effect<{ readonly documents: number; readonly bytes: number }>
   /**
    * Looks whether the journal moved on (other processes' commits) and takes note of it; a no-op
-   * without a journal. Reads and commands do it first; a fiber of `layerFromJournal` does it on a
-   * short poll.
+   * without a journal. Reads do it first; a fiber of `layerFromJournal` does it on a short poll.
    */
   readonly sync: Effect.Effect<void, Errors.JournalError>
   /**
    * The view holds everything up to `position`, as of the journal's change token `token`: where
-   * following starts after a rebuild.
+   * following starts when the store opens.
    */
   readonly resume: (position: number, token: number | undefined) => Effect.Effect<void, Errors.JournalError>
   /** The journal position the view has taken everything into account up to. */
@@ -93,18 +91,65 @@ export interface Window {
 }
 
 /**
+ * How much a store over a journal holds in memory: at most `maxDocuments` documents, and about
+ * `maxBytes` of their versions (their text counted twice, for JavaScript's two-byte strings, and a
+ * fixed cost per version). Past either, the least recently used documents leave memory; the journal
+ * still has them, and they are loaded again (from their latest snapshot and the entries after it)
+ * when they are read or written. Default: 10,000 documents and 32 MiB.
+ *
+ * @since 0.1.0
+ */
+export interface Budget {
+  readonly maxDocuments: number
+  readonly maxBytes: number
+}
+
+/**
+ * The budget `layerFromJournal` gives its store. Default: 10,000 documents and 32 MiB.
+ *
+ * @since 0.1.0
+ */
+export class StoreBudget extends Context.Reference<StoreBudget>()("@nerv/store/StoreBudget", {
+  defaultValue: (): Budget => defaultBudget
+}) {}
+
+const defaultBudget: Budget = { maxDocuments: 10_000, maxBytes: 32 * 1024 * 1024 }
+const unbounded: Budget = { maxDocuments: Number.POSITIVE_INFINITY, maxBytes: Number.POSITIVE_INFINITY }
+
+/**
+ * A budget of `maxDocuments` documents (and `maxBytes`, default 32 MiB) for `layerFromJournal`.
+ *
+ * @since 0.1.0
+ */
+export const layerBudget = (budget: Partial<Budget>): Layer.Layer<StoreBudget> => {
+  const merged = { ...defaultBudget, ...budget }
+  if (!(merged.maxDocuments >= 1) || !(merged.maxBytes >= 1)) {
+    throw new Error(`a store's budget needs at least one document and one byte: ${JSON.stringify(budget)}`)
+  }
+  return Layer.succeed(StoreBudget, merged)
+}
+
+/**
  * @since 0.1.0
  */
 export interface Options {
-  /** Where versions no longer in memory are read from. Needed once `compact` is used. */
+  /**
+   * The journal the store is a view of: it follows it, and reads from it what it does not hold
+   * (documents it let go, versions a snapshot took out of memory). Without one, the store holds
+   * what is applied to it, all of it.
+   */
   readonly journal?: Journal.JournalService | undefined
-  /** Where reads of old versions start from (the nearest snapshot), and the base of a pruned history. */
+  /** Where loads and reads of old versions start from (the nearest snapshot). */
   readonly snapshots?: SnapshotStoreService | undefined
   /**
    * Who hears that a document another process forgot was forgotten here too (this process's read
    * models and key caches).
    */
   readonly forgetting?: ForgettingService | undefined
+  /** How much a store over a journal holds in memory (default: `StoreBudget`'s). */
+  readonly budget?: Budget | undefined
+  /** Who takes snapshots of documents that grew `every` versions past what memory holds. */
+  readonly snapshotter?: { readonly every: number; readonly due: (documentId: string) => void } | undefined
 }
 
 const notFound = (id: string) => new Errors.DocumentNotFound({ documentId: id })
@@ -121,7 +166,8 @@ const shapeOf = (event: DocumentEvent.DocumentEvent): DocumentStore.VersionShape
 })
 
 /**
- * Makes an empty store.
+ * Makes an empty store: a view of `options.journal` if given (following it, holding what is hot
+ * within `options.budget`, loading the rest on demand), else a store of what is applied to it.
  *
  * @since 0.1.0
  */
@@ -130,25 +176,14 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
     const ref = yield* Ref.make(StoreState.emptyState)
     const serialized = makeKeyedLock()
     const journal = options?.journal
+    // Without a journal nothing could be loaded back: such a store holds everything.
+    const budget = journal === undefined ? unbounded : options?.budget ?? defaultBudget
     const latestOf = (state: State) => (id: string) => {
       const entry = Option.getOrUndefined(HashMap.get(state.documents, id))
       return entry === undefined ? 0 : StoreState.latestVersion(entry)
     }
-    /** The documents this view forgot (by `forget` or following the journal): told once. */
-    const forgottenHere = new Set<string>()
-    const forgetHere = (id: string, quietly: boolean) =>
-      Effect.suspend(() => {
-        if (forgottenHere.has(id)) return Effect.void
-        forgottenHere.add(id)
-        return Effect.zipRight(
-          Ref.update(ref, (state) => StoreState.forget(state, id)),
-          quietly || options?.forgetting === undefined ? Effect.void : options.forgetting.forgotten(id)
-        )
-      })
-    const followerOrUndefined = journal === undefined
-      ? undefined
-      : makeFollower(journal, Effect.map(Ref.get(ref), latestOf), forgetHere)
-    const follower = followerOrUndefined
+    const held = (id: string) =>
+      Effect.map(Ref.get(ref), (state) => Option.getOrUndefined(HashMap.get(state.documents, id)))
 
     const modify = <E>(f: (state: State) => Either.Either<State, E>) =>
       Effect.flatten(
@@ -160,64 +195,154 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
       )
 
     /**
-     * Reads the versions of a document the view is behind on (other processes committed them)
-     * and adds them: after the view's latest version, or, for a document the view does not hold,
-     * from its latest snapshot (or its first version) on.
+     * What the view holds, least recently used first, with each document's size (`bytesOf` its
+     * events): the order in which documents leave memory when the budget is exceeded.
      */
-    const refresh = (id: string): Effect.Effect<void, Errors.JournalError> =>
-      Effect.suspend(() => {
-        if (follower === undefined || journal === undefined || follower.behind(id) === undefined) return Effect.void
-        return refreshBehind(follower, journal, id)
+    const recency = new Map<string, number>()
+    let bytes = 0
+    const touch = (id: string, grew: number) => {
+      const size = (recency.get(id) ?? 0) + grew
+      recency.delete(id)
+      recency.set(id, size)
+      bytes += grew
+    }
+    const resized = (id: string, size: number) => {
+      const before = recency.get(id)
+      if (before === undefined) return
+      recency.set(id, size)
+      bytes += size - before
+    }
+    /** Lets the least recently used documents go until the view is within its budget again. */
+    const evict = Effect.suspend(() => {
+      if (recency.size <= budget.maxDocuments && bytes <= budget.maxBytes) return Effect.void
+      const leaving: Array<string> = []
+      for (const [id, size] of recency) {
+        if (recency.size - leaving.length <= budget.maxDocuments && bytes <= budget.maxBytes) break
+        // A document a command is writing stays until the command is done.
+        if (serialized.isHeld(id)) continue
+        leaving.push(id)
+        bytes -= size
+      }
+      for (const id of leaving) recency.delete(id)
+      return Ref.update(ref, (state) => StoreState.evict(state, leaving))
+    })
+
+    /** The snapshotter hears of every document that grew `every` versions past what memory holds. */
+    const checkGrown = (ids: Iterable<string>) =>
+      options?.snapshotter === undefined ? Effect.void : Effect.map(Ref.get(ref), (state) => {
+        for (const id of ids) {
+          const entry = Option.getOrUndefined(HashMap.get(state.documents, id))
+          if (
+            entry !== undefined && entry.forgotten !== true &&
+            StoreState.latestVersion(entry) - entry.floor >= options.snapshotter!.every
+          ) options.snapshotter!.due(id)
+        }
       })
 
-    const refreshBehind = (
-      follower: NonNullable<typeof followerOrUndefined>,
-      journal: Journal.JournalService,
-      id: string
-    ): Effect.Effect<void, Errors.JournalError> =>
+    /** Adds what continues the view (see `StoreState.applyNew`); a gap is a journal out of order. */
+    const add = (items: ReadonlyArray<RebuildItem | DocumentEvent.DocumentEvent>) =>
+      Effect.orDieWith(modify((state) => StoreState.applyNew(state, items)), inconsistent)
+
+    /** The documents this view forgot (by `forget` or following the journal): told once. */
+    const forgottenHere = new Set<string>()
+    const forgetHere = (id: string, quietly: boolean) =>
+      Effect.suspend(() => {
+        if (forgottenHere.has(id)) return Effect.void
+        forgottenHere.add(id)
+        return Effect.zipRight(
+          Ref.update(ref, (state) => StoreState.forget(state, id)),
+          quietly || options?.forgetting === undefined ? Effect.void : options.forgetting.forgotten(id)
+        )
+      })
+    const follower = journal === undefined
+      ? undefined
+      : makeFollower(journal, Effect.map(Ref.get(ref), latestOf), forgetHere)
+
+    /** The entries of a document from `from` on, as the journal holds them. */
+    const eventsFrom = (journal: Journal.JournalService, id: string, from: number) =>
+      Stream.runFold(
+        journal.readDocument(id as Document.DocumentId, { fromVersion: from }),
+        [] as Array<DocumentEvent.DocumentEvent>,
+        (events, entry) => {
+          events.push(entry.event)
+          return events
+        }
+      )
+
+    /** Loads of documents under way: a document asked for by many at once is read once. */
+    const loading = new Map<string, Deferred.Deferred<void, Errors.JournalError>>()
+
+    /**
+     * Reads a document into the view, or its versions the view is behind on: after the view's
+     * latest version, or, for a document it does not hold, from its latest snapshot (or its
+     * first version) on. Nothing is added for a document the journal does not have.
+     */
+    const loadOnce = (journal: Journal.JournalService, id: string): Effect.Effect<void, Errors.JournalError> =>
       Effect.gen(function*() {
-        const held = latestOf(yield* Ref.get(ref))(id)
+        const entry = yield* held(id)
         const items: Array<RebuildItem | DocumentEvent.DocumentEvent> = []
-        let from = held + 1
-        if (held === 0 && options?.snapshots !== undefined) {
+        let from = entry === undefined ? 1 : StoreState.latestVersion(entry) + 1
+        if (entry === undefined && options?.snapshots !== undefined) {
           const snapshot = yield* options.snapshots.latest(id)
           if (Option.isSome(snapshot)) {
             items.push({ _tag: "Snapshot", snapshot: snapshot.value })
             from = snapshot.value.version + 1
           }
         }
-        yield* journal.readDocument(id as Document.DocumentId, { fromVersion: from }).pipe(
-          Stream.runForEach((entry) => Effect.sync(() => items.push(entry.event)))
-        )
-        yield* Effect.orDieWith(modify((state) => StoreState.applyNew(state, items)), inconsistent)
-        follower.caughtUp(id, latestOf(yield* Ref.get(ref))(id))
+        const events = yield* eventsFrom(journal, id, from)
+        items.push(...events)
+        if (items.length === 0) return
+        yield* add(items)
+        const now = yield* held(id)
+        if (now === undefined) return
+        follower?.caughtUp(id, StoreState.latestVersion(now))
+        if (entry === undefined) touch(id, StoreState.bytesHeld(now))
+        else touch(id, events.reduce((n, event) => n + StoreState.bytesOf(event), 0))
+        yield* checkGrown([id])
+        yield* evict
       })
 
-    /** Brings one document of the view up to date with the journal. */
-    const freshen = (id: string) => follower === undefined ? Effect.void : Effect.zipRight(follower.sync, refresh(id))
-
-    /** Brings every document of the view up to date with the journal. */
-    const freshenAll = follower === undefined ? Effect.void : Effect.zipRight(
-      follower.sync,
-      Effect.suspend(() => Effect.forEach(follower.allBehind(), refresh, { discard: true }))
-    )
+    const load = (journal: Journal.JournalService, id: string): Effect.Effect<void, Errors.JournalError> =>
+      Effect.suspend(() => {
+        const running = loading.get(id)
+        if (running !== undefined) return Deferred.await(running)
+        const done = Deferred.unsafeMake<void, Errors.JournalError>(FiberId.none)
+        loading.set(id, done)
+        return Effect.zipRight(
+          Effect.intoDeferred(loadOnce(journal, id).pipe(Effect.ensuring(Effect.sync(() => loading.delete(id)))), done),
+          Deferred.await(done)
+        )
+      })
 
     /**
-     * A document's versions, up to date with the journal, or `undefined`. A document the view does
-     * not know of is looked for in the journal, whatever its change token says: a read of a
-     * document another process just created finds it.
+     * A document as the view holds it, brought up to date: for a read (`fresh`), after asking the
+     * journal whether others committed; for a command, without asking (its commit's version check
+     * tells). A document the view does not hold is loaded from the journal.
      */
-    const lookup = (id: string): Effect.Effect<StoreState.Versions | undefined, Errors.JournalError> => {
-      const held = Effect.map(Ref.get(ref), (state) => Option.getOrUndefined(HashMap.get(state.documents, id)))
-      return Effect.flatMap(Effect.zipRight(freshen(id), held), (entry) =>
-        entry !== undefined || follower === undefined
-          ? Effect.succeed(entry)
-          : follower.catchUp.pipe(Effect.zipRight(refresh(id)), Effect.zipRight(held)))
+    const ensure = (
+      id: string,
+      fresh: boolean
+    ): Effect.Effect<StoreState.Versions | undefined, Errors.JournalError> => {
+      if (journal === undefined || follower === undefined) return held(id)
+      const bring = Effect.flatMap(held(id), (entry) => {
+        if (entry !== undefined) {
+          const behind = follower.behind(id)
+          if (behind === undefined || behind <= StoreState.latestVersion(entry)) {
+            touch(id, 0)
+            return Effect.succeed(entry)
+          }
+        }
+        return Effect.zipRight(load(journal, id), held(id))
+      })
+      return fresh ? Effect.zipRight(follower.sync, bring) : bring
     }
 
     /** A document's versions, whether or not it was forgotten (for its shape). */
     const anyEntryOf = (id: string) =>
-      Effect.flatMap(lookup(id), (entry) => entry === undefined ? Effect.fail(notFound(id)) : Effect.succeed(entry))
+      Effect.flatMap(
+        ensure(id, true),
+        (entry) => entry === undefined ? Effect.fail(notFound(id)) : Effect.succeed(entry)
+      )
 
     /** A document's versions, for a read of its content. */
     const entryOf = (id: string) =>
@@ -231,21 +356,73 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
      * What a command decides on. It does not ask the journal whether it moved on (a read does):
      * the journal's version check refuses a command decided on a view that was behind, and the
      * command then catches up and decides again, so asking first would only cost every command a
-     * look at what other processes wrote. A document the view already knows is behind is brought
-     * up to date first.
+     * look at what other processes wrote. A document the view knows is behind is brought up to
+     * date first, and one it does not hold is loaded.
      */
     const current = (
       id: string
     ): Effect.Effect<Option.Option<Document.Document>, Errors.DocumentForgotten | Errors.JournalError> =>
-      Effect.flatMap(
-        Effect.zipRight(refresh(id), Ref.get(ref)),
-        (state) => {
-          const entry = Option.getOrUndefined(HashMap.get(state.documents, id))
-          if (entry === undefined) return Effect.succeedNone
-          if (entry.forgotten === true) return Effect.fail(forgotten(id))
-          return Effect.succeed(Option.some(StoreState.latestDocument(entry)))
+      Effect.flatMap(ensure(id, false), (entry) => {
+        if (entry === undefined) return Effect.succeedNone
+        if (entry.forgotten === true) return Effect.fail(forgotten(id))
+        return Effect.succeed(Option.some(StoreState.latestDocument(entry)))
+      })
+
+    /** A page of documents from the journal's index, each as the view holds it (or loads it). */
+    const list = (query?: DocumentStore.ListQuery): Effect.Effect<DocumentStore.DocumentPage, Errors.JournalError> => {
+      if (journal === undefined) return listHeld(query)
+      const limit = query?.limit ?? 100
+      return Effect.gen(function*() {
+        yield* follower!.sync
+        const summaries = yield* journal.documents({
+          after: query?.after === undefined ? 0 : Number(query.after),
+          limit,
+          author: query?.author,
+          include: query?.include
+        })
+        const documents: Array<Document.Document> = []
+        for (const summary of summaries) {
+          const entry = yield* ensure(summary.documentId, false)
+          if (entry === undefined || entry.forgotten === true) continue
+          documents.push(StoreState.latestDocument(entry))
         }
-      )
+        return {
+          documents,
+          next: summaries.length === limit ? String(summaries[summaries.length - 1]!.sequence) : undefined
+        }
+      })
+    }
+
+    /** The documents of a store without a journal, in the order they were created (for `list`). */
+    const createdOrder = new Set<string>()
+    const noteCreated = (items: Iterable<RebuildItem | DocumentEvent.DocumentEvent>) => {
+      if (journal !== undefined) return
+      for (const item of items) {
+        if (item._tag === "Snapshot") createdOrder.add(item.snapshot.documentId)
+        else if (item._tag === "Entry") {
+          if (item.entry.event.version === 1) createdOrder.add(item.entry.event.documentId)
+        } else if (item.version === 1) createdOrder.add(item.documentId)
+      }
+    }
+
+    /** `list` of a store without a journal: what it holds, in the order it was created. */
+    const listHeld = (query?: DocumentStore.ListQuery) =>
+      Effect.map(Ref.get(ref), (state): DocumentStore.DocumentPage => {
+        const include = query?.include ?? "live"
+        const all = Array.from(createdOrder)
+          .flatMap((id) => {
+            const entry = Option.getOrUndefined(HashMap.get(state.documents, id))
+            return entry === undefined || entry.forgotten === true ? [] : [StoreState.latestDocument(entry)]
+          })
+          .filter((document) =>
+            (include === "all" || document.isDeleted === (include === "deleted")) &&
+            (query?.author === undefined || document.author === query.author)
+          )
+        const from = query?.after === undefined ? 0 : Number(query.after)
+        const limit = query?.limit ?? 100
+        const page = all.slice(from, from + limit)
+        return { documents: page, next: from + limit < all.length ? String(from + limit) : undefined }
+      })
 
     const { cold, coldEvents, earliest } = makeColdReads(options)
 
@@ -324,19 +501,11 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
     return {
       current,
       get: (id) =>
-        Effect.flatMap(entryOf(id), (entry) => Effect.succeed(StoreState.latestDocument(entry))),
+        Effect.map(entryOf(id), StoreState.latestDocument),
       getAt,
       asOf,
       history,
-      list: Effect.map(Effect.zipRight(freshenAll, Ref.get(ref)), (state) => {
-        const documents: Array<Document.Document> = []
-        for (const id of Vector.toArray(state.order)) {
-          const entry = Option.getOrUndefined(HashMap.get(state.documents, id))
-          const latest = entry === undefined || entry.forgotten === true ? undefined : StoreState.latestDocument(entry)
-          if (latest !== undefined && !latest.isDeleted) documents.push(latest)
-        }
-        return documents
-      }),
+      list,
       shape,
       forget: (id) =>
         anyEntryOf(id).pipe(
@@ -345,21 +514,44 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
           // Other processes' views (and their read models and key caches) drop it when they follow.
           Effect.zipRight(journal === undefined ? Effect.void : journal.recordForgotten(id as Document.DocumentId))
         ),
-      apply: (events) => modify((state) => StoreState.applyAll(state, events)),
+      apply: (events) =>
+        Effect.zipRight(
+          modify((state) => StoreState.applyAll(state, events)),
+          Effect.suspend(() => {
+            noteCreated(events)
+            for (const event of events) touch(event.documentId, StoreState.bytesOf(event))
+            return Effect.zipRight(checkGrown(new Set(events.map((event) => event.documentId))), evict)
+          })
+        ),
       committed: (entries) =>
         Effect.suspend(() => {
           if (entries.length === 0) return Effect.void
-          return Effect.orDieWith(
-            modify((state) => StoreState.applyNew(state, entries.map((entry) => entry.event))),
-            inconsistent
-          ).pipe(
-            Effect.zipRight(
-              Effect.sync(() => follower?.committed(entries[0]!.position, entries[entries.length - 1]!.position))
-            )
+          const id = entries[0]!.event.documentId
+          return add(entries.map((entry) => entry.event)).pipe(
+            Effect.zipRight(Effect.suspend(() => {
+              noteCreated(entries.map((entry) => entry.event))
+              follower?.committed(entries[0]!.position, entries[entries.length - 1]!.position)
+              let grew = 0
+              for (const entry of entries) grew += StoreState.bytesOf(entry.event)
+              touch(id, grew)
+              return Effect.zipRight(checkGrown([id]), evict)
+            }))
           )
         }),
-      restore: (items) => modify((state) => StoreState.applyAll(state, items)),
-      compact: (documentId, version) => Ref.update(ref, (state) => StoreState.compact(state, documentId, version)),
+      restore: (items) =>
+        Effect.zipRight(
+          modify((state) => StoreState.applyAll(state, items)),
+          Effect.sync(() => noteCreated(items))
+        ),
+      compact: (documentId, version) =>
+        Effect.flatMap(
+          Ref.updateAndGet(ref, (state) => StoreState.compact(state, documentId, version)),
+          (state) =>
+            Effect.sync(() => {
+              const entry = Option.getOrUndefined(HashMap.get(state.documents, documentId))
+              if (entry !== undefined) resized(documentId, StoreState.bytesHeld(entry))
+            })
+        ),
       windowOf: (documentId) =>
         Effect.map(Ref.get(ref), (state) =>
           Option.map(HashMap.get(state.documents, documentId), (entry) => ({
@@ -367,13 +559,18 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
             latest: StoreState.latestVersion(entry),
             forgotten: entry.forgotten === true
           }))),
-      windows: Effect.map(Ref.get(ref), (state) =>
-        Array.from(HashMap.entries(state.documents), ([id, entry]) => ({
-          id,
-          floor: entry.floor,
-          latest: StoreState.latestVersion(entry),
-          forgotten: entry.forgotten === true
-        }))),
+      evict: (documentIds) =>
+        Effect.suspend(() => {
+          for (const id of documentIds) {
+            createdOrder.delete(id)
+            const size = recency.get(id)
+            if (size === undefined) continue
+            recency.delete(id)
+            bytes -= size
+          }
+          return Ref.update(ref, (state) => StoreState.evict(state, documentIds))
+        }),
+      held: Effect.sync(() => ({ documents: recency.size, bytes })),
       serialized,
       sync: follower === undefined ? Effect.void : follower.sync,
       catchUp: follower === undefined ? Effect.void : follower.catchUp,
@@ -390,109 +587,6 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
 export const make: Effect.Effect<VersionedStoreService> = makeWith()
 
 /**
- * How far a rebuild has come: `done` of `total` documents (with snapshots) or events (without).
- *
- * @since 0.1.0
- */
-export interface Progress {
-  readonly done: number
-  readonly total: number
-  readonly unit: "documents" | "events"
-}
-
-/**
- * Who hears about a rebuild's progress, once per page. Unset, nobody.
- *
- * @since 0.1.0
- */
-export class RebuildProgress extends Context.Reference<RebuildProgress>()("@nerv/store/RebuildProgress", {
-  defaultValue: (): { readonly report: (progress: Progress) => Effect.Effect<void> } => ({ report: () => Effect.void })
-}) {}
-
-/**
- * Applies every entry of the journal, streaming page by page, to a store.
- *
- * @since 0.1.0
- */
-export const replay = (
-  store: DocumentStore.DocumentStoreService,
-  journal: Journal.JournalService
-): Effect.Effect<void, Errors.JournalError> =>
-  Effect.gen(function*() {
-    const { report } = yield* RebuildProgress
-    const total = yield* journal.head
-    let done = 0
-    yield* journal.read().pipe(
-      Stream.runForEachChunk((chunk) =>
-        store.apply(Chunk.toReadonlyArray(chunk).map((entry) => entry.event)).pipe(
-          Effect.orDieWith(inconsistent),
-          Effect.zipRight(Effect.suspend(() => report({ done: done += chunk.length, total, unit: "events" })))
-        )
-      )
-    )
-    // Pruned positions make fewer entries than the head: the last report says the rebuild is done.
-    if (done < total) yield* report({ done: total, total, unit: "events" })
-  })
-
-/**
- * Rebuilds a store from the latest snapshot of each document and the entries after it.
- *
- * @since 0.1.0
- */
-export const restoreFrom = (
-  store: VersionedStoreService,
-  snapshots: SnapshotStore["Type"],
-  policy: { readonly every: number } = { every: 1_000 }
-): Effect.Effect<void, Errors.JournalError> =>
-  Effect.gen(function*() {
-    const { report } = yield* RebuildProgress
-    const total = yield* snapshots.documentCount
-    let done = 0
-    let reading = ""
-    let read = 0
-    /**
-     * A document read `every` versions past its snapshot (or without one) gets its snapshot now, and
-     * the versions it covers leave memory: a rebuild's memory stays bounded however long a history
-     * is, and the next start reads less.
-     */
-    const snapshotGrown = (ids: Iterable<string>) =>
-      Effect.gen(function*() {
-        const taken: Array<Snapshot> = []
-        for (const id of ids) {
-          const window = Option.getOrUndefined(yield* store.windowOf(id))
-          if (window === undefined || window.forgotten || window.latest - window.floor < policy.every) continue
-          const document = yield* Effect.orDie(store.getAt(id as Document.DocumentId, window.latest))
-          taken.push({ documentId: id, version: window.latest, document })
-        }
-        if (taken.length === 0) return
-        yield* snapshots.save(taken)
-        yield* Effect.forEach(taken, (snapshot) => store.compact(snapshot.documentId, snapshot.version), {
-          discard: true
-        })
-      })
-    yield* snapshots.rebuild().pipe(
-      Stream.runForEachChunk((chunk) => {
-        // A document's entries arrive together, so counting them (carried across pages) tells which
-        // documents grew past the policy without looking every document up.
-        const grown = new Set<string>()
-        for (const item of chunk) {
-          if (item._tag === "Snapshot" || item.entry.event.version === 1) done++
-          if (item._tag === "Snapshot") continue
-          const id = item.entry.event.documentId
-          read = id === reading ? read + 1 : 1
-          reading = id
-          if (read >= policy.every) grown.add(id)
-        }
-        return store.restore(chunk).pipe(
-          Effect.orDieWith(inconsistent),
-          Effect.zipRight(grown.size === 0 ? Effect.void : snapshotGrown(grown)),
-          Effect.zipRight(report({ done, total, unit: "documents" }))
-        )
-      })
-    )
-  })
-
-/**
  * An empty store.
  *
  * @since 0.1.0
@@ -501,8 +595,8 @@ export const layer: Layer.Layer<DocumentStore.DocumentStore> = Layer.effect(Docu
 
 /**
  * How often a store built by `layerFromJournal` looks, while nothing else asks, whether other
- * processes committed to its journal (default 100 ms). Reads and commands look first anyway; the
- * poll only keeps the view from falling far behind while the process is idle.
+ * processes committed to its journal (default 100 ms). Reads look first anyway; the poll only
+ * keeps the view from falling far behind while the process is idle.
  *
  * @since 0.1.0
  */
@@ -521,10 +615,13 @@ const wallClockSleep = (millis: number) =>
   })
 
 /**
- * A store rebuilt from the journal on start, so it holds exactly what the journal committed, and
- * following it from there on: what other processes commit reaches it (see `FollowInterval`). With a
- * `SnapshotStore` in context, it rebuilds from the snapshots and takes new ones as documents grow
- * (every `SnapshotPolicy.every` versions), in a fiber of the layer's scope.
+ * The store over the journal in context, as a view of it: it opens without reading any document
+ * (so opening costs the same at a thousand documents or ten million), loads each document from its
+ * latest snapshot and the entries after it when it is first needed, holds what is hot within
+ * `StoreBudget`, and follows the journal (see `FollowInterval`). With a `SnapshotStore` in context,
+ * it takes a snapshot of a document every `SnapshotPolicy.every` versions, in a fiber of the
+ * layer's scope. A full rebuild of what is derived from the journal is an explicit operation
+ * (`Rebuild.run`).
  *
  * @since 0.1.0
  */
@@ -533,25 +630,16 @@ export const layerFromJournal: Layer.Layer<DocumentStore.DocumentStore, Errors.J
     DocumentStore.DocumentStore,
     Effect.gen(function*() {
       const journal = yield* Journal.Journal
-      const snapshots = yield* Effect.serviceOption(SnapshotStore)
-      const forgetting = yield* Effect.serviceOption(Forgetting)
-      const store = yield* makeWith({
-        journal,
-        snapshots: Option.getOrUndefined(snapshots),
-        forgetting: Option.getOrUndefined(forgetting)
-      })
-      // What commits during the rebuild is read again after it, and recognised by its version.
+      const snapshots = Option.getOrUndefined(yield* Effect.serviceOption(SnapshotStore))
+      const forgetting = Option.getOrUndefined(yield* Effect.serviceOption(Forgetting))
+      const snapshotter = snapshots === undefined
+        ? undefined
+        : yield* makeSnapshotter(snapshots, (yield* SnapshotPolicy).every)
+      const store = yield* makeWith({ journal, snapshots, forgetting, snapshotter, budget: yield* StoreBudget })
+      if (snapshotter !== undefined) yield* snapshotter.start(store)
+      // Following starts at the journal's head: whatever commits after the token changes it.
       const token = yield* journal.changeToken
-      const head = yield* journal.head
-      let view: DocumentStore.DocumentStoreService = store
-      if (Option.isNone(snapshots)) {
-        yield* replay(store, journal)
-      } else {
-        const policy = yield* SnapshotPolicy
-        yield* restoreFrom(store, snapshots.value, policy)
-        view = yield* startSnapshotting(store, snapshots.value, policy)
-      }
-      yield* store.resume(head, token)
+      yield* store.resume(yield* journal.head, token)
       const interval = Duration.toMillis(yield* FollowInterval)
       yield* store.sync.pipe(
         Effect.catchAll((error) => Effect.logWarning(`the store could not follow the journal: ${error.message}`)),
@@ -559,6 +647,6 @@ export const layerFromJournal: Layer.Layer<DocumentStore.DocumentStore, Errors.J
         Effect.forever,
         Effect.forkScoped
       )
-      return view
+      return store
     })
   )

@@ -21,6 +21,10 @@ export * as Projection from "./Projection.js"
 /**
  * @since 0.1.0
  */
+export * as Rebuild from "./Rebuild.js"
+/**
+ * @since 0.1.0
+ */
 export * as Retention from "./Retention.js"
 /**
  * @since 0.1.0

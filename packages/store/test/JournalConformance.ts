@@ -291,6 +291,36 @@ export const journalConformance = (name: string, subject: Subject) =>
         }
       })))
 
+    it.effect("keeps an index of documents with every append: creation order, author, live or deleted", () =>
+      paired(Effect.gen(function*() {
+        const [a, b] = [yield* Journal.Journal, yield* Second]
+        yield* a.append([created(1, "one", "ann")], 0)
+        yield* b.append([created(2, "two", "bob")], 0)
+        yield* a.append([created(3, "three", "ann")], 0)
+        yield* b.append([updated(1, 2, { content: "x" }), updated(1, 3, { content: "y" })], 1)
+        yield* a.append([deleted(2, 2)], 1)
+        yield* b.append([created(4, "four", "ann")], 0)
+        const ids = (summaries: ReadonlyArray<Journal.DocumentSummary>) => summaries.map((d) => d.documentId)
+        for (const journal of [a, b]) {
+          const live = yield* journal.documents()
+          assert.deepStrictEqual(ids(live), [idOf(1), idOf(3), idOf(4)])
+          assert.deepInclude(live[0], { author: "ann", version: 3, deleted: false })
+          assert.deepStrictEqual(ids(yield* journal.documents({ include: "deleted" })), [idOf(2)])
+          assert.deepInclude((yield* journal.documents({ include: "deleted" }))[0], { version: 2, deleted: true })
+          assert.deepStrictEqual(ids(yield* journal.documents({ include: "all" })), [1, 2, 3, 4].map(idOf))
+          assert.deepStrictEqual(ids(yield* journal.documents({ author: "ann" })), [idOf(1), idOf(3), idOf(4)])
+          assert.deepStrictEqual(ids(yield* journal.documents({ author: "bob", include: "all" })), [idOf(2)])
+          // Pages: after a sequence, at most a limit, in creation order.
+          const first = yield* journal.documents({ include: "all", limit: 2 })
+          assert.deepStrictEqual(ids(first), [idOf(1), idOf(2)])
+          const rest = yield* journal.documents({ include: "all", after: first[1]!.sequence })
+          assert.deepStrictEqual(ids(rest), [idOf(3), idOf(4)])
+        }
+        // A forgotten document is never enumerated.
+        yield* b.recordForgotten(idOf(3))
+        assert.deepStrictEqual(ids(yield* a.documents({ include: "all" })), [idOf(1), idOf(2), idOf(4)])
+      })))
+
     it.effect("upcasts rows written in older shapes through the registered chain", () =>
       Effect.gen(function*() {
         const journal = yield* Journal.Journal

@@ -7,7 +7,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { join } from "node:path"
-import { MemoryJournal, Snapshots, VersionedStore } from "../src/index.js"
+import { MemoryJournal, Rebuild, Snapshots, VersionedStore } from "../src/index.js"
 import { idOf, sqliteJournal, sqliteStore, tempDir } from "./fixtures/events.js"
 import { everything, snapshotsTaken, workload } from "./fixtures/workload.js"
 
@@ -16,7 +16,7 @@ const every = 10
 /** The same, read from a store that replays the whole journal without snapshots. */
 const expected = Effect.gen(function*() {
   const plain = yield* VersionedStore.make
-  yield* VersionedStore.replay(plain, yield* Journal.Journal)
+  yield* Rebuild.replay(plain, yield* Journal.Journal)
   return yield* Effect.provideService(everything, DocumentStore.DocumentStore, plain)
 })
 
@@ -99,7 +99,7 @@ describe("snapshots", () => {
       )
     }).pipe(Effect.scoped))
 
-  it.live("a rebuild snapshots long histories it meets, so memory stays bounded and the next start reads less", () =>
+  it.live("an explicit rebuild reads every document, snapshots long histories, and loads read less after", () =>
     Effect.gen(function*() {
       const file = join(yield* tempDir, "journal.db")
       // Written without snapshots: a store that keeps everything, over the SQLite journal.
@@ -108,9 +108,28 @@ describe("snapshots", () => {
         yield* Effect.provideService(workload, DocumentStore.DocumentStore, plain)
       }).pipe(Effect.provide(sqliteJournal(file)), Effect.scoped)
       yield* Effect.gen(function*() {
-        const store = yield* DocumentStore.DocumentStore
+        const reports: Array<Rebuild.Progress> = []
+        const summary = yield* Rebuild.run().pipe(
+          Effect.provideService(Rebuild.RebuildProgress, {
+            report: (progress) => Effect.sync(() => void reports.push(progress))
+          })
+        )
+        assert.deepStrictEqual(summary, {
+          documents: 3,
+          events: 3 + 34 + 2 + 24,
+          snapshotsTaken: 2,
+          snapshotsRemoved: 0
+        })
+        assert.deepStrictEqual(reports.at(-1), { done: 3, total: 3, unit: "documents" })
         const found = yield* Effect.flatMap(Snapshots.SnapshotStore, (s) => s.latest(idOf(1)))
         assert.strictEqual(Option.getOrThrow(found).version, 35)
+        // From scratch: the snapshots are taken again from the events.
+        const again = yield* Rebuild.run({ fromScratch: true })
+        assert.deepInclude(again, { documents: 3, snapshotsTaken: 2 })
+        assert.isAbove(again.snapshotsRemoved, 0)
+      }).pipe(Effect.provide(sqliteJournal(file)), Effect.provide(Snapshots.layerPolicy(every)), Effect.scoped)
+      yield* Effect.gen(function*() {
+        const store = yield* DocumentStore.DocumentStore
         assert.deepStrictEqual(yield* everything, yield* expected)
         assert.strictEqual((yield* store.getAt(idOf(1), 2)).content, "v2")
       }).pipe(

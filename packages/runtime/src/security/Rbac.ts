@@ -46,6 +46,7 @@ export const Permission = Schema.Literal(
   "audit:read",
   "keys:admin",
   "journal:prune",
+  "journal:rebuild",
   "intent:analyze"
 )
 

@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import { Document, Documents, DocumentStore, Errors, IdGenerator, Input } from "@nerv/core"
-import { Projection, Retention } from "@nerv/store"
+import { Projection, Rebuild, Retention } from "@nerv/store"
 import * as Cause from "effect/Cause"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
@@ -410,6 +410,27 @@ export const prune = (policy: Retention.Policy, options?: { readonly dryRun?: bo
       Retention.Retention,
       (retention) => options?.dryRun ? retention.plan(policy) : retention.prune(policy)
     )
+  )
+
+/**
+ * Rebuilds what is derived from the journal: reads every document, checks every entry, and takes
+ * the snapshots long histories lack (`fromScratch`: all of them again). See `Rebuild.run` in
+ * `@nerv/store`. Needs `journal:rebuild`.
+ *
+ * @since 0.1.0
+ */
+export const rebuild = (options?: { readonly fromScratch?: boolean | undefined }): Effect.Effect<
+  Rebuild.Summary,
+  Errors.JournalError | Errors.PermissionDenied | Errors.AuditUnavailable,
+  Nerv.Services | AuditTrail | Rbac.Policy | Rbac.Principal
+> =>
+  guarded(
+    {
+      action: "Journal.rebuild",
+      permission: "journal:rebuild",
+      target: options?.fromScratch === true ? "from scratch" : "from the snapshots"
+    },
+    Rebuild.run(options)
   )
 
 /**

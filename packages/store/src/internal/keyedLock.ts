@@ -31,7 +31,7 @@ export const makeKeyedLock = () => {
       })
     })
 
-  return <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  const lock = <A, E, R>(key: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
     Effect.uninterruptibleMask((restore) => {
       const attempt: Effect.Effect<A, E, R> = Effect.suspend(() => {
         if (held.has(key)) return Effect.zipRight(restore(released(key)), attempt)
@@ -44,4 +44,9 @@ export const makeKeyedLock = () => {
       })
       return attempt
     })
+
+  /** Whether an effect holds the key's lock now. */
+  const isHeld = (key: string) => held.has(key)
+
+  return Object.assign(lock, { isHeld })
 }

@@ -65,6 +65,20 @@ export const migrations = {
       document_id TEXT NOT NULL UNIQUE,
       forgotten_at INTEGER NOT NULL
     )`
+  ),
+  "5_document_index": statements(
+    // The documents' index, kept by every append in its own transaction: what enumerating the
+    // documents reads (by creation order, by author, live or deleted) instead of every document.
+    "ALTER TABLE nerv_documents ADD COLUMN author TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE nerv_documents ADD COLUMN version INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE nerv_documents ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0",
+    `UPDATE nerv_documents SET
+      version = coalesce((SELECT max(e.version) FROM nerv_events e WHERE e.document_id = nerv_documents.document_id), 0),
+      author = coalesce(
+        (SELECT e.actor FROM nerv_events e WHERE e.document_id = nerv_documents.document_id AND e.version = 1), ''),
+      deleted = EXISTS (SELECT 1 FROM nerv_events e
+        WHERE e.document_id = nerv_documents.document_id AND e.event_type = 'DocumentDeleted')`,
+    "CREATE INDEX nerv_documents_by_author ON nerv_documents (author, seq)"
   )
 }
 

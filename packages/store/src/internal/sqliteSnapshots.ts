@@ -217,7 +217,12 @@ export const makeSqliteSnapshots = Effect.fnUntraced(function*(pageSize: number)
     documentCount: sql.unsafe<{ readonly count: number }>("SELECT count(*) AS count FROM nerv_documents").pipe(
       Effect.mapError(failed("could not count the documents")),
       Effect.map(([row]) => row!.count)
-    )
+    ),
+    groupedByDocument: true,
+    clear: sql.unsafe<{ readonly removed: number }>(
+      `DELETE FROM nerv_snapshots WHERE document_id IN (SELECT document_id FROM nerv_events WHERE version = 1)
+       RETURNING 1 AS removed`
+    ).pipe(Effect.map((rows) => rows.length), Effect.mapError(failed("could not remove snapshots")))
   } satisfies SnapshotStoreService
 })
 

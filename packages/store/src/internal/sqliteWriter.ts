@@ -35,6 +35,8 @@ export interface Writer {
   readonly headers: (after: number, limit: number) => Array<Journal.EntryHeader>
   /** The records of forgotten documents after `after`. */
   readonly forgotten: (after: number) => Array<Journal.ForgottenRecord>
+  /** The index of documents (see `Journal.DocumentQuery`). */
+  readonly documents: (query: Journal.DocumentQuery | undefined) => Array<Journal.DocumentSummary>
 }
 
 /** One command waiting in a group commit. */
@@ -104,7 +106,41 @@ const makeWriter = (db: Database.Database): Writer => {
     }
     return statement
   }
-  const document = db.prepare("INSERT INTO nerv_documents (seq, document_id) VALUES (?, ?)")
+  const created = db.prepare(
+    "INSERT INTO nerv_documents (seq, document_id, author, version, deleted) VALUES (?, ?, ?, ?, ?)"
+  )
+  const changed = db.prepare(
+    "UPDATE nerv_documents SET version = ?, deleted = max(deleted, ?) WHERE document_id = ?"
+  )
+  const documentStatements = new Map<string, Database.Statement>()
+  const documents = (query: Journal.DocumentQuery | undefined) => {
+    const include = query?.include ?? "live"
+    const byAuthor = query?.author !== undefined
+    const key = `${include}:${byAuthor}`
+    let statement = documentStatements.get(key)
+    if (statement === undefined) {
+      statement = db.prepare(
+        "SELECT d.document_id, d.seq, d.author, d.version, d.deleted FROM nerv_documents d " +
+          `WHERE d.seq > ? ${byAuthor ? "AND d.author = ?" : ""} ` +
+          (include === "live" ? "AND d.deleted = 0 " : include === "deleted" ? "AND d.deleted = 1 " : "") +
+          "AND NOT EXISTS (SELECT 1 FROM nerv_forgotten f WHERE f.document_id = d.document_id) " +
+          "ORDER BY d.seq LIMIT ?"
+      ).raw()
+      documentStatements.set(key, statement)
+    }
+    const params = byAuthor
+      ? [query?.after ?? 0, query!.author, query?.limit ?? -1]
+      : [query?.after ?? 0, query?.limit ?? -1]
+    return (statement.all(...params) as Array<[string, number, string, number, number]>).map((
+      [id, sequence, author, version, deleted]
+    ) => ({
+      documentId: id as Journal.DocumentSummary["documentId"],
+      sequence,
+      author,
+      version,
+      deleted: deleted === 1
+    }))
+  }
   const forgotten = db.prepare(
     "SELECT sequence, document_id FROM nerv_forgotten WHERE sequence > ? ORDER BY sequence"
   ).raw()
@@ -131,8 +167,10 @@ const makeWriter = (db: Database.Database): Writer => {
         continue
       }
       const entries: Array<Journal.JournalEntry> = []
+      let deleted = 0
       for (let i = 0; i < pending.events.length; i++) {
         const row = pending.rows[i]!
+        if (row.event_type === "DocumentDeleted") deleted = 1
         position++
         params.push(
           position,
@@ -149,10 +187,13 @@ const makeWriter = (db: Database.Database): Writer => {
           Buffer.from(row.payload.buffer, row.payload.byteOffset, row.payload.byteLength)
         )
         if (++rows === rowsPerInsert) flush(rowsPerInsert)
-        if (row.version === 1) document.run(position, row.document_id)
         entries.push({ position, event: pending.events[i]! })
       }
-      actual.set(pending.documentId, current + entries.length)
+      // The index of documents, in the same transaction: never behind a committed command.
+      const last = current + entries.length
+      if (current === 0) created.run(entries[0]!.position, pending.documentId, pending.rows[0]!.actor, last, deleted)
+      else changed.run(last, deleted, pending.documentId)
+      actual.set(pending.documentId, last)
       outcomes.push({ _tag: "Committed", entries })
     }
     if (rows > 0) flush(rows)
@@ -184,6 +225,7 @@ const makeWriter = (db: Database.Database): Writer => {
         version: v,
         eventType: type as Journal.EntryHeader["eventType"]
       })),
+    documents,
     forgotten: (after) =>
       (forgotten.all(after) as Array<[number, string]>).map(([sequence, id]) => ({
         sequence,

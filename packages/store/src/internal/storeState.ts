@@ -42,13 +42,12 @@ export interface Versions {
   readonly forgotten?: boolean | undefined
 }
 
-/** What the store holds: each document's versions, and the documents in creation order. */
+/** What the store holds: the versions of the documents it holds. */
 export interface State {
   readonly documents: HashMap.HashMap<string, Versions>
-  readonly order: Vector.Vector<string>
 }
 
-export const emptyState: State = { documents: HashMap.empty(), order: Vector.empty() }
+export const emptyState: State = { documents: HashMap.empty() }
 
 export const latestVersion = (entry: Versions): number => entry.floor + entry.events.length
 
@@ -136,7 +135,6 @@ export const applyAll = (
   items: Iterable<DocumentEvent.DocumentEvent | RebuildItem>
 ): Either.Either<State, Errors.VersionConflict> => {
   const documents = HashMap.beginMutation(state.documents)
-  let order = state.order
   let run: Run | undefined
   const flush = () => {
     if (run === undefined || run.added.length === 0) return
@@ -169,7 +167,6 @@ export const applyAll = (
         latest: snapshot.document,
         forgotten: isForgotten(snapshot.document)
       })
-      order = Vector.append(order, snapshot.documentId)
       continue
     }
     const event = item._tag === "Entry" ? item.entry.event : item
@@ -204,15 +201,16 @@ export const applyAll = (
     if (event.version % checkpointEvery === 0) run.checkpoints.push(document)
     run.latest = document
     run.version = event.version
-    if (actual === 0) order = Vector.append(order, event.documentId)
   }
   flush()
-  return Either.right({ documents: HashMap.endMutation(documents), order })
+  return Either.right({ documents: HashMap.endMutation(documents) })
 }
 
 /**
- * Adds what the view does not hold yet: events whose version it holds already, and snapshots of
- * documents it holds, are skipped (another path of the view added them first); the rest must
+ * Adds what continues what the view holds: events whose version it holds already, and snapshots of
+ * documents it holds, are skipped (another path of the view added them first), and so are the
+ * events of a document it does not hold unless they start it (its first version, or a snapshot
+ * just before): such a document is loaded from the journal when it is next needed. The rest must
  * follow, as in `applyAll`.
  */
 export const applyNew = (
@@ -238,7 +236,8 @@ export const applyNew = (
       continue
     }
     const event = item._tag === "Entry" ? item.entry.event : item
-    if (event.version <= latestOf(event.documentId)) continue
+    const held = latestOf(event.documentId)
+    if (event.version <= held || (held < 0 && event.version !== 1)) continue
     latest.set(event.documentId, event.version)
     fresh.push(item)
   }
@@ -252,7 +251,6 @@ export const compact = (state: State, documentId: string, version: number): Stat
   // The checkpoints at or below the new floor go with the versions they were kept for.
   const dropped = (firstCheckpoint(version) - firstCheckpoint(entry.floor)) / checkpointEvery
   return {
-    ...state,
     documents: HashMap.set(state.documents, documentId, {
       floor: version,
       base: documentAt(entry, version),
@@ -277,5 +275,31 @@ const forgetEntry = (entry: Versions): Versions => ({
 export const forget = (state: State, documentId: string): State => {
   const entry = Option.getOrUndefined(HashMap.get(state.documents, documentId))
   if (entry === undefined || entry.forgotten === true) return state
-  return { ...state, documents: HashMap.set(state.documents, documentId, forgetEntry(entry)) }
+  return { documents: HashMap.set(state.documents, documentId, forgetEntry(entry)) }
+}
+
+/** Drops documents from the view (the journal still has them: they load again when needed). */
+export const evict = (state: State, documentIds: Iterable<string>): State => ({
+  documents: HashMap.removeMany(state.documents, documentIds)
+})
+
+/**
+ * A rough count of the bytes an event takes in memory: its strings (two bytes a character) and
+ * what every event costs besides. It sets the store's memory budget, which needs to be right in
+ * size, not exact.
+ */
+export const bytesOf = (event: DocumentEvent.DocumentEvent): number => {
+  const text = event._tag === "DocumentCreated"
+    ? event.title.length + event.content.length
+    : event._tag === "DocumentUpdated"
+    ? (event.title?.length ?? 0) + (event.content?.length ?? 0)
+    : event.reason.length
+  return 320 + 2 * text
+}
+
+/** `bytesOf` every event a document holds, and its kept states. */
+export const bytesHeld = (entry: Versions): number => {
+  let bytes = 2 * (entry.latest.title.length + entry.latest.content.length) + 200
+  for (const event of Vector.toArray(entry.events)) bytes += bytesOf(event)
+  return bytes + entry.checkpoints.length * 400
 }
