@@ -634,7 +634,7 @@ export const layerFromJournal: Layer.Layer<DocumentStore.DocumentStore, Errors.J
       const forgetting = Option.getOrUndefined(yield* Effect.serviceOption(Forgetting))
       const snapshotter = snapshots === undefined
         ? undefined
-        : yield* makeSnapshotter(snapshots, (yield* SnapshotPolicy).every)
+        : yield* makeSnapshotter(snapshots, (yield* SnapshotPolicy).every, journal)
       const store = yield* makeWith({ journal, snapshots, forgetting, snapshotter, budget: yield* StoreBudget })
       if (snapshotter !== undefined) yield* snapshotter.start(store)
       // Following starts at the journal's head: whatever commits after the token changes it.

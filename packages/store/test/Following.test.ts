@@ -25,7 +25,7 @@ import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import { join } from "node:path"
 import { JournalSubscription, MemoryJournal, SqliteJournal, VersionedStore } from "../src/index.js"
-import { sqliteClient, sqliteJournal, sqliteStore, tempDir } from "./fixtures/events.js"
+import { smallBudget, sqliteClient, sqliteJournal, sqliteStore, tempDir } from "./fixtures/events.js"
 
 /** What the document programs need besides the store: a bus and a notifier that do nothing. */
 const quiet = Layer.mergeAll(
@@ -64,7 +64,12 @@ const lagging = (journal: Journal.JournalService): Journal.JournalService => ({
 })
 
 const build = (journal: Layer.Layer<Journal.Journal, unknown, Scope.Scope>) =>
-  Layer.build(Layer.mergeAll(VersionedStore.layerFromJournal.pipe(Layer.provideMerge(journal)), quiet))
+  Layer.build(
+    Layer.mergeAll(
+      VersionedStore.layerFromJournal.pipe(Layer.provideMerge(journal), Layer.provide(smallBudget)),
+      quiet
+    )
+  )
 
 const memoryPair: Pair = (options) =>
   Effect.gen(function*() {

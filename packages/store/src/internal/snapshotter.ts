@@ -1,9 +1,12 @@
-import type { Document, Errors } from "@nerv/core"
+import { Decider, type Document, type Errors, type Journal } from "@nerv/core"
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { Snapshot, SnapshotStoreService } from "../Snapshots.js"
+import { isForgotten } from "./forgotten.js"
 
 /** What taking a snapshot needs of a store. */
 export interface Windowed {
@@ -45,15 +48,54 @@ export const takeSnapshots = (
   })
 
 /**
- * Takes snapshots in the background: the store says which documents grew `every` versions past
- * their last snapshot (`due`, which only queues the id), and a fiber of the scope takes them. A
- * failed save is logged and tried again when the document grows on (a snapshot only saves time:
- * losing one loses nothing).
+ * Takes a snapshot of a document the store no longer holds, if its history grew `every` versions
+ * past its latest snapshot: folded from that snapshot and the journal's entries after it.
  */
-export const makeSnapshotter = (snapshots: SnapshotStoreService, every: number) =>
+const takeFromJournal = (
+  journal: Journal.JournalService,
+  snapshots: SnapshotStoreService,
+  id: string,
+  every: number
+): Effect.Effect<number, Errors.JournalError> =>
+  Effect.gen(function*() {
+    const base = Option.getOrUndefined(yield* snapshots.latest(id))
+    const entries = Chunk.toReadonlyArray(
+      yield* Stream.runCollect(
+        journal.readDocument(id as Document.DocumentId, { fromVersion: (base?.version ?? 0) + 1 })
+      )
+    )
+    if (entries.length < every) return 0
+    let state = base?.document
+    for (const { event } of entries) {
+      // A forgotten document has no content to snapshot.
+      if (isForgotten(event)) return 0
+      state = Decider.evolve(state, event)
+    }
+    yield* snapshots.save([{ documentId: id, version: state!.version, document: state! }])
+    return 1
+  })
+
+/**
+ * Takes snapshots in the background: the store says which documents grew `every` versions past
+ * their last snapshot (`due`, which only queues the id), and a fiber of the scope takes them, from
+ * the store if it still holds the document, else from the journal (a small store lets documents go
+ * sooner than the fiber comes). A failed save is logged and tried again when the document grows on
+ * (a snapshot only saves time: losing one loses nothing).
+ */
+export const makeSnapshotter = (snapshots: SnapshotStoreService, every: number, journal: Journal.JournalService) =>
   Effect.gen(function*() {
     const queue = yield* Effect.acquireRelease(Queue.unbounded<string>(), Queue.shutdown)
     const queued = new Set<string>()
+    const take = (store: Windowed, ids: Iterable<string>) =>
+      Effect.gen(function*() {
+        const held: Array<string> = []
+        for (const id of ids) {
+          queued.delete(id)
+          if (Option.isSome(yield* store.windowOf(id))) held.push(id)
+          else yield* takeFromJournal(journal, snapshots, id, every)
+        }
+        yield* takeSnapshots(store, snapshots, held, every)
+      }).pipe(Effect.catchAll((error) => Effect.logWarning(`snapshots were not taken: ${error.message}`)))
     return {
       every,
       due: (id: string): void => {
@@ -62,14 +104,10 @@ export const makeSnapshotter = (snapshots: SnapshotStoreService, every: number) 
         queue.unsafeOffer(id)
       },
       start: (store: Windowed): Effect.Effect<void, never, Scope.Scope> =>
-        Effect.asVoid(Effect.forkScoped(Effect.forever(Effect.flatMap(Queue.takeBetween(queue, 1, 1_000), (ids) =>
-          Effect.suspend(() => {
-            for (const id of ids) {
-              queued.delete(id)
-            }
-            return takeSnapshots(store, snapshots, ids, every)
-          }).pipe(Effect.catchAll((error) =>
-            Effect.logWarning(`snapshots were not taken: ${error.message}`)
-          ))))))
+        Effect.asVoid(
+          Effect.forkScoped(
+            Effect.forever(Effect.flatMap(Queue.takeBetween(queue, 1, 1_000), (ids) => take(store, ids)))
+          )
+        )
     }
   })
