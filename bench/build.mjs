@@ -16,3 +16,4 @@ const options = {
 await build({ ...options, entryPoints: ["src/main.ts"], outfile: "dist/bench.mjs" })
 // The process the multi-process workloads start several of (see src/suites/processes.ts).
 await build({ ...options, entryPoints: ["src/processes/writer.ts"], outfile: "dist/processes-writer.mjs" })
+await build({ ...options, entryPoints: ["src/processes/heap.ts"], outfile: "dist/processes-heap.mjs" })

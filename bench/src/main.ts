@@ -11,6 +11,7 @@ import type { BenchContext, BenchRecord } from "./harness.js"
 import { consoleTable, isNoisy, markdown, noisySpread, svgChart } from "./report.js"
 import { suites } from "./suites.js"
 import { targets as busTargets } from "./suites/bus.js"
+import { targets as cliTargets } from "./suites/cli.js"
 import { targets as durableTargets } from "./suites/durable.js"
 import { targets as intentTargets } from "./suites/intent.js"
 import { targets as processesTargets } from "./suites/processes.js"
@@ -47,6 +48,7 @@ const checks = [
   ...busTargets(results),
   ...durableTargets(results),
   ...processesTargets(results),
+  ...cliTargets(results),
   ...intentTargets(results)
 ]
 for (const check of checks) notes.push(`${check.met ? "met" : "MISSED"}: ${check.target} — measured ${check.measured}`)

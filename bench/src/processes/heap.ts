@@ -1,0 +1,59 @@
+/**
+ * The process of the `retained heap 1M events` workload: writes `documents` documents of
+ * `versions` versions each through NERV's commands on the durable SQLite journal (64 writers, the
+ * default store budget), reads every document back, then collects garbage and prints the heap it
+ * retains, in bytes: what a process that has written and read that much keeps.
+ *
+ * Usage: node --expose-gc dist/processes-heap.mjs <database file> <documents> <versions>
+ */
+import { Documents, Notifier } from "@nerv/core"
+import { EventBus, Ids } from "@nerv/runtime"
+import { PayloadCodec, Snapshots, SqliteJournal, VersionedStore } from "@nerv/store"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+
+const [file, documentsArg, versionsArg] = process.argv.slice(2)
+const documents = Number(documentsArg)
+const versions = Number(versionsArg)
+const writers = 64
+
+const layer = Layer.mergeAll(
+  VersionedStore.layerFromJournal.pipe(
+    Layer.provideMerge(SqliteJournal.layer()),
+    Layer.provide(Layer.merge(SqliteJournal.layerClient({ filename: file! }), PayloadCodec.layerJson)),
+    Layer.provide(Snapshots.layerPolicy(1_000))
+  ),
+  EventBus.layer(),
+  Layer.succeed(Notifier.Notifier, { notify: () => Effect.void }),
+  Ids.layerRandom,
+  Logger.minimumLogLevel(LogLevel.None)
+)
+
+const program = Effect.gen(function*() {
+  const ids: Array<string> = []
+  // Each writer writes its share of the documents, one after the other.
+  yield* Effect.all(
+    Array.from({ length: writers }, (_, w) =>
+      Effect.gen(function*() {
+        for (let d = w; d < documents; d += writers) {
+          const id = yield* Documents.create({ title: `doc ${d}`, content: "v1", author: `author${d % 8}` })
+          for (let v = 2; v <= versions; v++) {
+            yield* Documents.update(id, { content: `version ${v} of document ${d}` }, { editor: "bench" })
+          }
+          ids.push(id)
+        }
+      })),
+    { concurrency: writers, discard: true }
+  )
+  for (const id of ids) yield* Documents.get(id)
+})
+
+const runtime = ManagedRuntime.make(layer)
+await runtime.runPromise(program)
+globalThis.gc?.()
+globalThis.gc?.()
+process.stdout.write(`HEAP ${process.memoryUsage().heapUsed}\n`)
+await runtime.dispose()
