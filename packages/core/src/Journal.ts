@@ -20,6 +20,11 @@ import type { JournalBusy, JournalError, VersionConflict } from "./Errors.js"
 export interface JournalEntry {
   readonly position: number
   readonly event: DocumentEvent
+  /**
+   * The entry was read without its content because its document was forgotten (crypto-shredded):
+   * its event's metadata (version, time, actor, ids) is real, its title, content or reason blank.
+   */
+  readonly forgotten?: boolean | undefined
 }
 
 /**

@@ -8,9 +8,10 @@ import { type DocumentStore, EventBus as Port, type IdGenerator, Journal, Notifi
 import type { NervEvent } from "@nerv/core"
 import { Errors } from "@nerv/core"
 import {
+  Checkpoints,
+  Forgetting,
   MemoryJournal,
   PayloadCodec,
-  Projection,
   Retention,
   Snapshots,
   SqliteJournal,
@@ -135,8 +136,8 @@ export const databaseFile: Config.Config<string> = Config.string("NERV_DATABASE"
 export type SqliteServices =
   | Services
   | Retention.Retention
-  | Projection.Checkpoints
-  | Projection.Forgetting
+  | Checkpoints.Checkpoints
+  | Forgetting.Forgetting
   | DataKeys.DataKeys
   | AuditTrail.AuditTrail
 
@@ -208,7 +209,7 @@ export const layerSqlite = (
     // one `Forgetting` too: the store tells the key cache and the read models what others forgot.
     return Layer.mergeAll(Retention.layerSqlite.pipe(Layer.provideMerge(store)), audit).pipe(
       Layer.provide(SqliteJournal.layerClient({ filename })),
-      Layer.provideMerge(Projection.layerForgetting),
+      Layer.provideMerge(Forgetting.layer),
       Layer.merge(Layer.mergeAll(EventBus.layer(options?.bus), Notifier.layerConsole, Ids.layerRandom))
     )
   }))

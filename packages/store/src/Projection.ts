@@ -7,56 +7,15 @@
  * @since 0.1.0
  */
 import { Errors, Journal } from "@nerv/core"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import { isForgotten as isForgottenValue } from "./internal/forgotten.js"
+import { Checkpoints } from "./Checkpoints.js"
+import { Forgetting } from "./Forgetting.js"
 import * as JournalSubscription from "./JournalSubscription.js"
-
-/**
- * A projection's stored progress: the encoded state and the position it reflects.
- *
- * @since 0.1.0
- */
-export interface Checkpoint {
-  readonly position: number
-  readonly state: unknown
-}
-
-/**
- * @since 0.1.0
- */
-export interface CheckpointsService {
-  readonly load: (name: string) => Effect.Effect<Option.Option<Checkpoint>, Errors.JournalError>
-  /** Stores the state and its position together, atomically. */
-  readonly save: (name: string, checkpoint: Checkpoint) => Effect.Effect<void, Errors.JournalError>
-}
-
-/**
- * Where projections keep their checkpoints. `SqliteJournal.layer` keeps them in the journal
- * database; `layerCheckpointsMemory` in memory.
- *
- * @since 0.1.0
- */
-export class Checkpoints extends Context.Tag("@nerv/store/Checkpoints")<Checkpoints, CheckpointsService>() {}
-
-/**
- * Checkpoints in memory, for tests.
- *
- * @since 0.1.0
- */
-export const layerCheckpointsMemory: Layer.Layer<Checkpoints> = Layer.sync(Checkpoints, () => {
-  const saved = new Map<string, Checkpoint>()
-  return {
-    load: (name) => Effect.sync(() => Option.fromNullable(saved.get(name))),
-    save: (name, checkpoint) => Effect.sync(() => void saved.set(name, checkpoint))
-  }
-})
 
 /**
  * A read model: its name (the key of its checkpoint), the Schema of its state (how the state is
@@ -86,7 +45,7 @@ export interface Projection<S, I> {
  *
  * @since 0.1.0
  */
-export const isForgotten = (event: Journal.JournalEntry["event"]): boolean => isForgottenValue(event)
+export const isForgotten = (entry: Journal.JournalEntry): boolean => entry.forgotten === true
 
 /**
  * Defines a projection.
@@ -153,7 +112,7 @@ export const step = <S, I>(
     let { position, state } = progress
     const forget = projection.forget
     for (const entry of entries) {
-      state = forget !== undefined && isForgottenValue(entry.event)
+      state = forget !== undefined && entry.forgotten === true
         ? forget(state, entry.event.documentId)
         : projection.apply(state, entry)
       position = entry.position
@@ -194,43 +153,6 @@ export const forget = <S, I>(
   documentId: string
 ): Effect.Effect<void, Errors.JournalError, Checkpoints> =>
   Effect.flatMap(load(projection), (progress) => Effect.asVoid(scrub(projection, progress, documentId)))
-
-/**
- * @since 0.1.0
- */
-export interface ForgettingService {
-  /** Calls `onForget` for every document forgotten while the current scope is open. */
-  readonly register: (onForget: (documentId: string) => Effect.Effect<void>) => Effect.Effect<void, never, Scope.Scope>
-  /** Tells every registered listener that a document was forgotten. */
-  readonly forgotten: (documentId: string) => Effect.Effect<void>
-}
-
-/**
- * Who hears that a document was forgotten (crypto-shredded) in this process. With it in context,
- * `run` registers every projection that has a `forget`, so that forgetting a document (e.g.
- * `SecureDocuments.forget`) drops it from their states and checkpoints at once.
- *
- * @since 0.1.0
- */
-export class Forgetting extends Context.Tag("@nerv/store/Forgetting")<Forgetting, ForgettingService>() {}
-
-/**
- * An empty `Forgetting`.
- *
- * @since 0.1.0
- */
-export const layerForgetting: Layer.Layer<Forgetting> = Layer.sync(Forgetting, () => {
-  const listeners = new Set<(documentId: string) => Effect.Effect<void>>()
-  return {
-    register: (onForget) =>
-      Effect.acquireRelease(
-        Effect.sync(() => void listeners.add(onForget)),
-        () => Effect.sync(() => void listeners.delete(onForget))
-      ),
-    forgotten: (documentId) =>
-      Effect.suspend(() => Effect.forEach([...listeners], (listener) => listener(documentId), { discard: true }))
-  }
-})
 
 /**
  * The stored progress of a projection (its initial state at position 0 when it never ran).

@@ -5,6 +5,14 @@ export * as AuthorTitles from "./AuthorTitles.js"
 /**
  * @since 0.1.0
  */
+export * as Checkpoints from "./Checkpoints.js"
+/**
+ * @since 0.1.0
+ */
+export * as Forgetting from "./Forgetting.js"
+/**
+ * @since 0.1.0
+ */
 export * as JournalSubscription from "./JournalSubscription.js"
 /**
  * @since 0.1.0

@@ -5,7 +5,16 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { join } from "node:path"
-import { AuthorTitles, MemoryJournal, PayloadCodec, Projection, Snapshots, VersionedStore } from "../src/index.js"
+import {
+  AuthorTitles,
+  Checkpoints,
+  Forgetting,
+  MemoryJournal,
+  PayloadCodec,
+  Projection,
+  Snapshots,
+  VersionedStore
+} from "../src/index.js"
 import { forgetEvent } from "../src/internal/forgotten.js"
 import { created, execute, idOf, listAll, sqliteStore, tempDir, updated } from "./fixtures/events.js"
 
@@ -159,14 +168,14 @@ describe("forgotten documents", () => {
 
       // Rebuilt after the forget: the document's events come without content, and never enter it.
       const shredded = entries.map((entry) =>
-        entry.event.documentId === idOf(1) ? { ...entry, event: forgetEvent(entry.event) } : entry
+        entry.event.documentId === idOf(1) ? { ...entry, event: forgetEvent(entry.event), forgotten: true } : entry
       )
-      assert.isTrue(Projection.isForgotten(shredded[0]!.event))
+      assert.isTrue(Projection.isForgotten(shredded[0]!))
       const rebuilt = yield* Projection.step(AuthorTitles.projection, initial, shredded)
       assert.strictEqual(AuthorTitles.titlesOf(rebuilt.state, "ann").size, 0)
       assert.deepStrictEqual([...AuthorTitles.titlesOf(rebuilt.state, "bob").values()], ["kept"])
     }).pipe(Effect.provide(
-      Layer.mergeAll(VersionedStore.layerFromJournal, Projection.layerCheckpointsMemory).pipe(
+      Layer.mergeAll(VersionedStore.layerFromJournal, Checkpoints.layerMemory).pipe(
         Layer.provideMerge(MemoryJournal.layer)
       )
     )))
@@ -176,13 +185,13 @@ describe("forgotten documents", () => {
       yield* writeTwo
       const running = yield* Projection.run(AuthorTitles.projection, { pollInterval: 5 })
       yield* running.awaitPosition(6)
-      yield* Effect.flatMap(Projection.Forgetting, (forgetting) => forgetting.forgotten(idOf(1)))
+      yield* Effect.flatMap(Forgetting.Forgetting, (forgetting) => forgetting.forgotten(idOf(1)))
       assert.strictEqual(AuthorTitles.titlesOf((yield* running.get).state, "ann").size, 0)
       const stored = yield* Projection.load(AuthorTitles.projection)
       assert.strictEqual(AuthorTitles.titlesOf(stored.state, "ann").size, 0)
     }).pipe(
       Effect.provide(
-        Layer.mergeAll(VersionedStore.layerFromJournal, Projection.layerCheckpointsMemory, Projection.layerForgetting)
+        Layer.mergeAll(VersionedStore.layerFromJournal, Checkpoints.layerMemory, Forgetting.layer)
           .pipe(Layer.provideMerge(MemoryJournal.layer))
       )
     ))

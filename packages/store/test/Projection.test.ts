@@ -3,7 +3,7 @@ import { Decider, Journal } from "@nerv/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { join } from "node:path"
-import { AuthorTitles, MemoryJournal, Projection, VersionedStore } from "../src/index.js"
+import { AuthorTitles, Checkpoints, MemoryJournal, Projection, VersionedStore } from "../src/index.js"
 import { counter, expectedCounter } from "./fixtures/counter.js"
 import { execute, idOf, sqliteJournal, tempDir } from "./fixtures/events.js"
 
@@ -36,7 +36,7 @@ describe("Projection", () => {
       assert.strictEqual(AuthorTitles.titlesOf(state, "eve").size, 0)
     }).pipe(
       Effect.provide(
-        Layer.mergeAll(VersionedStore.layerFromJournal, Projection.layerCheckpointsMemory).pipe(
+        Layer.mergeAll(VersionedStore.layerFromJournal, Checkpoints.layerMemory).pipe(
           Layer.provideMerge(MemoryJournal.layer)
         )
       ),

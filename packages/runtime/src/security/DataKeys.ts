@@ -12,12 +12,12 @@
  * Unwrapped keys are cached in process (bounded, least recently used first out) so that sealing
  * costs one AES operation, not a key-store round trip. `forget` evicts the key from this process's
  * cache; other processes sharing the key store drop it when they learn of the forgetting (their store
- * follows the journal's record of it and tells `Projection.Forgetting`, which this cache listens to).
+ * follows the journal's record of it and tells `Forgetting.Forgetting`, which this cache listens to).
  *
  * @since 0.1.0
  */
 import { Errors } from "@nerv/core"
-import { Projection } from "@nerv/store"
+import { Forgetting } from "@nerv/store"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
@@ -116,7 +116,7 @@ export const make = (options?: Options) =>
     const capacity = options?.cacheSize ?? 10_000
     const cache = new Map<string, Cipher.SecretKey>()
     // A document forgotten by another process: its key leaves this process's cache too.
-    const forgetting = yield* Effect.serviceOption(Projection.Forgetting)
+    const forgetting = yield* Effect.serviceOption(Forgetting.Forgetting)
     if (Option.isSome(forgetting)) {
       yield* forgetting.value.register((documentId) => Effect.sync(() => void cache.delete(documentId)))
     }

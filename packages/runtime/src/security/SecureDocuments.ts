@@ -19,7 +19,7 @@
  * @since 0.1.0
  */
 import { Document, Documents, DocumentStore, Errors, IdGenerator, Input } from "@nerv/core"
-import { Projection, Rebuild, Retention } from "@nerv/store"
+import { Forgetting, Rebuild, Retention } from "@nerv/store"
 import * as Cause from "effect/Cause"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
@@ -363,7 +363,7 @@ export const shape = (id: string) =>
 /**
  * Crypto-shreds a document: destroys its data key, so its content can never be read again from
  * the journal, snapshots or any backup; its shape (versions, times, actors) stays. The running
- * store and the projections registered with `Projection.Forgetting` drop the content at once.
+ * store and the projections registered with `Forgetting.Forgetting` drop the content at once.
  * Needs `documents:forget`. Irreversible.
  *
  * @since 0.1.0
@@ -385,7 +385,7 @@ export const forget = (id: string) =>
           store.forget(documentId)
         )
       )
-      const forgetting = yield* Effect.serviceOption(Projection.Forgetting)
+      const forgetting = yield* Effect.serviceOption(Forgetting.Forgetting)
       if (Option.isSome(forgetting)) yield* forgetting.value.forgotten(documentId)
       yield* Effect.logWarning(`document ${documentId} was forgotten: its content is destroyed`)
     })

@@ -92,7 +92,7 @@ describe("SealedPayloads through SqliteJournal", () => {
         ["DocumentCreated", 1, "ann"],
         ["DocumentUpdated", 2, "bob"]
       ])
-      assert.isTrue(entries.every(({ event }) => Projection.isForgotten(event)))
+      assert.isTrue(entries.every(Projection.isForgotten))
       const first = entries[0]!.event
       assert.deepStrictEqual(first._tag === "DocumentCreated" && [first.title, first.content], ["", ""])
       const sql = yield* SqlClient.SqlClient

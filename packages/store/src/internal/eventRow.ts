@@ -6,7 +6,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { decodeAll, type PayloadCodecService, type StoredPayload } from "../PayloadCodec.js"
 import type * as Upcasting from "../Upcasting.js"
-import { type EventMetadata, forgottenEvent } from "./forgotten.js"
+import { type EventMetadata, forgottenEvent, isForgotten } from "./forgotten.js"
 
 /**
  * A journal row as a durable journal stores it: the ordering metadata in clear columns, and only the
@@ -313,7 +313,9 @@ export const decodeEntries = (
       const row = rows[i]!
       const event = eventOfDecoded(row, payloads[i]!, upcasters, times)
       if (Either.isLeft(event)) return Effect.fail(event.left)
-      entries[i] = { position: row.position, event: event.right }
+      entries[i] = isForgotten(event.right)
+        ? { position: row.position, event: event.right, forgotten: true }
+        : { position: row.position, event: event.right }
     }
     return Effect.succeed(entries)
   })
