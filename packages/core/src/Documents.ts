@@ -6,12 +6,13 @@
  */
 import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FiberRef from "effect/FiberRef"
 import { dual } from "effect/Function"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
+import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import { Command, decide, fold, type Refusal } from "./Decider.js"
 import { Actor, Content, type Document, DocumentId, Reason, Title, Version } from "./Document.js"
@@ -163,10 +164,29 @@ const isStale = (error: unknown): error is Stale => error instanceof Stale
  */
 export const maxAttempts = 50
 
-const staleRetry = Schedule.union(
-  Schedule.recurs(10),
-  Schedule.exponential("1 millis").pipe(Schedule.union(Schedule.spaced("20 millis")), Schedule.jittered)
-).pipe(Schedule.intersect(Schedule.recurs(maxAttempts - 1)))
+/**
+ * The pause before the `attempt`-th decision (counting from 1): none for the first ten retries,
+ * then growing from 1 ms to 20 ms, jittered (Effect's `Random`) so that racing processes spread out.
+ */
+const pauseBefore = (attempt: number): Effect.Effect<void> =>
+  attempt <= 11 ?
+    Effect.void :
+    Effect.flatMap(Random.next, (jitter) =>
+      Effect.sleep(Duration.millis(Math.min(20, 2 ** (attempt - 12)) * (0.8 + 0.4 * jitter))))
+
+/**
+ * Decides and commits, and decides again (see `maxAttempts`) while the refusals come from a view
+ * that was behind. Written as a loop rather than `Effect.retry`: a retry's schedule would cost every
+ * command its setup, and almost no command is ever retried.
+ */
+const withCatchUp = <A, R>(
+  attempt: (n: number) => Effect.Effect<A, Refusal | Stale | DocumentForgotten | JournalBusy | JournalError, R>,
+  n = 1
+): Effect.Effect<A, Refusal | DocumentForgotten | JournalBusy | JournalError, R> =>
+  Effect.catchIf(attempt(n), isStale, (stale) =>
+    n >= maxAttempts
+      ? Effect.fail(stale.refusal)
+      : Effect.zipRight(pauseBefore(n + 1), withCatchUp(attempt, n + 1)))
 
 /**
  * The write path of ARCHITECTURE.md for one command: decide on the current state, append to the
@@ -195,10 +215,7 @@ const execute = (command: Command): Outcome<DocumentStore | Journal | EventBus |
       (origin) =>
         services.store.serialized(
           command.documentId,
-          decideAndCommit(services, command, origin).pipe(
-            Effect.retry({ schedule: staleRetry, while: isStale }),
-            Effect.catchIf(isStale, (stale) => Effect.fail(stale.refusal))
-          )
+          withCatchUp(() => decideAndCommit(services, command, origin))
         )
     )
   })

@@ -77,8 +77,10 @@ const connectTo = (log: Log): Journal.JournalService => {
           deleted
         })
       } else {
-        const summary = log.index[at]!
-        log.index[at] = { ...summary, version: stream.length, deleted: summary.deleted || deleted }
+        // Changed in place: `documents` hands out copies.
+        const summary = log.index[at] as { -readonly [K in keyof Journal.DocumentSummary]: Journal.DocumentSummary[K] }
+        summary.version = stream.length
+        if (deleted) summary.deleted = true
       }
       return Effect.succeed(committed)
     })
@@ -122,7 +124,7 @@ const connectTo = (log: Log): Journal.JournalService => {
           if (query?.author !== undefined && summary.author !== query.author) continue
           if (include === "live" ? summary.deleted : include === "deleted" ? !summary.deleted : false) continue
           if (log.forgotten.includes(summary.documentId)) continue
-          found.push(summary)
+          found.push({ ...summary })
         }
         return found
       }),

@@ -213,8 +213,9 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
       bytes += size - before
     }
     /** Lets the least recently used documents go until the view is within its budget again. */
+    const overBudget = () => recency.size > budget.maxDocuments || bytes > budget.maxBytes
     const evict = Effect.suspend(() => {
-      if (recency.size <= budget.maxDocuments && bytes <= budget.maxBytes) return Effect.void
+      if (!overBudget()) return Effect.void
       const leaving: Array<string> = []
       for (const [id, size] of recency) {
         if (recency.size - leaving.length <= budget.maxDocuments && bytes <= budget.maxBytes) break
@@ -523,19 +524,33 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
             return Effect.zipRight(checkGrown(new Set(events.map((event) => event.documentId))), evict)
           })
         ),
+      // The path every command takes: one state change and its bookkeeping, in one step.
       committed: (entries) =>
         Effect.suspend(() => {
           if (entries.length === 0) return Effect.void
-          const id = entries[0]!.event.documentId
-          return add(entries.map((entry) => entry.event)).pipe(
-            Effect.zipRight(Effect.suspend(() => {
-              noteCreated(entries.map((entry) => entry.event))
+          const events = entries.map((entry) => entry.event)
+          const id = events[0]!.documentId
+          return Effect.flatMap(
+            Ref.modify(ref, (state) => {
+              const next = StoreState.applyNew(state, events)
+              return [next, Either.isRight(next) ? next.right : state] as const
+            }),
+            (next) => {
+              if (Either.isLeft(next)) return Effect.die(inconsistent(next.left))
+              noteCreated(events)
               follower?.committed(entries[0]!.position, entries[entries.length - 1]!.position)
               let grew = 0
-              for (const entry of entries) grew += StoreState.bytesOf(entry.event)
+              for (const event of events) grew += StoreState.bytesOf(event)
               touch(id, grew)
-              return Effect.zipRight(checkGrown([id]), evict)
-            }))
+              if (options?.snapshotter !== undefined) {
+                const entry = Option.getOrUndefined(HashMap.get(next.right.documents, id))
+                if (
+                  entry !== undefined && entry.forgotten !== true &&
+                  StoreState.latestVersion(entry) - entry.floor >= options.snapshotter.every
+                ) options.snapshotter.due(id)
+              }
+              return overBudget() ? evict : Effect.void
+            }
           )
         }),
       restore: (items) =>

@@ -215,8 +215,17 @@ export const applyAll = (
  */
 export const applyNew = (
   state: State,
-  items: Iterable<DocumentEvent.DocumentEvent | RebuildItem>
+  items: ReadonlyArray<DocumentEvent.DocumentEvent | RebuildItem>
 ): Either.Either<State, Errors.VersionConflict> => {
+  // What a command adds: the next versions of one document the view holds. Nothing to skip.
+  const first = items[0]
+  if (first !== undefined && first._tag !== "Snapshot" && first._tag !== "Entry") {
+    const entry = Option.getOrUndefined(HashMap.get(state.documents, first.documentId))
+    if (
+      entry !== undefined && first.version === latestVersion(entry) + 1 &&
+      items.every((item) => item._tag !== "Snapshot" && item._tag !== "Entry" && item.documentId === first.documentId)
+    ) return applyAll(state, items)
+  }
   const latest = new Map<string, number>()
   const latestOf = (id: string) => {
     let version = latest.get(id)
