@@ -6,31 +6,17 @@
  *
  * Usage: node --expose-gc dist/processes-heap.mjs <database file> <documents> <versions>
  */
-import { Documents, Notifier } from "@nerv/core"
-import { EventBus, Ids } from "@nerv/runtime"
-import { PayloadCodec, Snapshots, SqliteJournal, VersionedStore } from "@nerv/store"
+import { Documents } from "@nerv/core"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import { programLayer, sqliteLayer } from "../layers.js"
 
 const [file, documentsArg, versionsArg] = process.argv.slice(2)
 const documents = Number(documentsArg)
 const versions = Number(versionsArg)
 const writers = 64
 
-const layer = Layer.mergeAll(
-  VersionedStore.layerFromJournal.pipe(
-    Layer.provideMerge(SqliteJournal.layer()),
-    Layer.provide(Layer.merge(SqliteJournal.layerClient({ filename: file! }), PayloadCodec.layerJson)),
-    Layer.provide(Snapshots.layerPolicy(1_000))
-  ),
-  EventBus.layer(),
-  Layer.succeed(Notifier.Notifier, { notify: () => Effect.void }),
-  Ids.layerRandom,
-  Logger.minimumLogLevel(LogLevel.None)
-)
+const layer = programLayer(sqliteLayer(file!))
 
 const program = Effect.gen(function*() {
   const ids: Array<string> = []

@@ -10,42 +10,18 @@
  *
  * Usage: node dist/processes-writer.mjs <database file> <writers> <versions>
  */
-import { Documents, Notifier } from "@nerv/core"
-import { EventBus, Ids } from "@nerv/runtime"
-import { PayloadCodec, Snapshots, SqliteJournal, VersionedStore } from "@nerv/store"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import { createInterface } from "node:readline"
+import { nervWorkload, programLayer, sqliteLayer } from "../layers.js"
 
 const [file, writersArg, versionsArg] = process.argv.slice(2)
 const writers = Number(writersArg)
 const versions = Number(versionsArg)
 
-const layer = Layer.mergeAll(
-  VersionedStore.layerFromJournal.pipe(
-    Layer.provideMerge(SqliteJournal.layer()),
-    Layer.provide(Layer.merge(SqliteJournal.layerClient({ filename: file! }), PayloadCodec.layerJson)),
-    Layer.provide(Snapshots.layerPolicy(1_000))
-  ),
-  EventBus.layer(),
-  Layer.succeed(Notifier.Notifier, { notify: () => Effect.void }),
-  Ids.layerRandom,
-  Logger.minimumLogLevel(LogLevel.None)
-)
+const layer = programLayer(sqliteLayer(file!))
 
-const workload = Effect.all(
-  Array.from({ length: writers }, (_, w) =>
-    Effect.gen(function*() {
-      const id = yield* Documents.create({ title: `doc ${w}`, content: "v1", author: `author${w % 8}` })
-      for (let v = 2; v <= versions; v++) {
-        yield* Documents.update(id, { content: `version ${v} of a document` }, { editor: "bench" })
-      }
-    })),
-  { concurrency: writers, discard: true }
-)
+const workload = nervWorkload(writers, versions)
 
 const runtime = ManagedRuntime.make(layer)
 await runtime.runPromise(Effect.void)

@@ -14,48 +14,20 @@
  *   N documents × 1 version (seconds, lower is better).
  */
 import { CommandHandler, getInMemoryEventStore } from "@event-driven-io/emmett"
-import { Document, DocumentEvent, Documents, DocumentStore, Journal, Notifier as NotifierPort } from "@nerv/core"
-import { EventBus, Ids } from "@nerv/runtime"
+import { Document, DocumentEvent, Documents, DocumentStore, Journal } from "@nerv/core"
 import { MemoryJournal, PayloadCodec, Rebuild, Snapshots, SqliteJournal, VersionedStore } from "@nerv/store"
 import Database from "better-sqlite3"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type BenchContext, type BenchRecord, type Suite, summarize, throughput } from "../harness.js"
-
-const silentNotifier = Layer.succeed(NotifierPort.Notifier, { notify: () => Effect.void })
-
-const sqliteLayer = (filename: string, snapshotEvery = 1_000) =>
-  VersionedStore.layerFromJournal.pipe(
-    Layer.provideMerge(SqliteJournal.layer()),
-    Layer.provide(Layer.merge(SqliteJournal.layerClient({ filename }), PayloadCodec.layerJson)),
-    Layer.provide(Snapshots.layerPolicy(snapshotEvery))
-  )
+import { nervWorkload, programLayer, sqliteLayer } from "../layers.js"
 
 const memoryLayer = VersionedStore.layerFromJournal.pipe(Layer.provideMerge(MemoryJournal.layer))
-
-/** The programs' services, without log lines (the figures are about the store, not the console). */
-const programLayer = <E>(store: Layer.Layer<DocumentStore.DocumentStore | Journal.Journal, E>) =>
-  Layer.mergeAll(store, EventBus.layer(), silentNotifier, Ids.layerRandom, Logger.minimumLogLevel(LogLevel.None))
-
-/** `writers` writers at once, each creating a document and updating it until it has `versions`. */
-const nervWorkload = (writers: number, versions: number) =>
-  Effect.all(
-    Array.from({ length: writers }, (_, w) =>
-      Effect.gen(function*() {
-        const id = yield* Documents.create({ title: `doc ${w}`, content: "v1", author: `author${w % 8}` })
-        for (let v = 2; v <= versions; v++) {
-          yield* Documents.update(id, { content: `version ${v} of a document` }, { editor: "bench" })
-        }
-      })),
-    { concurrency: writers, discard: true }
-  )
 
 const payload = (v: number) => JSON.stringify({ content: `version ${v} of a document` })
 

@@ -5,16 +5,7 @@
  * journal and to one SQLite file; `runtime/test/MultiProcess.test.ts` runs them as OS processes.
  */
 import { assert, describe, it } from "@effect/vitest"
-import {
-  type Document,
-  Documents,
-  DocumentStore,
-  EventBus,
-  IdGenerator,
-  Journal,
-  type NervEvent,
-  Notifier
-} from "@nerv/core"
+import { type Document, Documents, DocumentStore, EventBus, IdGenerator, Journal, Notifier } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -25,20 +16,10 @@ import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import { join } from "node:path"
 import { JournalSubscription, MemoryJournal, SqliteJournal, VersionedStore } from "../src/index.js"
-import { smallBudget, sqliteClient, sqliteJournal, sqliteStore, tempDir } from "./fixtures/events.js"
+import { quiet, smallBudget, sqliteClient, sqliteJournal, sqliteStore, tempDir } from "./fixtures/events.js"
 
-/** What the document programs need besides the store: a bus and a notifier that do nothing. */
-const quiet = Layer.mergeAll(
-  Layer.succeed(EventBus.EventBus, {
-    publish: (event) => Effect.succeed(event.eventId),
-    publishAll: (events) => Effect.succeed(Array.from(events, (event) => event.eventId)),
-    subscribe: () => Effect.succeed(Stream.empty),
-    use: () => Effect.succeed(Effect.void),
-    history: () => Effect.succeed([])
-  } as EventBus.Bus<NervEvent.NervEvent>),
-  Layer.succeed(Notifier.Notifier, { notify: () => Effect.void }),
-  Layer.succeed(IdGenerator.IdGenerator, { next: Effect.sync(randomUUID) })
-)
+/** Ids that do not collide across the two processes' layers. */
+const quietRandom = Layer.merge(quiet(), Layer.succeed(IdGenerator.IdGenerator, { next: Effect.sync(randomUUID) }))
 
 type Services =
   | DocumentStore.DocumentStore
@@ -67,7 +48,7 @@ const build = (journal: Layer.Layer<Journal.Journal, unknown, Scope.Scope>) =>
   Layer.build(
     Layer.mergeAll(
       VersionedStore.layerFromJournal.pipe(Layer.provideMerge(journal), Layer.provide(smallBudget)),
-      quiet
+      quietRandom
     )
   )
 
@@ -83,7 +64,7 @@ const memoryPair: Pair = (options) =>
 const sqlitePair: Pair = (options) =>
   Effect.gen(function*() {
     const file = join(yield* tempDir, "journal.db")
-    const a = yield* Layer.build(Layer.merge(sqliteStore(file, 1_000), quiet))
+    const a = yield* Layer.build(Layer.merge(sqliteStore(file, 1_000), quietRandom))
     const second = Layer.scoped(
       Journal.Journal,
       Effect.map(SqliteJournal.make(), (journal) => options?.lagging === true ? lagging(journal) : journal)

@@ -67,6 +67,14 @@ const run = (input: ReadonlyArray<readonly [number, number, string]>) =>
 
 const tiny = VersionedStore.layerBudget({ maxDocuments: 1, maxBytes: 2_000 })
 
+/** A store over an in-memory journal with snapshots every 3 versions and room for one document. */
+const tinyInMemory = VersionedStore.layerFromJournal.pipe(
+  Layer.provideMerge(Snapshots.layerMemory),
+  Layer.provideMerge(MemoryJournal.layer),
+  Layer.provide(Snapshots.layerPolicy(3)),
+  Layer.provide(tiny)
+)
+
 describe("the store's hot set", () => {
   it.effect.prop(
     "in memory, with room for one document: every read equals a store that never let one go",
@@ -79,14 +87,7 @@ describe("the store's hot set", () => {
         assert.isAtMost(held.documents, 1)
         assert.deepStrictEqual(yield* everything, yield* folded)
       }).pipe(
-        Effect.provide(
-          VersionedStore.layerFromJournal.pipe(
-            Layer.provideMerge(Snapshots.layerMemory),
-            Layer.provideMerge(MemoryJournal.layer),
-            Layer.provide(Snapshots.layerPolicy(3)),
-            Layer.provide(tiny)
-          )
-        ),
+        Effect.provide(tinyInMemory),
         Effect.scoped
       ),
     { fastCheck: { numRuns: 50 } }
@@ -140,12 +141,7 @@ describe("the store's hot set", () => {
       assert.strictEqual((yield* store.get(idOf(1))).version, 13)
     }).pipe(
       Effect.provide(
-        VersionedStore.layerFromJournal.pipe(
-          Layer.provideMerge(Snapshots.layerMemory),
-          Layer.provideMerge(MemoryJournal.layer),
-          Layer.provide(Snapshots.layerPolicy(3)),
-          Layer.provide(tiny)
-        )
+        tinyInMemory
       ),
       Effect.scoped
     ))

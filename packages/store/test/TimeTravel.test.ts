@@ -1,29 +1,13 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Documents, EventBus, IdGenerator, type NervEvent, Notifier } from "@nerv/core"
+import { Documents } from "@nerv/core"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { MemoryJournal, VersionedStore } from "../src/index.js"
+import { quiet } from "./fixtures/events.js"
 
-/** The services the programs need beyond the store: a bus and a notifier that do nothing, counting ids. */
-const quiet = Layer.mergeAll(
-  Layer.succeed(EventBus.EventBus, {
-    publish: (event) => Effect.succeed(event.eventId),
-    publishAll: (events) => Effect.succeed(Array.from(events, (event) => event.eventId)),
-    subscribe: () => Effect.succeed(Stream.empty),
-    use: () => Effect.succeed(Effect.void),
-    history: () => Effect.succeed([])
-  } as EventBus.Bus<NervEvent.NervEvent>),
-  Layer.succeed(Notifier.Notifier, { notify: () => Effect.void }),
-  Layer.sync(IdGenerator.IdGenerator, () => {
-    let n = 0
-    return { next: Effect.sync(() => `00000000-0000-4000-8000-${(++n).toString(16).padStart(12, "0")}`) }
-  })
-)
-
-const layer = Layer.mergeAll(VersionedStore.layerFromJournal.pipe(Layer.provideMerge(MemoryJournal.layer)), quiet)
+const layer = Layer.mergeAll(VersionedStore.layerFromJournal.pipe(Layer.provideMerge(MemoryJournal.layer)), quiet())
 
 describe("Documents time travel", () => {
   it.effect("asOf: the version that was current at an instant; refuses before creation and bad instants", () =>

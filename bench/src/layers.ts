@@ -1,0 +1,60 @@
+/**
+ * The NERV layers the benchmarks run on, shared by the suites and the processes they start: the
+ * durable SQLite store as the `durable append` workload measures it (JSON payloads, group commit,
+ * synchronous=FULL) and the programs' other services, silent.
+ */
+import {
+  Documents,
+  type DocumentStore,
+  type Errors,
+  type EventBus as EventBusPort,
+  type IdGenerator,
+  type Journal,
+  Notifier
+} from "@nerv/core"
+import { EventBus, Ids } from "@nerv/runtime"
+import { type Checkpoints, PayloadCodec, Snapshots, SqliteJournal, VersionedStore } from "@nerv/store"
+import type * as ConfigError from "effect/ConfigError"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+
+/** The store over the SQLite journal on a file, with JSON payloads (no sealing, no compression). */
+export const sqliteLayer = (
+  filename: string,
+  snapshotEvery = 1_000
+): Layer.Layer<
+  DocumentStore.DocumentStore | Journal.Journal | Snapshots.SnapshotStore | Checkpoints.Checkpoints,
+  Errors.JournalError | ConfigError.ConfigError
+> =>
+  VersionedStore.layerFromJournal.pipe(
+    Layer.provideMerge(SqliteJournal.layer()),
+    Layer.provide(Layer.merge(SqliteJournal.layerClient({ filename }), PayloadCodec.layerJson)),
+    Layer.provide(Snapshots.layerPolicy(snapshotEvery))
+  )
+
+/** The programs' services around a store, without log lines (the figures are about the store). */
+export const programLayer = <A, E>(
+  store: Layer.Layer<A, E>
+): Layer.Layer<A | EventBusPort.EventBus | Notifier.Notifier | IdGenerator.IdGenerator, E> =>
+  Layer.mergeAll(
+    store,
+    EventBus.layer(),
+    Layer.succeed(Notifier.Notifier, { notify: () => Effect.void }),
+    Ids.layerRandom,
+    Logger.minimumLogLevel(LogLevel.None)
+  )
+
+/** `writers` writers at once, each creating a document and updating it until it has `versions`. */
+export const nervWorkload = (writers: number, versions: number) =>
+  Effect.all(
+    Array.from({ length: writers }, (_, w) =>
+      Effect.gen(function*() {
+        const id = yield* Documents.create({ title: `doc ${w}`, content: "v1", author: `author${w % 8}` })
+        for (let v = 2; v <= versions; v++) {
+          yield* Documents.update(id, { content: `version ${v} of a document` }, { editor: "bench" })
+        }
+      })),
+    { concurrency: writers, discard: true }
+  )
