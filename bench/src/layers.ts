@@ -47,7 +47,14 @@ export const programLayer = <A, E>(
   )
 
 /** `writers` writers at once, each creating a document and updating it until it has `versions`. */
-export const nervWorkload = (writers: number, versions: number) =>
+export const nervWorkload = (
+  writers: number,
+  versions: number
+): Effect.Effect<
+  void,
+  Effect.Effect.Error<ReturnType<typeof Documents.update>>,
+  Effect.Effect.Context<ReturnType<typeof Documents.update>>
+> =>
   Effect.all(
     Array.from({ length: writers }, (_, w) =>
       Effect.gen(function*() {
