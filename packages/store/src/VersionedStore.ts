@@ -20,7 +20,6 @@
 import { type Document, type DocumentEvent, DocumentStore, Errors, Journal } from "@nerv/core"
 import type * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
-import * as DateTime from "effect/DateTime"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -34,10 +33,11 @@ import * as Stream from "effect/Stream"
 import { Forgetting, type ForgettingService } from "./Forgetting.js"
 import { makeColdReads } from "./internal/coldReads.js"
 import { makeFollower } from "./internal/follower.js"
+import { makeHotSet } from "./internal/hotSet.js"
 import { makeKeyedLock } from "./internal/keyedLock.js"
 import { makeSnapshotter } from "./internal/snapshotter.js"
 import * as StoreState from "./internal/storeState.js"
-import * as Vector from "./internal/vector.js"
+import { makeVersionReads } from "./internal/versionReads.js"
 import { type RebuildItem, SnapshotPolicy, SnapshotStore, type SnapshotStoreService } from "./Snapshots.js"
 
 /**
@@ -158,13 +158,6 @@ const inconsistent = (conflict: Errors.VersionConflict) =>
   new Error(`the journal's history is inconsistent: ${conflict.message}`)
 const forgotten = (id: string) => new Errors.DocumentForgotten({ documentId: id })
 
-const shapeOf = (event: DocumentEvent.DocumentEvent): DocumentStore.VersionShape => ({
-  version: event.version,
-  event: event._tag,
-  occurredAt: event.occurredAt,
-  actor: event.actor
-})
-
 /**
  * Makes an empty store: a view of `options.journal` if given (following it, holding what is hot
  * within `options.budget`, loading the rest on demand), else a store of what is applied to it.
@@ -194,38 +187,14 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
           }))
       )
 
-    /**
-     * What the view holds, least recently used first, with each document's size (`bytesOf` its
-     * events): the order in which documents leave memory when the budget is exceeded.
-     */
-    const recency = new Map<string, number>()
-    let bytes = 0
-    const touch = (id: string, grew: number) => {
-      const size = (recency.get(id) ?? 0) + grew
-      recency.delete(id)
-      recency.set(id, size)
-      bytes += grew
-    }
-    const resized = (id: string, size: number) => {
-      const before = recency.get(id)
-      if (before === undefined) return
-      recency.set(id, size)
-      bytes += size - before
-    }
+    const hot = makeHotSet(budget)
+    const touch = hot.touch
+    const overBudget = hot.overBudget
     /** Lets the least recently used documents go until the view is within its budget again. */
-    const overBudget = () => recency.size > budget.maxDocuments || bytes > budget.maxBytes
     const evict = Effect.suspend(() => {
-      if (!overBudget()) return Effect.void
-      const leaving: Array<string> = []
-      for (const [id, size] of recency) {
-        if (recency.size - leaving.length <= budget.maxDocuments && bytes <= budget.maxBytes) break
-        // A document a command is writing stays until the command is done.
-        if (serialized.isHeld(id)) continue
-        leaving.push(id)
-        bytes -= size
-      }
-      for (const id of leaving) recency.delete(id)
-      return Ref.update(ref, (state) => StoreState.evict(state, leaving))
+      // A document a command is writing stays until the command is done.
+      const leaving = hot.leaving(serialized.isHeld)
+      return leaving.length === 0 ? Effect.void : Ref.update(ref, (state) => StoreState.evict(state, leaving))
     })
 
     /** The snapshotter hears of every document that grew `every` versions past what memory holds. */
@@ -425,84 +394,11 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
         return { documents: page, next: from + limit < all.length ? String(from + limit) : undefined }
       })
 
-    const { cold, coldEvents, earliest } = makeColdReads(options)
-
-    const shape = (id: string) =>
-      Effect.flatMap(anyEntryOf(id), (entry) => {
-        const held = Vector.toArray(entry.events).map(shapeOf)
-        if (entry.floor === 0) return Effect.succeed(held)
-        return Effect.flatMap(earliest(id), (first) =>
-          Effect.map(
-            first > entry.floor ? Effect.succeed([]) : coldEvents(id, first, entry.floor),
-            (older) => [...older.map(shapeOf), ...held]
-          ))
-      })
-
-    const getAt = (id: string, version: number) =>
-      Effect.flatMap(
-        entryOf(id),
-        (
-          entry
-        ): Effect.Effect<Document.Document, Errors.VersionNotFound | Errors.VersionPruned | Errors.JournalError> => {
-          const latest = StoreState.latestVersion(entry)
-          if (version < 1 || version > latest) {
-            return Effect.fail(new Errors.VersionNotFound({ documentId: id, version, latest }))
-          }
-          if (version >= entry.floor) return Effect.succeed(StoreState.documentAt(entry, version))
-          return Effect.flatMap(
-            earliest(id),
-            (first): Effect.Effect<Document.Document, Errors.VersionPruned | Errors.JournalError> =>
-              version < first
-                ? Effect.fail(new Errors.VersionPruned({ documentId: id, version, earliest: first }))
-                : Effect.map(cold(id, version, version), (versions) => versions[0]!.document)
-          )
-        }
-      )
-
-    const history = (id: string) =>
-      Effect.flatMap(entryOf(id), (entry) =>
-        entry.floor === 0
-          ? Effect.succeed(StoreState.heldVersions(entry))
-          : Effect.flatMap(earliest(id), (first) =>
-            Effect.map(
-              first > entry.floor ? Effect.succeed([]) : cold(id, first, entry.floor),
-              (older) => [...older, ...StoreState.heldVersions(entry)]
-            )))
-
-    const asOf = (id: string, instant: DateTime.Utc) =>
-      Effect.flatMap(
-        entryOf(id),
-        (
-          entry
-        ): Effect.Effect<Document.Document, Errors.NotYetCreated | Errors.VersionPruned | Errors.JournalError> => {
-          const millis = DateTime.toEpochMillis(instant)
-          const at = (event: DocumentEvent.DocumentEvent) => DateTime.toEpochMillis(event.occurredAt) <= millis
-          for (let i = entry.events.length - 1; i >= 0; i--) {
-            if (at(Vector.get(entry.events, i)!)) {
-              return Effect.succeed(StoreState.documentAt(entry, entry.floor + i + 1))
-            }
-          }
-          if (entry.base !== undefined && DateTime.toEpochMillis(entry.base.modifiedAt) <= millis) {
-            return Effect.succeed(entry.base)
-          }
-          // Every version of a document has the same `createdAt`.
-          const createdAt = (entry.base ?? StoreState.latestDocument(entry)).createdAt
-          const notYet = new Errors.NotYetCreated({ documentId: id, instant, createdAt })
-          if (entry.floor === 0 || DateTime.toEpochMillis(createdAt) > millis) return Effect.fail(notYet)
-          return Effect.flatMap(earliest(id), (first) =>
-            Effect.flatMap(first >= entry.floor ? Effect.succeed([]) : cold(id, first, entry.floor - 1), (versions) => {
-              for (let i = versions.length - 1; i >= 0; i--) {
-                if (at(versions[i]!.event)) return Effect.succeed(versions[i]!.document)
-              }
-              return Effect.fail(new Errors.VersionPruned({ documentId: id, version: first - 1, earliest: first }))
-            }))
-        }
-      )
+    const { asOf, getAt, history, shape } = makeVersionReads(anyEntryOf, entryOf, makeColdReads(options))
 
     return {
       current,
-      get: (id) =>
-        Effect.map(entryOf(id), StoreState.latestDocument),
+      get: (id) => Effect.map(entryOf(id), StoreState.latestDocument),
       getAt,
       asOf,
       history,
@@ -564,7 +460,7 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
           (state) =>
             Effect.sync(() => {
               const entry = Option.getOrUndefined(HashMap.get(state.documents, documentId))
-              if (entry !== undefined) resized(documentId, StoreState.bytesHeld(entry))
+              if (entry !== undefined) hot.resized(documentId, StoreState.bytesHeld(entry))
             })
         ),
       windowOf: (documentId) =>
@@ -578,14 +474,11 @@ export const makeWith = (options?: Options): Effect.Effect<VersionedStoreService
         Effect.suspend(() => {
           for (const id of documentIds) {
             createdOrder.delete(id)
-            const size = recency.get(id)
-            if (size === undefined) continue
-            recency.delete(id)
-            bytes -= size
+            hot.remove(id)
           }
           return Ref.update(ref, (state) => StoreState.evict(state, documentIds))
         }),
-      held: Effect.sync(() => ({ documents: recency.size, bytes })),
+      held: Effect.sync(hot.size),
       serialized,
       sync: follower === undefined ? Effect.void : follower.sync,
       catchUp: follower === undefined ? Effect.void : follower.catchUp,
