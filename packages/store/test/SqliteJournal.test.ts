@@ -1,8 +1,11 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { Journal } from "@nerv/core"
+import { type Errors, Journal } from "@nerv/core"
+import Database from "better-sqlite3"
 import * as Chunk from "effect/Chunk"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Stream from "effect/Stream"
@@ -214,5 +217,30 @@ describe("SqliteJournal", () => {
       const closed = yield* Effect.provide(Journal.Journal, sqliteJournal(file))
       const error = yield* Effect.flip(closed.append([created(1)], 0))
       assert.deepInclude(error, { _tag: "JournalError", reason: "the journal is closed" })
+    }).pipe(Effect.scoped))
+
+  it.live("waits for another process's write lock, and past busyTimeout fails with JournalBusy, committing nothing", () =>
+    Effect.gen(function*() {
+      const file = join(yield* tempDir, "journal.db")
+      const journal = Context.get(yield* Layer.build(sqliteJournal(file, { busyTimeout: 300 })), Journal.Journal)
+      yield* journal.append([created(1)], 0)
+      // Another process's connection takes the write lock and keeps it.
+      const other = new Database(file)
+      yield* Effect.addFinalizer(() => Effect.sync(() => other.close()))
+      other.exec("BEGIN IMMEDIATE")
+      const busy = yield* Effect.flip(journal.append([updated(1, 2, { content: "x" })], 1))
+      assert.strictEqual(busy._tag, "JournalBusy")
+      assert.include(busy.message, "stayed locked by another process for")
+      assert.include(busy.message, "nothing was committed")
+      assert.isAtLeast((busy as Errors.JournalBusy).waitedMillis, 300)
+      other.exec("ROLLBACK")
+      assert.strictEqual(yield* journal.head, 1)
+      // A lock held for less than the bound is waited for: the append commits once it is let go.
+      other.exec("BEGIN IMMEDIATE")
+      const waiting = yield* Effect.fork(journal.append([updated(1, 2, { content: "y" })], 1))
+      yield* Effect.sleep("100 millis")
+      other.exec("COMMIT")
+      const [entry] = yield* Fiber.join(waiting)
+      assert.deepInclude(entry, { position: 2 })
     }).pipe(Effect.scoped))
 })
