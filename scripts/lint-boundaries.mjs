@@ -15,7 +15,9 @@ const allowed = {
     /^node:/,
     // The on-machine language library behind IntentAnalyzer (docs/intent.md) and its English model.
     /^wink-nlp$/,
-    /^wink-eng-lite-web-model$/
+    /^wink-eng-lite-web-model$/,
+    // The runtime holds the delivery adapters, so the NATS client is allowed there (and only there).
+    /^@nats-io\/(transport-node|jetstream)$/
   ]
 }
 
