@@ -25,6 +25,7 @@
 import { Errors, EventBus as Port, NervEvent } from "@nerv/core"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -53,6 +54,22 @@ type InvalidInput = Errors.InvalidInput
  * @since 0.1.0
  */
 export type HandlerTimeout = Timeout
+
+/**
+ * The dispatcher's transport could not do what was asked (NATS unreachable, a request refused or
+ * timed out). The in-process transport never fails with it.
+ *
+ * @since 0.1.0
+ */
+export class DispatchUnavailable extends Data.TaggedError("DispatchUnavailable")<{
+  readonly operation: string
+  readonly reason: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `the dispatcher could not ${this.operation}: ${this.reason}`
+  }
+}
 
 /**
  * What a handler's full queue does with one more event:
@@ -150,6 +167,13 @@ export interface Options<A> extends Omit<HandlerOptions, "name"> {
   readonly deadLetterCapacity?: number | undefined
   /** What closing the scope does: finish what was accepted (`graceful`, default) or stop at once. */
   readonly onClose?: StopMode | undefined
+  /**
+   * An event published again with an `eventId` seen within this window is accepted (its id is
+   * returned) but not dispatched again. In process the default is none (no bookkeeping per event);
+   * on NATS it is JetStream's duplicate window (default 2 minutes). Ids are remembered for at least
+   * the window and at most twice it.
+   */
+  readonly duplicateWindow?: Duration.DurationInput | undefined
 }
 
 /**
@@ -251,14 +275,17 @@ export interface Service<A extends BusEvent> {
    * Refuses an event that fails the schema (or bad options) with `InvalidInput`; interrupts once
    * the dispatcher is stopping, like `Queue.offer` on a shut-down queue.
    */
-  readonly publish: (event: A, options?: PublishOptions) => Effect.Effect<string, InvalidInput>
+  readonly publish: (event: A, options?: PublishOptions) => Effect.Effect<string, InvalidInput | DispatchUnavailable>
   /** Accepts events in order, as one batch; all are checked before any is accepted. */
   readonly publishAll: (
     events: Iterable<A>,
     options?: PublishOptions
-  ) => Effect.Effect<ReadonlyArray<string>, InvalidInput>
+  ) => Effect.Effect<ReadonlyArray<string>, InvalidInput | DispatchUnavailable>
   /** Decodes input from its encoded form (e.g. JSON off a wire) with the schema, then publishes it. */
-  readonly publishUnknown: (input: unknown, options?: PublishOptions) => Effect.Effect<string, InvalidInput>
+  readonly publishUnknown: (
+    input: unknown,
+    options?: PublishOptions
+  ) => Effect.Effect<string, InvalidInput | DispatchUnavailable>
   /**
    * Registers a handler for events with these tags and starts its fiber. The returned effect
    * removes it: no new events, then it finishes its queue.
@@ -267,19 +294,19 @@ export interface Service<A extends BusEvent> {
     tags: Tag | ReadonlyArray<Tag>,
     handler: (event: Extract<A, { readonly _tag: Tag }>) => Effect.Effect<unknown, unknown>,
     options?: HandlerOptions
-  ) => Effect.Effect<Effect.Effect<void>>
+  ) => Effect.Effect<Effect.Effect<void>, DispatchUnavailable>
   /**
    * Runs the handlers of one event now, in the caller's fiber (each in a fiber of its own, with its
    * timeout and retries), bypassing queues, priorities and the clock of scheduled events. For tests
    * and synchronous use; what still fails goes to the dead letters.
    */
-  readonly dispatch: (event: A) => Effect.Effect<ReadonlyArray<Outcome>, InvalidInput>
+  readonly dispatch: (event: A) => Effect.Effect<ReadonlyArray<Outcome>, InvalidInput | DispatchUnavailable>
   /** The scheduled events not yet due, earliest first. */
-  readonly scheduled: Effect.Effect<ReadonlyArray<ScheduledEvent<A>>>
+  readonly scheduled: Effect.Effect<ReadonlyArray<ScheduledEvent<A>>, DispatchUnavailable>
   /** Cancels the scheduled events with this id; returns whether there were any. */
-  readonly cancel: (eventId: string) => Effect.Effect<boolean>
+  readonly cancel: (eventId: string) => Effect.Effect<boolean, DispatchUnavailable>
   /** The dead letters, oldest first. */
-  readonly deadLetters: Effect.Effect<ReadonlyArray<DeadLetter<A>>>
+  readonly deadLetters: Effect.Effect<ReadonlyArray<DeadLetter<A>>, DispatchUnavailable>
   /**
    * Queues dead letters again for their handler (by name, so a fixed handler registered under the
    * same name gets them), and removes them from the list; returns how many. Letters whose handler
@@ -287,7 +314,7 @@ export interface Service<A extends BusEvent> {
    */
   readonly redrive: (
     filter?: { readonly handler?: string | undefined; readonly ids?: ReadonlyArray<number> | undefined }
-  ) => Effect.Effect<number>
+  ) => Effect.Effect<number, DispatchUnavailable>
   /** Waits until every accepted delivery is finished (scheduled events not yet due excepted). */
   readonly awaitIdle: Effect.Effect<void>
   readonly snapshot: Effect.Effect<Snapshot>
@@ -318,10 +345,13 @@ export interface NervDispatcher extends Service<NervEvent.NervEvent> {}
 export const make: <A extends BusEvent>(options?: Options<A>) => Effect.Effect<Service<A>, never, Scope.Scope> =
   internal.make
 
+const unavailableRetry = Schedule.exponential("100 millis").pipe(Schedule.union(Schedule.spaced("5 seconds")))
+
 /**
  * Forwards every event the bus carries to the dispatcher, for as long as the `Scope` lives. The
  * subscription is taken before this returns, so no event published afterwards is missed. Events the
- * dispatcher refuses are logged and skipped; they never stop the forwarding.
+ * dispatcher refuses are logged and skipped; they never stop the forwarding. While the transport is
+ * unavailable, forwarding waits and tries again (the bus holds the events meanwhile).
  *
  * @since 0.1.0
  */
@@ -340,6 +370,10 @@ export const consume = <A extends BusEvent>(
           ? dispatcher.publishAll(events)
           : Effect.forEach(events, (event) => dispatcher.publish(event, { priority: priorityOf(event) }))
         return accept.pipe(
+          // A transport that is away comes back: the events are committed, so they wait for it
+          // (publishing again is safe, the transport deduplicates by event id).
+          Effect.tapErrorTag("DispatchUnavailable", (error) => Effect.logWarning(`${error.message}; retrying`)),
+          Effect.retry({ while: (error) => error._tag === "DispatchUnavailable", schedule: unavailableRetry }),
           Effect.catchTag("InvalidInput", (error) => Effect.logWarning(error.message)),
           Effect.asVoid
         )

@@ -53,6 +53,28 @@ const defaultDeadLetterCapacity = defaults.deadLetterCapacity
 
 let instances = 0
 
+/**
+ * The event ids seen within a window, in two generations: an id is remembered for at least the
+ * window and at most twice it, at O(1) per event.
+ */
+class RecentIds {
+  private current = new Set<string>()
+  private previous = new Set<string>()
+  private rotatedAt = Number.NEGATIVE_INFINITY
+  constructor(private readonly windowMs: number) {}
+  /** Records the id; whether it was new. */
+  add(id: string, now: number): boolean {
+    if (now - this.rotatedAt >= this.windowMs) {
+      this.previous = now - this.rotatedAt >= 2 * this.windowMs ? new Set() : this.current
+      this.current = new Set()
+      this.rotatedAt = now
+    }
+    if (this.current.has(id) || this.previous.has(id)) return false
+    this.current.add(id)
+    return true
+  }
+}
+
 const toDueAt = (options: PublishOptions | undefined, now: number): number | InvalidInput | undefined => {
   if (options?.delay !== undefined && options.at !== undefined) {
     return new InvalidInput({ operation: "Dispatcher.publish", details: "give either `delay` or `at`, not both" })
@@ -109,6 +131,9 @@ export const make = <A extends BusEvent>(options?: Options<A>): Effect.Effect<Se
     let deadLetters: Array<DeadLetter<A>> = []
     let deadLetterIds = 0
     let stopReport: StopReport | undefined = undefined
+    const dedupe = options?.duplicateWindow === undefined
+      ? undefined
+      : new RecentIds(Duration.toMillis(options.duplicateWindow))
 
     const settled = (count: number) => {
       pending -= count
@@ -237,15 +262,16 @@ export const make = <A extends BusEvent>(options?: Options<A>): Effect.Effect<Se
         const now = clock.unsafeCurrentTimeMillis()
         const dueAt = toDueAt(publishOptions, now)
         if (dueAt instanceof InvalidInput) return Effect.fail(dueAt)
+        const fresh = dedupe === undefined ? batch : batch.filter((event) => dedupe.add(event.eventId, now))
         if (dueAt !== undefined && dueAt > now) {
-          for (const event of batch) {
+          for (const event of fresh) {
             timers.add({ event, eventId: event.eventId, priority, dueAt, seq: seq++, cancelled: false })
           }
           timerVersion++
           wakeScheduler?.()
           return Effect.succeed(ids)
         }
-        return Effect.as(enqueue(batch, priority), ids)
+        return Effect.as(enqueue(fresh, priority), ids)
       })
 
     const register: Service<A>["register"] = (tags, handler, handlerOptions) =>
