@@ -37,6 +37,14 @@ export * as Metrics from "./Metrics.js"
 /**
  * @since 0.1.0
  */
+export * as NatsClient from "./nats/NatsClient.js"
+/**
+ * @since 0.1.0
+ */
+export * as NatsDispatcher from "./nats/NatsDispatcher.js"
+/**
+ * @since 0.1.0
+ */
 export * as Nerv from "./Nerv.js"
 /**
  * @since 0.1.0

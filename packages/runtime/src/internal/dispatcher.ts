@@ -75,7 +75,13 @@ class RecentIds {
   }
 }
 
-const toDueAt = (options: PublishOptions | undefined, now: number): number | InvalidInput | undefined => {
+/**
+ * When an event published with these options is due (epoch milliseconds), if it is delayed or
+ * scheduled; `InvalidInput` for options that make no sense.
+ *
+ * @since 0.1.0
+ */
+export const toDueAt = (options: PublishOptions | undefined, now: number): number | InvalidInput | undefined => {
   if (options?.delay !== undefined && options.at !== undefined) {
     return new InvalidInput({ operation: "Dispatcher.publish", details: "give either `delay` or `at`, not both" })
   }
@@ -97,7 +103,12 @@ const toDueAt = (options: PublishOptions | undefined, now: number): number | Inv
   return undefined
 }
 
-const shapeError = (event: unknown): string | undefined => {
+/**
+ * What is wrong with the shape of something offered as an event, if anything.
+ *
+ * @since 0.1.0
+ */
+export const shapeError = (event: unknown): string | undefined => {
   if (typeof event !== "object" || event === null) return `expected an event object, got ${typeof event}`
   const { _tag, eventId } = event as { readonly _tag?: unknown; readonly eventId?: unknown }
   if (typeof _tag !== "string") return "the event has no string `_tag`"

@@ -1,0 +1,376 @@
+/**
+ * One handler of the NATS dispatcher at work in this process. It takes its events from durable
+ * consumers that every process running the handler shares (one per priority lane and tag, and one
+ * for re-driven dead letters), so each event is handled once per handler across the processes.
+ *
+ * Pumps (one fiber per consumer) pull up to `prefetch` messages each, open them and put them in a
+ * local priority queue (`Mailbox`); the runner takes the most urgent, runs the handler with its
+ * timeout, and answers the server: `ack` on success; on failure, `nak` with the delay the retry
+ * schedule gives for this attempt (JetStream's delivery count), so the retry may run in any
+ * process; after the last attempt, the event goes to the dead-letter stream with its cause, then
+ * `ack`. Messages held here (queued or running) are kept alive with `working()` so that a slow
+ * backlog is not redelivered elsewhere while it waits.
+ */
+import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream"
+import * as Cause from "effect/Cause"
+import type * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import type * as Schedule from "effect/Schedule"
+import { attempt, type NatsError } from "../nats/NatsClient.js"
+import type { MessageUnreadable } from "../security/BusCodec.js"
+import type { HandlerMetrics } from "./dispatcherMetrics.js"
+import { Mailbox } from "./mailbox.js"
+import * as DeadLetters from "./natsDeadLetters.js"
+import * as Topology from "./natsTopology.js"
+import type { WorkEnvelope } from "./natsWire.js"
+import type { Keyed } from "./priorityQueue.js"
+import * as RetryPlan from "./retryPlan.js"
+import { HandlerTimeout } from "./worker.js"
+
+/**
+ * What a handler needs from its dispatcher.
+ *
+ * @since 0.1.0
+ */
+export interface Context<A> extends DeadLetters.Wiring<A> {
+  readonly lanes: ReadonlyArray<number>
+  readonly clock: Clock.Clock
+  readonly prefetch: number
+  readonly ackWaitMs: number
+  /** `count` deliveries held here are done with. */
+  readonly settled: (count: number) => void
+  /** `count` more deliveries are held here. */
+  readonly received: (count: number) => void
+}
+
+/**
+ * A handler's settings, resolved.
+ *
+ * @since 0.1.0
+ */
+export interface Config<A> {
+  readonly name: string
+  readonly tags: ReadonlyArray<string>
+  readonly handle: (event: A) => Effect.Effect<unknown, unknown>
+  readonly timeout: Duration.Duration | undefined
+  readonly retry: Schedule.Schedule<unknown, Cause.Cause<unknown>>
+}
+
+interface Held<A> extends Keyed {
+  readonly msg: JsMsg
+  readonly envelope: WorkEnvelope<A>
+}
+
+/**
+ * Runs one attempt of `config`'s handler with its timeout.
+ *
+ * @since 0.1.0
+ */
+export const runAttempt = <A>(config: Config<A>, event: A): Effect.Effect<unknown, unknown> => {
+  const run = Effect.suspend(() => config.handle(event))
+  const timeout = config.timeout
+  return timeout === undefined || !Duration.isFinite(timeout) ? run : Effect.timeoutFailCause(run, {
+    duration: timeout,
+    onTimeout: () => Cause.fail(new HandlerTimeout({ handler: config.name, timeout }))
+  })
+}
+
+/**
+ * The handler; see the module comment.
+ *
+ * @since 0.1.0
+ */
+export class NatsHandler<A extends { readonly eventId: string }> {
+  readonly mailbox: Mailbox<Held<A>>
+  /** Every message taken from a consumer and not yet answered: queued, or in hand. */
+  private readonly held = new Set<JsMsg>()
+  private seq = 0
+  /** Set when stopping: how. */
+  private closing: "graceful" | "immediate" | undefined = undefined
+  private consumers: Array<ConsumerMessages> = []
+  private pumps: Array<Fiber.RuntimeFiber<void>> = []
+  private runner: Fiber.RuntimeFiber<void> | undefined = undefined
+  private keeper: Fiber.RuntimeFiber<void> | undefined = undefined
+  running = false
+
+  constructor(
+    readonly config: Config<A>,
+    readonly metrics: HandlerMetrics,
+    private readonly context: Context<A>
+  ) {
+    this.mailbox = new Mailbox(Math.max(1, context.prefetch), "backpressure")
+  }
+
+  /** Messages held here, queued or in hand. */
+  get backlog(): number {
+    return this.held.size
+  }
+
+  /** The durable consumers of this handler: (name, stream, subject). */
+  subscriptions(): ReadonlyArray<{ readonly name: string; readonly stream: string; readonly subject: string }> {
+    const { topology } = this.context
+    const out: Array<{ name: string; stream: string; subject: string }> = []
+    for (const lane of this.context.lanes) {
+      for (const tag of this.config.tags) {
+        out.push({
+          name: topology.consumer(this.config.name, lane, tag),
+          stream: topology.streams.work,
+          subject: topology.work(lane, tag)
+        })
+      }
+    }
+    out.push({
+      name: topology.redriveConsumer(this.config.name),
+      stream: topology.streams.work,
+      subject: topology.redrive(this.config.name)
+    })
+    return out
+  }
+
+  /** Creates (or joins) the consumers and starts pulling. */
+  readonly start: Effect.Effect<void, NatsError> = Effect.suspend(() => {
+    const { client } = this.context
+    const subscriptions = this.subscriptions()
+    return Effect.gen(this, function*() {
+      yield* Effect.forEach(
+        subscriptions,
+        ({ name, stream, subject }) => Topology.ensureConsumer(client, stream, name, subject, this.context.ackWaitMs),
+        { concurrency: "unbounded", discard: true }
+      )
+      this.consumers = yield* Effect.forEach(
+        subscriptions,
+        ({ name, stream }) =>
+          attempt(`consume ${name}`, async () => {
+            const consumer = await client.jetstream.consumers.get(stream, name)
+            return consumer.consume({ max_messages: this.context.prefetch })
+          }),
+        { concurrency: "unbounded" }
+      )
+      this.running = true
+      this.pumps = yield* Effect.forEach(this.consumers, (messages) => Effect.forkDaemon(this.pump(messages)))
+      this.runner = yield* Effect.forkDaemon(this.run())
+      this.keeper = yield* Effect.forkDaemon(this.keepAlive())
+    })
+  })
+
+  private pump(messages: ConsumerMessages): Effect.Effect<void> {
+    const iterator = messages[Symbol.asyncIterator]()
+    const loop: Effect.Effect<void> = Effect.flatMap(Effect.promise(() => iterator.next()), (result) => {
+      if (result.done === true) return Effect.void
+      const msg = result.value
+      if (this.closing === "immediate") {
+        // Pulled while stopping at once: straight back to the server, for another process.
+        msg.nak()
+        return loop
+      }
+      return Effect.zipRight(this.accept(msg), loop)
+    })
+    return loop
+  }
+
+  private accept(msg: JsMsg): Effect.Effect<void> {
+    return Effect.flatMap(Effect.either(this.context.work.decode(msg.data)), (decoded) => {
+      if (Either.isLeft(decoded)) return this.unreadable(msg, decoded.left)
+      const envelope = decoded.right
+      this.held.add(msg)
+      this.context.received(1)
+      const held: Held<A> = { msg, envelope, priority: envelope.priority, seq: this.seq++ }
+      if (this.mailbox.mustWait) return Effect.zipRight(this.mailbox.awaitRoom, Effect.sync(() => this.push(held)))
+      this.push(held)
+      return Effect.void
+    })
+  }
+
+  private push(held: Held<A>): void {
+    if (this.closing === "immediate") {
+      // The queue filled up and then the handler stopped: back to the server, for another process.
+      held.msg.nak()
+      this.held.delete(held.msg)
+      this.context.settled(1)
+      return
+    }
+    this.mailbox.push(held)
+    this.metrics.depth(this.mailbox.size)
+  }
+
+  /**
+   * A message this process cannot open (sealed under a key it does not hold, tampered with, or
+   * not an event): reported, then given back with the retry schedule's delay so that a process
+   * that can open it may take it; after the last attempt it is kept as a dead letter, as it came.
+   */
+  private unreadable(msg: JsMsg, error: MessageUnreadable): Effect.Effect<void> {
+    const { context } = this
+    return Effect.gen(this, function*() {
+      yield* context.onUnreadable(error)
+      const deliveries = msg.info.deliveryCount
+      const plan = yield* RetryPlan.plan(
+        this.config.retry,
+        deliveries,
+        Cause.fail(error),
+        context.clock.unsafeCurrentTimeMillis()
+      )
+      if (plan._tag === "Retry") return msg.nak(plan.delayMs)
+      yield* DeadLetters.keepUnreadable(
+        context,
+        this.config.name,
+        msg,
+        error.reason,
+        deliveries,
+        context.clock.unsafeCurrentTimeMillis()
+      ).pipe(
+        Effect.matchEffect({
+          onSuccess: () => Effect.sync(() => msg.ack()),
+          onFailure: (failure) => Effect.zipRight(Effect.logWarning(failure.message), Effect.sync(() => msg.nak(1_000)))
+        })
+      )
+    })
+  }
+
+  private run(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const next = this.mailbox.poll()
+      if (next !== undefined) return Effect.zipRight(this.process(next), this.run())
+      return Effect.flatMap(
+        this.mailbox.take,
+        (held) => (held === undefined ? Effect.void : Effect.zipRight(this.process(held), this.run()))
+      )
+    })
+  }
+
+  private process(held: Held<A>): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const { clock } = this.context
+      const deliveries = held.msg.info.deliveryCount
+      const now = clock.unsafeCurrentTimeMillis()
+      this.metrics.depth(this.mailbox.size)
+      this.metrics.inFlight(1)
+      if (deliveries === 1) this.metrics.latency(Math.max(0, now - (held.envelope.dueAt ?? held.envelope.publishedAt)))
+      const run = Effect.matchCauseEffect(runAttempt(this.config, held.envelope.event), {
+        onSuccess: () =>
+          Effect.sync(() => {
+            held.msg.ack()
+            this.metrics.delivered()
+            this.done(held)
+          }),
+        onFailure: (cause) => this.failed(held, cause, deliveries)
+      })
+      if (deliveries === 1) return run
+      // A redelivery the schedule did not ask for (a process died holding it) still counts as an
+      // attempt: past the schedule's last one, it is dead-lettered without running again.
+      return Effect.flatMap(
+        RetryPlan.plan(this.config.retry, deliveries - 1, Cause.empty, now),
+        (plan) =>
+          plan._tag === "Retry" ? run : this.deadLetter(
+            held,
+            Cause.die(
+              new Error(`delivered ${deliveries} times without an outcome (the processes handling it stopped)`)
+            ),
+            deliveries - 1
+          )
+      )
+    })
+  }
+
+  private failed(held: Held<A>, cause: Cause.Cause<unknown>, deliveries: number): Effect.Effect<void> {
+    this.metrics.failed()
+    return Effect.flatMap(
+      RetryPlan.plan(this.config.retry, deliveries, cause, this.context.clock.unsafeCurrentTimeMillis()),
+      (plan) => {
+        if (plan._tag === "GiveUp") return this.deadLetter(held, cause, deliveries)
+        return Effect.sync(() => {
+          this.metrics.retried()
+          held.msg.nak(plan.delayMs)
+          this.done(held)
+        })
+      }
+    )
+  }
+
+  private deadLetter(held: Held<A>, cause: Cause.Cause<unknown>, attempts: number): Effect.Effect<void> {
+    const record: DeadLetters.DeadLetterRecord<A> = {
+      event: held.envelope.event,
+      handler: this.config.name,
+      priority: held.envelope.priority,
+      attempts,
+      failedAt: this.context.clock.unsafeCurrentTimeMillis(),
+      cause
+    }
+    return DeadLetters.publish(this.context, record, held.envelope.event.eventId).pipe(
+      Effect.matchEffect({
+        onSuccess: () =>
+          Effect.sync(() => {
+            held.msg.ack()
+            this.metrics.deadLettered()
+            this.done(held)
+          }),
+        onFailure: (error) =>
+          Effect.zipRight(
+            Effect.logWarning(`${error.message}; the event comes back later`),
+            Effect.sync(() => {
+              held.msg.nak(1_000)
+              this.done(held)
+            })
+          )
+      })
+    )
+  }
+
+  private done(held: Held<A>): void {
+    this.held.delete(held.msg)
+    this.metrics.inFlight(0)
+    this.context.settled(1)
+  }
+
+  /** Tells the server, every third of the ack wait, that what is held here is still being worked on. */
+  private keepAlive(): Effect.Effect<void> {
+    return Effect.forever(
+      Effect.zipRight(
+        Effect.sleep(Duration.millis(Math.max(100, this.context.ackWaitMs / 3))),
+        Effect.sync(() => {
+          for (const msg of this.held) msg.working()
+        })
+      )
+    )
+  }
+
+  /**
+   * Stops pulling. `graceful`: finishes what is held here; `immediate`: interrupts the handler and
+   * gives everything held back to the server at once (for another process). Returns how many
+   * deliveries were given back.
+   */
+  stop(mode: "graceful" | "immediate"): Effect.Effect<number> {
+    return Effect.gen(this, function*() {
+      if (!this.running) return 0
+      this.running = false
+      this.closing = mode
+      // Closing a consumer lets its iterator yield what it had already pulled, then end. A graceful
+      // stop handles those too: giving them back (`nak`) would be faster, but JetStream 2.9 may then
+      // deliver one twice. An immediate stop gives them back.
+      for (const messages of this.consumers) void messages.close().catch(() => undefined)
+      if (mode === "immediate" && this.runner !== undefined) yield* Fiber.interrupt(this.runner)
+      yield* Effect.forEach(this.pumps, (pump) =>
+        Fiber.await(pump).pipe(
+          Effect.timeout(mode === "graceful" ? "30 seconds" : "2 seconds"),
+          Effect.catchAll(() => Fiber.interrupt(pump))
+        ), { discard: true })
+      this.mailbox.close()
+      let givenBack = 0
+      if (mode === "graceful") {
+        if (this.runner !== undefined) yield* Fiber.await(this.runner)
+      } else {
+        this.mailbox.clear()
+        for (const msg of this.held) msg.nak()
+        givenBack = this.held.size
+        this.context.settled(givenBack)
+        this.held.clear()
+        this.metrics.depth(0)
+        this.metrics.inFlight(0)
+      }
+      if (this.keeper !== undefined) yield* Fiber.interrupt(this.keeper)
+      return givenBack
+    })
+  }
+}
