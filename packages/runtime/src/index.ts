@@ -45,6 +45,10 @@ export * as NatsDispatcher from "./nats/NatsDispatcher.js"
 /**
  * @since 0.1.0
  */
+export * as NatsEvents from "./nats/NatsEvents.js"
+/**
+ * @since 0.1.0
+ */
 export * as Nerv from "./Nerv.js"
 /**
  * @since 0.1.0

@@ -1,0 +1,161 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Document, DocumentEvent, EventBus as Port, Journal, NervEvent } from "@nerv/core"
+import { MemoryJournal } from "@nerv/store"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as NatsClient from "../src/nats/NatsClient.js"
+import * as NatsEvents from "../src/nats/NatsEvents.js"
+import type { MessageUnreadable } from "../src/security/BusCodec.js"
+import { natsUrl, scopedPrefix, sealedWire } from "./fixtures/nats.js"
+import { masterKeys } from "./security/fixtures.js"
+
+const idOf = (n: number) => Document.DocumentId.make(`00000000-0000-4000-8000-${n.toString(16).padStart(12, "0")}`)
+const eventId = (doc: number, version: number) =>
+  `20000000-0000-4000-8000-${(doc * 1_000 + version).toString(16).padStart(12, "0")}`
+const meta = (doc: number, version: number) => ({
+  eventId: eventId(doc, version),
+  documentId: idOf(doc),
+  version,
+  occurredAt: DateTime.unsafeMake(Date.UTC(2026, 10, 1) + version),
+  actor: "ann",
+  correlationId: `c-${doc}`,
+  causationId: `c-${doc}`
+})
+const eventOf = (doc: number, version: number): DocumentEvent.DocumentEvent =>
+  version === 1
+    ? new DocumentEvent.DocumentCreated({ ...meta(doc, 1), title: `secret title ${doc}`, content: "secret content" })
+    : new DocumentEvent.DocumentUpdated({ ...meta(doc, version), content: `secret content ${version}` })
+
+/** One node: its own connection and wire codecs, a bus on the shared journal. */
+const node = (journal: Journal.JournalService, prefix: string, keys: string, options?: NatsEvents.Options) =>
+  Effect.gen(function*() {
+    const client = yield* NatsClient.make({ servers: natsUrl, name: "nerv-test-node" })
+    const context = yield* Layer.build(sealedWire(keys))
+    const made = yield* NatsEvents.make({ prefix, storage: "memory", ...options }).pipe(
+      Effect.provide(context),
+      Effect.provideService(NatsClient.NatsClient, client),
+      Effect.provideService(Journal.Journal, journal)
+    )
+    return { ...made, client }
+  })
+
+/** Commits one event per document in turn, as the write path does: journal first, then the bus. */
+const commit = (journal: Journal.JournalService, bus: Port.Bus<NervEvent.NervEvent>, docs: number, rounds: number) =>
+  Effect.gen(function*() {
+    for (let version = 1; version <= rounds; version++) {
+      for (let doc = 1; doc <= docs; doc++) {
+        const event = eventOf(doc, version)
+        yield* journal.append([event], version - 1)
+        yield* bus.publish(event)
+      }
+    }
+  })
+
+/** The first `count` document events of a bus, those it delivered before this subscribed included. */
+const collect = (bus: Port.Bus<NervEvent.NervEvent>, count: number) =>
+  Effect.flatMap(
+    bus.subscribe(DocumentEvent.tags, { replay: true }),
+    (stream) =>
+      Effect.fork(
+        Stream.runCollect(Stream.take(stream, count)).pipe(
+          Effect.map((chunk) => Array.from(chunk, (event) => event.eventId)),
+          Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error(`fewer than ${count} events came`) })
+        )
+      )
+  )
+
+const journalOrder = (journal: Journal.JournalService, after = 0) =>
+  Effect.map(Stream.runCollect(journal.read({ after })), (chunk) => Array.from(chunk, (e) => e.event.eventId))
+
+describe("NatsEvents", () => {
+  it.scopedLive("committed events reach every node's subscribers in position order, the committing node's too", () =>
+    Effect.gen(function*() {
+      const prefix = yield* scopedPrefix("ev")
+      const journal = yield* MemoryJournal.make
+      const a = yield* node(journal, prefix, masterKeys.k1)
+      const b = yield* node(journal, prefix, masterKeys.k1)
+      const onA = yield* collect(a.bus, 300)
+      const onB = yield* collect(b.bus, 300)
+      // Both nodes commit, interleaved.
+      yield* Effect.all([commit(journal, a.bus, 10, 15), commit(journal, b.bus, 0, 0)], { concurrency: 2 })
+      const more = Array.from({ length: 10 }, (_, i) => 100 + i)
+      for (let version = 1; version <= 15; version++) {
+        for (const doc of more) {
+          const event = eventOf(doc, version)
+          yield* journal.append([event], version - 1)
+          yield* (doc % 2 === 0 ? a.bus : b.bus).publish(event)
+        }
+      }
+      const expected = yield* journalOrder(journal)
+      assert.strictEqual(expected.length, 300)
+      assert.deepStrictEqual(yield* Fiber.join(onA), expected)
+      assert.deepStrictEqual(yield* Fiber.join(onB), expected)
+      assert.strictEqual(yield* b.events.delivered, 300)
+      // Events that are not journaled stay where they were published.
+      const failed = NervEvent.OperationFailed.make({
+        eventId: "4a7d1c1e-0000-4000-8000-000000000001",
+        operation: "Documents.update",
+        requestId: "r",
+        error: "VersionConflict",
+        message: "stale",
+        occurredAt: DateTime.unsafeMake(0)
+      })
+      yield* a.bus.publish(failed)
+      assert.deepStrictEqual((yield* a.bus.history({ tags: ["OperationFailed"] })).map((e) => e.eventId), [
+        failed.eventId
+      ])
+      assert.deepStrictEqual(yield* b.bus.history({ tags: ["OperationFailed"] }), [])
+    }))
+
+  it.scopedLive("no gap and no duplicate across reconnects, and a restarted node resumes from its checkpoint", () =>
+    Effect.gen(function*() {
+      const prefix = yield* scopedPrefix("ev")
+      const journal = yield* MemoryJournal.make
+      const a = yield* node(journal, prefix, masterKeys.k1)
+      const scope = yield* Scope.make()
+      const b = yield* node(journal, prefix, masterKeys.k1).pipe(Scope.extend(scope))
+      const onB = yield* collect(b.bus, 200).pipe(Scope.extend(scope))
+      const writing = yield* Effect.fork(commit(journal, a.bus, 20, 20))
+      // B's connection drops three times while A commits.
+      for (let i = 0; i < 3; i++) {
+        yield* b.events.awaitDelivered(50 * (i + 1))
+        yield* Effect.promise(() => b.client.connection.reconnect())
+      }
+      const first = yield* Fiber.join(onB)
+      assert.deepStrictEqual(first, (yield* journalOrder(journal)).slice(0, 200))
+      // B goes away while A keeps committing, and comes back from its checkpoint.
+      yield* Scope.close(scope, Exit.void)
+      const checkpoint = yield* b.events.delivered
+      assert.isAtLeast(checkpoint, 200)
+      yield* Effect.sleep("100 millis")
+      const again = yield* node(journal, prefix, masterKeys.k1, { after: checkpoint })
+      yield* Fiber.join(writing)
+      const rest = yield* collect(again.bus, 400 - checkpoint)
+      assert.deepStrictEqual(yield* Fiber.join(rest), yield* journalOrder(journal, checkpoint))
+    }))
+
+  it.scopedLive("a node without the key gets a typed error for each message and still delivers every event, from the journal", () =>
+    Effect.gen(function*() {
+      const prefix = yield* scopedPrefix("ev")
+      const journal = yield* MemoryJournal.make
+      const a = yield* node(journal, prefix, masterKeys.k1)
+      const refused: Array<MessageUnreadable> = []
+      const stranger = yield* node(journal, prefix, masterKeys.k2, {
+        publish: false,
+        onUnreadable: (error) => Effect.sync(() => refused.push(error))
+      })
+      const onStranger = yield* collect(stranger.bus, 20)
+      yield* commit(journal, a.bus, 4, 5)
+      assert.deepStrictEqual(yield* Fiber.join(onStranger), yield* journalOrder(journal))
+      assert.isAbove(refused.length, 0)
+      for (const error of refused) {
+        assert.strictEqual(error._tag, "MessageUnreadable")
+        assert.include(error.reason, "does not hold")
+      }
+    }))
+})
