@@ -14,6 +14,7 @@
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream"
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
+import * as EffectContext from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -45,6 +46,24 @@ export interface Context<A> extends DeadLetters.Wiring<A> {
   /** `count` more deliveries are held here. */
   readonly received: (count: number) => void
 }
+
+/**
+ * @since 0.1.0
+ */
+export interface DeliveryInfo {
+  readonly handler: string
+  /** 1 for the first delivery; more for a retry or a redelivery after a process stopped. */
+  readonly deliveryCount: number
+  /** The event's sequence in the work stream. */
+  readonly streamSequence: number
+}
+
+/**
+ * The delivery a NATS handler is running, in its context.
+ *
+ * @since 0.1.0
+ */
+export class Delivery extends EffectContext.Tag("@nerv/runtime/NatsDispatcher/Delivery")<Delivery, DeliveryInfo>() {}
 
 /**
  * A handler's settings, resolved.
@@ -248,7 +267,13 @@ export class NatsHandler<A extends { readonly eventId: string }> {
       this.metrics.depth(this.mailbox.size)
       this.metrics.inFlight(1)
       if (deliveries === 1) this.metrics.latency(Math.max(0, now - (held.envelope.dueAt ?? held.envelope.publishedAt)))
-      const run = Effect.matchCauseEffect(runAttempt(this.config, held.envelope.event), {
+      const delivery: DeliveryInfo = {
+        handler: this.config.name,
+        deliveryCount: deliveries,
+        streamSequence: held.msg.seq
+      }
+      const running = Effect.provideService(runAttempt(this.config, held.envelope.event), Delivery, delivery)
+      const run = Effect.matchCauseEffect(running, {
         onSuccess: () =>
           Effect.sync(() => {
             held.msg.ack()

@@ -45,6 +45,7 @@ import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Dispatcher from "../Dispatcher.js"
 import * as internal from "../internal/natsDispatcher.js"
+import * as Handler from "../internal/natsHandler.js"
 import * as Topology from "../internal/natsTopology.js"
 import type { MessageUnreadable, WireCodec } from "../security/BusCodec.js"
 import { NatsClient } from "./NatsClient.js"
@@ -70,6 +71,20 @@ export interface Options<A> extends Omit<Dispatcher.Options<A>, "schema" | "capa
   /** Hears of each message this process could not open (default: a warning in the log). */
   readonly onUnreadable?: ((error: MessageUnreadable) => Effect.Effect<void>) | undefined
 }
+
+/**
+ * The delivery a handler is running, in the handler's context on the NATS transport (the
+ * in-process one has no redeliveries and provides none): read it with
+ * `Effect.serviceOption(NatsDispatcher.Delivery)`, e.g. to tell a redelivery from a first delivery.
+ *
+ * @since 0.1.0
+ */
+export const Delivery = Handler.Delivery
+
+/**
+ * @since 0.1.0
+ */
+export type Delivery = Handler.Delivery
 
 /**
  * The default priority lanes: urgent (below 0), normal (0 up to 1), background (1 and above).
