@@ -197,4 +197,35 @@ describe("NatsDispatcher across processes", () => {
       }).pipe(Effect.provide(clientLayer)),
     { timeout: 240_000 }
   )
+
+  it.scopedLive("stop('immediate') gives back at once what the process held, and another process takes it", () =>
+    Effect.gen(function*() {
+      const prefix = yield* scopedPrefix("stop")
+      const keys = Keyring.generate("k")
+      const first = yield* NatsDispatcher.make({ schema: Work, prefix, ackWait: "30 seconds" }).pipe(
+        Effect.provide(sealedWire(keys))
+      )
+      let started = 0
+      yield* first.register("Work", () => Effect.zipRight(Effect.sync(() => started++), Effect.never), {
+        name: "h",
+        timeout: "1 hour"
+      })
+      const events = Array.from(
+        { length: 10 },
+        (_, n) => ({ _tag: "Work" as const, eventId: `s-${n}`, publisher: 0, n })
+      )
+      yield* first.publishAll(events)
+      yield* waitFor(
+        "the first process holds all ten",
+        30,
+        Effect.map(first.snapshot, (s) => started === 1 && s.pending === 10)
+      )
+      const report = yield* first.stop("immediate")
+      assert.deepStrictEqual(report, { mode: "immediate", undelivered: 10, discardedScheduled: 0 })
+      // Well within the ack wait (30 s), the events are someone else's.
+      const second = yield* NatsDispatcher.make({ schema: Work, prefix }).pipe(Effect.provide(sealedWire(keys)))
+      const seen = new Set<string>()
+      yield* second.register("Work", (e) => Effect.sync(() => seen.add(e.eventId)), { name: "h" })
+      yield* waitFor("the second process handled all ten", 10, Effect.sync(() => seen.size === 10))
+    }).pipe(Effect.provide(clientLayer)))
 })

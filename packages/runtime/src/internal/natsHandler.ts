@@ -78,6 +78,16 @@ export interface Config<A> {
   readonly retry: Schedule.Schedule<unknown, Cause.Cause<unknown>>
 }
 
+/**
+ * How long a pull request waits at the server. JetStream cannot cancel one: after a process stops
+ * pulling, its last request may still take messages for this long (they then come back after the
+ * ack wait). Short, so that a stopped process stops taking work soon.
+ */
+const pullExpiresMs = 2_000
+
+/** Given-back messages wait out this process's last pull request, so they go to another process. */
+const giveBackDelayMs = pullExpiresMs + 500
+
 interface Held<A> extends Keyed {
   readonly msg: JsMsg
   readonly envelope: WorkEnvelope<A>
@@ -164,7 +174,7 @@ export class NatsHandler<A extends { readonly eventId: string }> {
         ({ name, stream }) =>
           attempt(`consume ${name}`, async () => {
             const consumer = await client.jetstream.consumers.get(stream, name)
-            return consumer.consume({ max_messages: this.context.prefetch })
+            return consumer.consume({ max_messages: this.context.prefetch, expires: pullExpiresMs })
           }),
         { concurrency: "unbounded" }
       )
@@ -182,7 +192,7 @@ export class NatsHandler<A extends { readonly eventId: string }> {
       const msg = result.value
       if (this.closing === "immediate") {
         // Pulled while stopping at once: straight back to the server, for another process.
-        msg.nak()
+        msg.nak(giveBackDelayMs)
         return loop
       }
       return Effect.zipRight(this.accept(msg), loop)
@@ -206,7 +216,7 @@ export class NatsHandler<A extends { readonly eventId: string }> {
   private push(held: Held<A>): void {
     if (this.closing === "immediate") {
       // The queue filled up and then the handler stopped: back to the server, for another process.
-      held.msg.nak()
+      held.msg.nak(giveBackDelayMs)
       this.held.delete(held.msg)
       this.context.settled(1)
       return
@@ -387,7 +397,7 @@ export class NatsHandler<A extends { readonly eventId: string }> {
         if (this.runner !== undefined) yield* Fiber.await(this.runner)
       } else {
         this.mailbox.clear()
-        for (const msg of this.held) msg.nak()
+        for (const msg of this.held) msg.nak(giveBackDelayMs)
         givenBack = this.held.size
         this.context.settled(givenBack)
         this.held.clear()
