@@ -117,6 +117,10 @@ export class NatsHandler<A extends { readonly eventId: string }> {
   /** Every message taken from a consumer and not yet answered: queued, or in hand. */
   private readonly held = new Set<JsMsg>()
   private seq = 0
+  /** The delivery whose attempt is running, and since when (for the timeout). */
+  private current: Held<A> | undefined = undefined
+  private startedAt = 0
+  private attempting = false
   /** Set when stopping: how. */
   private closing: "graceful" | "immediate" | undefined = undefined
   private consumers: Array<ConsumerMessages> = []
@@ -180,7 +184,7 @@ export class NatsHandler<A extends { readonly eventId: string }> {
       )
       this.running = true
       this.pumps = yield* Effect.forEach(this.consumers, (messages) => Effect.forkDaemon(this.pump(messages)))
-      this.runner = yield* Effect.forkDaemon(this.run())
+      this.runner = yield* Effect.forkDaemon(this.supervise())
       this.keeper = yield* Effect.forkDaemon(this.keepAlive())
     })
   })
@@ -282,15 +286,29 @@ export class NatsHandler<A extends { readonly eventId: string }> {
         deliveryCount: deliveries,
         streamSequence: held.msg.seq
       }
-      const running = Effect.provideService(runAttempt(this.config, held.envelope.event), Delivery, delivery)
+      const running = Effect.provideService(
+        Effect.suspend(() => {
+          // Watched by `supervise`, which cuts the attempt at the handler's timeout.
+          this.current = held
+          this.startedAt = clock.unsafeCurrentTimeMillis()
+          this.attempting = true
+          return this.config.handle(held.envelope.event)
+        }),
+        Delivery,
+        delivery
+      )
       const run = Effect.matchCauseEffect(running, {
         onSuccess: () =>
           Effect.sync(() => {
+            this.attempting = false
             held.msg.ack()
             this.metrics.delivered()
             this.done(held)
           }),
-        onFailure: (cause) => this.failed(held, cause, deliveries)
+        onFailure: (cause) => {
+          this.attempting = false
+          return this.failed(held, cause, deliveries)
+        }
       })
       if (deliveries === 1) return run
       // A redelivery the schedule did not ask for (a process died holding it) still counts as an
@@ -351,6 +369,49 @@ export class NatsHandler<A extends { readonly eventId: string }> {
           )
       })
     )
+  }
+
+  /**
+   * The handler's own fiber: runs the runner and cuts attempts that pass the timeout, as the
+   * in-process worker does. Rather than wrapping every attempt in `Effect.timeout` (two fibers and
+   * a timer per event, most of the handler's cost here), it wakes when the attempt in hand would be
+   * due, and if it is still running it interrupts the runner, counts the attempt as failed with
+   * `HandlerTimeout`, and starts a new runner.
+   */
+  private supervise(): Effect.Effect<void> {
+    const timeout = this.config.timeout
+    if (timeout === undefined || !Duration.isFinite(timeout)) return this.run()
+    const timeoutMs = Duration.toMillis(timeout)
+    const loop = (start: Effect.Effect<void>): Effect.Effect<void> =>
+      Effect.flatMap(Effect.fork(start), (runner) =>
+        Effect.flatMap(this.watch(runner, timeoutMs), (timedOut) => {
+          if (!timedOut) return Effect.void
+          const held = this.current!
+          const cause = Cause.fail(new HandlerTimeout({ handler: this.config.name, timeout }))
+          return loop(Effect.zipRight(
+            Effect.suspend(() => this.failed(held, cause, held.msg.info.deliveryCount)),
+            Effect.suspend(() => this.run())
+          ))
+        }))
+    return loop(this.run())
+  }
+
+  /** Waits for the runner to end (false) or for the attempt in hand to pass the timeout (true). */
+  private watch(runner: Fiber.RuntimeFiber<void>, timeoutMs: number): Effect.Effect<boolean> {
+    return Effect.suspend(() => {
+      const now = this.context.clock.unsafeCurrentTimeMillis()
+      if (this.attempting && now - this.startedAt >= timeoutMs) {
+        return Effect.as(
+          Effect.zipRight(Fiber.interrupt(runner), Effect.sync(() => (this.attempting = false))),
+          true
+        )
+      }
+      const wait = this.attempting ? Math.max(1, this.startedAt + timeoutMs - now) : timeoutMs
+      return Effect.flatMap(
+        Effect.raceFirst(Effect.as(Fiber.await(runner), true), Effect.as(Effect.sleep(Duration.millis(wait)), false)),
+        (ended) => (ended ? Effect.as(Fiber.join(runner), false) : this.watch(runner, timeoutMs))
+      )
+    })
   }
 
   private done(held: Held<A>): void {
