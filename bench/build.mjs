@@ -17,3 +17,5 @@ await build({ ...options, entryPoints: ["src/main.ts"], outfile: "dist/bench.mjs
 // The process the multi-process workloads start several of (see src/suites/processes.ts).
 await build({ ...options, entryPoints: ["src/processes/writer.ts"], outfile: "dist/processes-writer.mjs" })
 await build({ ...options, entryPoints: ["src/processes/heap.ts"], outfile: "dist/processes-heap.mjs" })
+// The worker processes of the NATS suite, started by it from the same folder.
+await build({ ...options, entryPoints: ["src/natsWorker.ts"], outfile: "dist/nats-worker.mjs" })

@@ -14,6 +14,7 @@ import { targets as busTargets } from "./suites/bus.js"
 import { targets as cliTargets } from "./suites/cli.js"
 import { targets as durableTargets } from "./suites/durable.js"
 import { targets as intentTargets } from "./suites/intent.js"
+import { targets as natsTargets } from "./suites/nats.js"
 import { targets as processesTargets } from "./suites/processes.js"
 
 const quick = process.argv.includes("--quick")
@@ -49,7 +50,8 @@ const checks = [
   ...durableTargets(results),
   ...processesTargets(results),
   ...cliTargets(results),
-  ...intentTargets(results)
+  ...intentTargets(results),
+  ...natsTargets(results)
 ]
 for (const check of checks) notes.push(`${check.met ? "met" : "MISSED"}: ${check.target} — measured ${check.measured}`)
 
