@@ -6,21 +6,41 @@
  * Everything is kept in a SQLite file (`NERV_DATABASE`, default `.nerv/nerv.db`): run it again and
  * the documents of earlier runs are still there, rebuilt from the journal on start.
  *
+ * A dispatcher handler prints each document event it works through. In process by default; with
+ * `NERV_NATS_URL` set, the dispatcher and the committed events go through NATS JetStream (streams
+ * named `NERV_NATS_PREFIX`, default `nerv`), sealed under the database's master key unless
+ * `NERV_ENCRYPTION=off`.
+ *
  * Run it with `pnpm demo`.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { DocumentEvent, Documents, Journal } from "@nerv/core"
+import { DocumentEvent, Documents, type Errors, Journal } from "@nerv/core"
 import { EventBus as Bus } from "@nerv/core"
-import { Logging, Metrics, Nerv } from "@nerv/runtime"
+import {
+  BusCodec,
+  Cipher,
+  Dispatcher,
+  Keyring,
+  Logging,
+  Metrics,
+  NatsClient,
+  NatsDispatcher,
+  NatsEvents,
+  Nerv
+} from "@nerv/runtime"
 import { AuthorTitles, Projection } from "@nerv/store"
+import type * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
 import * as DateTime from "effect/DateTime"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import * as Path from "node:path"
 
 /** One line per log entry, with the operation's request id shortened, so the lifecycle stays readable. */
 const compactLogger = Logger.make(({ annotations, logLevel, message }) => {
@@ -56,6 +76,16 @@ const program = Effect.gen(function*() {
   // A read model that follows the journal from its checkpoint, in its own fiber.
   const authors = yield* Projection.run(AuthorTitles.projection)
 
+  // A dispatcher handler works through the document events, each in turn.
+  const dispatcher = yield* Dispatcher.Dispatcher
+  let dispatched = 0
+  const allDispatched = yield* Deferred.make<void>()
+  yield* dispatcher.register(DocumentEvent.tags, (event) =>
+    Effect.zipRight(
+      Console.log(`  [dispatcher] ${event._tag} v${event.version}`),
+      ++dispatched === 4 ? Deferred.succeed(allDispatched, void 0) : Effect.void
+    ), { name: "demo-printer" })
+
   // Subscribe before anything happens; the subscriber runs in its own fiber.
   const events = yield* bus.subscribe(DocumentEvent.tags)
   const subscriber = yield* events.pipe(
@@ -83,6 +113,7 @@ const program = Effect.gen(function*() {
   yield* Console.log(`Refused: ${conflict._tag}: ${conflict.message}`)
 
   yield* Fiber.join(subscriber)
+  yield* Deferred.await(allDispatched).pipe(Effect.timeout("30 seconds"), Effect.orDie)
 
   const listed = yield* Documents.list().pipe(observed("Documents.list"))
   yield* Console.log(`\nDocuments now: ${listed.map((d) => `"${d.title}" v${d.version}`).join(", ")}`)
@@ -112,7 +143,40 @@ const program = Effect.gen(function*() {
   yield* Console.log(Metrics.formatReport(yield* Metrics.report))
 }).pipe(Effect.scoped)
 
-program.pipe(
+/**
+ * Where the dispatcher's work and the committed events go: in process, or through NATS JetStream
+ * when `NERV_NATS_URL` is set. Either way it is provided inside the durable layer, whose journal
+ * it follows.
+ */
+const delivery: Effect.Effect<
+  Layer.Layer<
+    Dispatcher.Dispatcher | Bus.EventBus,
+    Dispatcher.DispatchUnavailable | NatsClient.NatsError | Errors.JournalError | ConfigError.ConfigError,
+    Bus.EventBus | Journal.Journal
+  >,
+  ConfigError.ConfigError
+> = Effect.gen(function*() {
+  const url = process.env["NERV_NATS_URL"]
+  if (url === undefined || url === "") {
+    yield* Console.log("Delivery: in process")
+    // The durable layer's bus, and a dispatcher it feeds.
+    return Dispatcher.layer({ name: "demo" }).pipe(Layer.provideMerge(Layer.effect(Bus.EventBus, Bus.EventBus)))
+  }
+  const prefix = process.env["NERV_NATS_PREFIX"] ?? "nerv"
+  const keyFile = Path.join(Path.dirname(yield* Nerv.databaseFile), "master.key")
+  const wire = BusCodec.layerWireConfig(
+    Cipher.layer.pipe(
+      Layer.provide(Layer.effect(Keyring.Keyring, Keyring.configOrLocalFile(keyFile, Effect.succeed(false))))
+    )
+  )
+  yield* Console.log(`Delivery: NATS JetStream at ${url} (streams ${prefix}-*)`)
+  return NatsDispatcher.layer({ name: "demo", prefix }).pipe(
+    Layer.provideMerge(NatsEvents.layer({ prefix })),
+    Layer.provide(Layer.merge(NatsClient.layerConfig, wire))
+  )
+})
+
+Effect.flatMap(delivery, (layer) => program.pipe(Effect.provide(layer))).pipe(
   Effect.provide(Nerv.layerSqlite()),
   Effect.provide(Logger.replace(Logger.defaultLogger, compactLogger)),
   NodeRuntime.runMain({ disablePrettyLogger: true })

@@ -1,18 +1,20 @@
 import { NodeContext } from "@effect/platform-node"
 import * as Command from "@effect/platform/Command"
 import { assert, describe, it } from "@effect/vitest"
+import { NatsClient, NatsDispatcher, NatsEvents } from "@nerv/runtime"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+import { randomBytes } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
 /** Runs the demo the way `pnpm demo` does, in its own process, and returns what it printed. */
-const runDemo = (database: string) =>
+const runDemo = (database: string, env: Record<string, string> = {}) =>
   Effect.gen(function*() {
     const demo = yield* Command.make(process.execPath, "--import", "tsx", "document-lifecycle.ts").pipe(
       Command.workingDirectory(join(import.meta.dirname, "..")),
-      Command.env({ NERV_DATABASE: database, NO_COLOR: "1" }),
+      Command.env({ NERV_DATABASE: database, NO_COLOR: "1", ...env }),
       Command.start
     )
     const [stdout, stderr, exitCode] = yield* Effect.all([
@@ -66,6 +68,35 @@ describe("examples/document-lifecycle", () => {
         assert.strictEqual(statSync(join(dir, "master.key")).mode & 0o777, 0o600)
       } finally {
         rmSync(dir, { recursive: true, force: true })
+      }
+    }))
+
+  it.live("with NERV_NATS_URL set, runs on NATS JetStream: the dispatcher and the subscribers get every event, in order", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "nerv-demo-"))
+      const url = process.env["NERV_NATS_URL"] ?? "nats://127.0.0.1:4222"
+      const prefix = `demo-${randomBytes(4).toString("hex")}`
+      try {
+        const { exitCode, stderr, stdout } = yield* runDemo(join(dir, "nerv.db"), {
+          NERV_NATS_URL: url,
+          NERV_NATS_PREFIX: prefix
+        })
+        assert.strictEqual(exitCode, 0, stderr)
+        assert.include(stdout, `Delivery: NATS JetStream at ${url}`)
+        const lines = (tag: string) =>
+          stdout.split("\n").filter((line) => line.includes(tag)).map((line) =>
+            line.trim().split(" ").slice(1, 3).join(" ").replace(/:$/, "")
+          )
+        const expected = ["DocumentCreated v1", "DocumentCreated v1", "DocumentUpdated v2", "DocumentDeleted v2"]
+        assert.deepStrictEqual(lines("[subscriber]"), expected)
+        assert.deepStrictEqual(lines("[dispatcher]"), expected)
+        assert.match(stdout, /Refused: VersionConflict/)
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+        yield* Effect.all([NatsDispatcher.destroy(prefix), NatsEvents.destroy(prefix)]).pipe(
+          Effect.provide(NatsClient.layer({ servers: url })),
+          Effect.ignore
+        )
       }
     }))
 })

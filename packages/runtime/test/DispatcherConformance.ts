@@ -119,6 +119,21 @@ export const conformance = (transport: Transport) => {
         assert.deepStrictEqual(seen, expected)
       }))
 
+    test("a handler of several tags gets them in publish order, whatever their tags", () =>
+      Effect.gen(function*() {
+        const make = yield* transport.session
+        const dispatcher = yield* make()
+        const seen: Array<string> = []
+        yield* dispatcher.register(["Ping", "Pong"], (e) => Effect.sync(() => seen.push(e.eventId)), { name: "both" })
+        const pings: Array<number> = []
+        yield* dispatcher.register("Ping", (e) => Effect.sync(() => pings.push(e.n)), { name: "pings" })
+        const events = range(30).map((n): Event => (n % 3 === 0 ? { _tag: "Pong", eventId: `pong-${n}`, n } : ping(n)))
+        yield* dispatcher.publishAll(events)
+        yield* settle(dispatcher)
+        assert.deepStrictEqual(seen, events.map((e) => e.eventId))
+        assert.deepStrictEqual(pings, events.filter((e) => e._tag === "Ping").map((e) => e.n))
+      }))
+
     test("delays: delayed and scheduled events are listed, fire when due and never before, and can be cancelled", () =>
       Effect.gen(function*() {
         const make = yield* transport.session

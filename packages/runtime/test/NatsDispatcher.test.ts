@@ -194,7 +194,7 @@ describe("NatsDispatcher across processes", () => {
         assert.deepStrictEqual(yield* recorded, { messages: total, subjects: total })
         assert.strictEqual(fixed.handled.length, poison)
         assert.deepStrictEqual(yield* dispatcher.deadLetters, [])
-      }).pipe(Effect.provide(clientLayer)),
+      }).pipe(Effect.scoped, Effect.provide(clientLayer)),
     { timeout: 240_000 }
   )
 
@@ -227,5 +227,5 @@ describe("NatsDispatcher across processes", () => {
       const seen = new Set<string>()
       yield* second.register("Work", (e) => Effect.sync(() => seen.add(e.eventId)), { name: "h" })
       yield* waitFor("the second process handled all ten", 10, Effect.sync(() => seen.size === 10))
-    }).pipe(Effect.provide(clientLayer)))
+    }).pipe(Effect.scoped, Effect.provide(clientLayer)))
 })

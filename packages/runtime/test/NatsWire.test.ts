@@ -100,7 +100,7 @@ describe("on the wire", () => {
       for (const { subject, wire } of captured) {
         for (const word of Object.values(secret)) assert.isFalse(wire.includes(word), `${word} on ${subject}`)
       }
-    }).pipe(Effect.provide(Layer.merge(client, sealedWire(masterKeys.k1)))))
+    }).pipe(Effect.scoped, Effect.provide(Layer.merge(client, sealedWire(masterKeys.k1)))))
 
   it.scopedLive("a flipped byte is refused with a typed error, and the dispatcher carries on", () =>
     Effect.gen(function*() {
@@ -129,7 +129,7 @@ describe("on the wire", () => {
       // Kept as they came, after the retries; this process cannot read them, so it lists none.
       assert.strictEqual((yield* dispatcher.snapshot).deadLetters, 4)
       assert.deepStrictEqual(yield* dispatcher.deadLetters, [])
-    }).pipe(Effect.provide(Layer.merge(client, sealedWire(masterKeys.k1)))))
+    }).pipe(Effect.scoped, Effect.provide(Layer.merge(client, sealedWire(masterKeys.k1)))))
 
   it.scopedLive("a node without the key gets a typed error for the message, keeps running, and a node with it reads the letter", () =>
     Effect.gen(function*() {
@@ -154,7 +154,7 @@ describe("on the wire", () => {
       assert.strictEqual(letter!.event.eventId, created(1).eventId)
       assert.strictEqual(letter!.handler, "h")
       assert.strictEqual((letter!.cause as { _tag: string; error: { _tag: string } }).error._tag, "MessageUnreadable")
-    }).pipe(Effect.provide(client)))
+    }).pipe(Effect.scoped, Effect.provide(client)))
 
   it.scopedLive("plaintext (NERV_ENCRYPTION=off, any case): a warning on standard error, and events round-trip in clear", () =>
     Effect.gen(function*() {
@@ -189,5 +189,5 @@ describe("on the wire", () => {
       assert.deepStrictEqual(received, [created(1)])
       const work = captured.find((c) => c.subject.includes(".work."))!
       assert.isTrue(Buffer.from(work.body).includes(secret.content))
-    }).pipe(Effect.provide(client)))
+    }).pipe(Effect.scoped, Effect.provide(client)))
 })

@@ -121,6 +121,8 @@ export class NatsHandler<A extends { readonly eventId: string }> {
   private current: Held<A> | undefined = undefined
   private startedAt = 0
   private attempting = false
+  /** The subject tokens of the handler's tags. */
+  private readonly tagTokens: ReadonlySet<string>
   /** Set when stopping: how. */
   private closing: "graceful" | "immediate" | undefined = undefined
   private consumers: Array<ConsumerMessages> = []
@@ -135,6 +137,7 @@ export class NatsHandler<A extends { readonly eventId: string }> {
     private readonly context: Context<A>
   ) {
     this.mailbox = new Mailbox(Math.max(1, context.prefetch), "backpressure")
+    this.tagTokens = new Set(config.tags.map(Topology.token))
   }
 
   /** Messages held here, queued or in hand. */
@@ -142,18 +145,22 @@ export class NatsHandler<A extends { readonly eventId: string }> {
     return this.held.size
   }
 
-  /** The durable consumers of this handler: (name, stream, subject). */
+  /**
+   * The durable consumers of this handler: one per priority lane, and one for re-driven letters. A
+   * handler of several tags reads the whole lane (and skips the tags it does not take, by subject,
+   * without opening them), so that it gets the lane's events in the stream's order whatever their
+   * tags: a document's `DocumentUpdated` never overtakes its `DocumentCreated`.
+   */
   subscriptions(): ReadonlyArray<{ readonly name: string; readonly stream: string; readonly subject: string }> {
     const { topology } = this.context
+    const tags = this.config.tags
     const out: Array<{ name: string; stream: string; subject: string }> = []
     for (const lane of this.context.lanes) {
-      for (const tag of this.config.tags) {
-        out.push({
-          name: topology.consumer(this.config.name, lane, tag),
-          stream: topology.streams.work,
-          subject: topology.work(lane, tag)
-        })
-      }
+      out.push({
+        name: topology.consumer(this.config.name, lane, tags.length === 1 ? tags[0]! : "*"),
+        stream: topology.streams.work,
+        subject: tags.length === 1 ? topology.work(lane, tags[0]!) : topology.lane(lane)
+      })
     }
     out.push({
       name: topology.redriveConsumer(this.config.name),
@@ -205,6 +212,14 @@ export class NatsHandler<A extends { readonly eventId: string }> {
   }
 
   private accept(msg: JsMsg): Effect.Effect<void> {
+    if (this.tagTokens.size > 1 && msg.subject.includes(".work.")) {
+      const tag = msg.subject.slice(msg.subject.lastIndexOf(".") + 1)
+      if (!this.tagTokens.has(tag)) {
+        // Another handler's tag in this handler's lane: not for it.
+        msg.ack()
+        return Effect.void
+      }
+    }
     return Effect.flatMap(Effect.either(this.context.work.decode(msg.data)), (decoded) => {
       if (Either.isLeft(decoded)) return this.unreadable(msg, decoded.left)
       const envelope = decoded.right

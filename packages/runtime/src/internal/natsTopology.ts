@@ -4,6 +4,7 @@
  *
  * ```
  * <prefix>-work    <prefix>.work.p<lane>.<tag>     events to handle, one subject per priority lane and tag
+ *                                                  (a handler reads one tag, or the whole lane)
  *                  <prefix>.redrive.<handler>      re-driven dead letters, for one handler
  * <prefix>-delay   <prefix>.delay.<event id>       delayed and scheduled events until they are due
  * <prefix>-dlq     <prefix>.dlq.<handler>          dead letters
@@ -67,11 +68,15 @@ export const make = (prefix: string) => {
     prefix,
     streams,
     work: (lane: number, tag: string) => `${prefix}.work.${laneToken(lane)}.${token(tag)}`,
+    /** Every tag of a lane. */
+    lane: (lane: number) => `${prefix}.work.${laneToken(lane)}.*`,
     redrive: (handler: string) => `${prefix}.redrive.${token(handler)}`,
     delay: (eventId: string) => `${prefix}.delay.${token(eventId)}`,
     delayAll: `${prefix}.delay.>`,
     deadLetter: (handler: string) => `${prefix}.dlq.${token(handler)}`,
-    consumer: (handler: string, lane: number, tag: string) => `${token(handler)}_${laneToken(lane)}_${token(tag)}`,
+    /** A handler's consumer of a lane: of one tag, or (`*`) of all of them. */
+    consumer: (handler: string, lane: number, tag: string) =>
+      tag === "*" ? `${token(handler)}_${laneToken(lane)}` : `${token(handler)}_${laneToken(lane)}_${token(tag)}`,
     redriveConsumer: (handler: string) => `${token(handler)}_redrive`,
     scheduler: "scheduler"
   }

@@ -31,7 +31,7 @@ import type * as Scope from "effect/Scope"
 import * as EventBus from "../EventBus.js"
 import * as Relay from "../internal/natsRelay.js"
 import { type MessageUnreadable, WireCodec } from "../security/BusCodec.js"
-import { NatsClient, type NatsError } from "./NatsClient.js"
+import { attempt, NatsClient, type NatsError } from "./NatsClient.js"
 
 /**
  * @since 0.1.0
@@ -229,4 +229,17 @@ export const layer = (
       make(options),
       ({ bus, events }) => Context.make(Port.EventBus, bus).pipe(Context.add(NatsEvents, events))
     )
+  )
+
+/**
+ * Deletes a prefix's events stream. For tests and teardown.
+ *
+ * @since 0.1.0
+ */
+export const destroy = (prefix: string): Effect.Effect<void, NatsError, NatsClient> =>
+  Effect.flatMap(
+    NatsClient,
+    (client) =>
+      attempt("delete the events stream", () =>
+        client.manager.streams.delete(Relay.names(prefix).stream).catch(() => false))
   )
