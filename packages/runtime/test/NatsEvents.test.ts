@@ -1,6 +1,8 @@
+import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { assert, describe, it } from "@effect/vitest"
 import { Document, DocumentEvent, EventBus as Port, Journal, NervEvent } from "@nerv/core"
 import { MemoryJournal } from "@nerv/store"
+import { PayloadCodec, SqliteJournal } from "@nerv/store"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -8,9 +10,14 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
+import { mkdtempSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import * as NatsClient from "../src/nats/NatsClient.js"
 import * as NatsEvents from "../src/nats/NatsEvents.js"
 import type { MessageUnreadable } from "../src/security/BusCodec.js"
+import * as Keyring from "../src/security/Keyring.js"
 import { natsUrl, scopedPrefix, sealedWire } from "./fixtures/nats.js"
 import { masterKeys } from "./security/fixtures.js"
 
@@ -158,4 +165,83 @@ describe("NatsEvents", () => {
         assert.include(error.reason, "does not hold")
       }
     }))
+
+  it.scopedLive(
+    "across OS processes: a node killed -9 mid-stream resumes from its checkpoint, with no gap and no duplicate",
+    () =>
+      Effect.gen(function*() {
+        const prefix = yield* scopedPrefix("ev")
+        const dir = yield* Effect.acquireRelease(
+          Effect.sync(() => mkdtempSync(join(tmpdir(), "nerv-events-"))),
+          (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+        )
+        const file = join(dir, "journal.db")
+        const keys = Keyring.generate("k")
+        const context = yield* Layer.build(
+          Layer.mergeAll(
+            SqliteJournal.layer().pipe(
+              Layer.provide(SqliteClient.layer({ filename: file })),
+              Layer.provide(PayloadCodec.layerJson)
+            ),
+            NatsClient.layer({ servers: natsUrl }),
+            sealedWire(keys)
+          )
+        )
+        const journal = yield* Effect.provide(Journal.Journal, context)
+        const { bus } = yield* NatsEvents.make({ prefix, storage: "memory" }).pipe(Effect.provide(context))
+        const first = yield* startNode(prefix, file, 0, keys)
+        const writing = yield* Effect.fork(commit(journal, bus, 20, 50))
+        yield* waitUntil(() => first.seen.length >= 300)
+        first.child.kill("SIGKILL")
+        yield* Effect.sleep("200 millis")
+        const checkpoint = first.seen.length
+        const order = yield* journalOrder(journal)
+        assert.deepStrictEqual(first.seen, order.slice(0, checkpoint))
+        // The node's checkpoint is the position of the last event it printed (positions start at 1).
+        const second = yield* startNode(prefix, file, checkpoint, keys)
+        yield* Fiber.join(writing)
+        yield* waitUntil(() => second.seen.length >= 1_000 - checkpoint)
+        assert.deepStrictEqual(second.seen, (yield* journalOrder(journal)).slice(checkpoint))
+      }),
+    { timeout: 120_000 }
+  )
 })
+
+/** A node process (fixtures/eventsNode.ts) and the event ids it printed. */
+const startNode = (prefix: string, file: string, after: number, keys: string) =>
+  Effect.acquireRelease(
+    Effect.async<{ readonly child: ChildProcessWithoutNullStreams; readonly seen: Array<string> }, Error>((resume) => {
+      const child = spawn(process.execPath, [
+        "--import",
+        "tsx",
+        join(import.meta.dirname, "fixtures", "eventsNode.ts"),
+        natsUrl,
+        prefix,
+        file,
+        String(after)
+      ], { cwd: join(import.meta.dirname, ".."), env: { ...process.env, NERV_MASTER_KEYS: keys } })
+      const seen: Array<string> = []
+      let buffered = ""
+      let stderr = ""
+      child.stdout.setEncoding("utf8").on("data", (data: string) => {
+        buffered += data
+        const lines = buffered.split("\n")
+        buffered = lines.pop()!
+        for (const line of lines) {
+          if (line === "READY") resume(Effect.succeed({ child, seen }))
+          else if (line.startsWith("E ")) seen.push(line.slice(2))
+        }
+      })
+      child.stderr.setEncoding("utf8").on("data", (data: string) => (stderr += data))
+      child.on("exit", (code, signal) => {
+        if (signal !== "SIGKILL") resume(Effect.fail(new Error(`the node stopped (${signal ?? code}): ${stderr}`)))
+      })
+    }),
+    ({ child }) => Effect.sync(() => child.kill("SIGKILL"))
+  )
+
+const waitUntil = (done: () => boolean) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 600 && !done(); i++) yield* Effect.sleep("100 millis")
+    assert.isTrue(done(), "waited 60 s")
+  })
