@@ -33,7 +33,7 @@ const runRaw = async () => {
     max_ack_pending: 100_000
   }).catch(() => undefined)
   const consumer = await js.consumers.get(stream, "bench")
-  const messages = await consumer.consume({ max_messages: 64, expires: 2_000 })
+  const messages = await consumer.consume({ max_messages: 128, expires: 2_000 })
   process.stdout.write("READY\n")
   for await (const msg of messages) {
     const started = now()

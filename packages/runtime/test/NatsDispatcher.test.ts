@@ -140,21 +140,16 @@ describe("NatsDispatcher across processes", () => {
           Effect.map(dispatcher.snapshot, (s) => s.deadLetters === poison)
         )
 
-        // Exactly once by event id, at least once in deliveries.
+        // Every event was handled: a handler records it by event id, inside the handler, once. (The
+        // workers' printed lines are not the proof: the killed one loses what it had not flushed.)
         assert.deepStrictEqual(yield* recorded, { messages: total - poison, subjects: total - poison })
-        const seen = () => {
-          const ids = new Set<string>()
-          for (const worker of workers) for (const h of worker.handled) ids.add(`${h.publisher}-${h.n}`)
-          return ids.size
-        }
-        // A worker prints after it records: the last lines may still be on their way.
-        yield* waitFor("every worker's lines arrived", 30, Effect.sync(() => seen() === total - poison))
-
         // Each worker took each publisher's events in order, redeliveries aside.
         for (const [w, worker] of workers.entries()) {
           const last = new Array<number>(publishers).fill(-1)
           for (const h of worker.handled) {
-            if (h.deliveries !== 1) continue
+            if (h.deliveries !== 1) {
+              continue
+            }
             assert.isAbove(h.n, last[h.publisher]!, `worker ${w}, publisher ${h.publisher}`)
             last[h.publisher] = h.n
           }

@@ -44,7 +44,7 @@ type InvalidInput = Errors.InvalidInput
 export const natsDefaults = {
   prefix: "nerv",
   lanes: [-1, 0, 1] as ReadonlyArray<number>,
-  prefetch: 64,
+  prefetch: 128,
   ackWait: Duration.seconds(30),
   duplicateWindow: Duration.minutes(2),
   maxAge: Duration.days(7)

@@ -11,7 +11,7 @@
  * `ack`. Messages held here (queued or running) are kept alive with `working()` so that a slow
  * backlog is not redelivered elsewhere while it waits.
  */
-import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream"
+import type { Consumer, ConsumerMessages, JsMsg } from "@nats-io/jetstream"
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import * as EffectContext from "effect/Context"
@@ -91,6 +91,18 @@ const giveBackDelayMs = pullExpiresMs + 500
 interface Held<A> extends Keyed {
   readonly msg: JsMsg
   readonly envelope: WorkEnvelope<A>
+  readonly pull: Pull
+}
+
+/** One consumer this handler pulls from, and how many of its messages it holds. */
+interface Pull {
+  readonly name: string
+  readonly consumer: Consumer
+  holding: number
+  /** The fetch in progress, closed when stopping. */
+  current: ConsumerMessages | undefined
+  /** Wakes the pump waiting for room. */
+  waiting: (() => void) | undefined
 }
 
 /**
@@ -125,7 +137,7 @@ export class NatsHandler<A extends { readonly eventId: string }> {
   private readonly tagTokens: ReadonlySet<string>
   /** Set when stopping: how. */
   private closing: "graceful" | "immediate" | undefined = undefined
-  private consumers: Array<ConsumerMessages> = []
+  private pulls: Array<Pull> = []
   private pumps: Array<Fiber.RuntimeFiber<void>> = []
   private runner: Fiber.RuntimeFiber<void> | undefined = undefined
   private keeper: Fiber.RuntimeFiber<void> | undefined = undefined
@@ -136,7 +148,8 @@ export class NatsHandler<A extends { readonly eventId: string }> {
     readonly metrics: HandlerMetrics,
     private readonly context: Context<A>
   ) {
-    this.mailbox = new Mailbox(Math.max(1, context.prefetch), "backpressure")
+    // Every pump fetches only what it has room for, so the queue never has to refuse one.
+    this.mailbox = new Mailbox(Math.max(1, context.prefetch) * (context.lanes.length + 1), "backpressure")
     this.tagTokens = new Set(config.tags.map(Topology.token))
   }
 
@@ -180,38 +193,74 @@ export class NatsHandler<A extends { readonly eventId: string }> {
         ({ name, stream, subject }) => Topology.ensureConsumer(client, stream, name, subject, this.context.ackWaitMs),
         { concurrency: "unbounded", discard: true }
       )
-      this.consumers = yield* Effect.forEach(
+      this.pulls = yield* Effect.forEach(
         subscriptions,
         ({ name, stream }) =>
-          attempt(`consume ${name}`, async () => {
-            const consumer = await client.jetstream.consumers.get(stream, name)
-            return consumer.consume({ max_messages: this.context.prefetch, expires: pullExpiresMs })
-          }),
+          attempt(`consume ${name}`, () => client.jetstream.consumers.get(stream, name)).pipe(
+            Effect.map((consumer): Pull => ({ name, consumer, holding: 0, current: undefined, waiting: undefined }))
+          ),
         { concurrency: "unbounded" }
       )
       this.running = true
-      this.pumps = yield* Effect.forEach(this.consumers, (messages) => Effect.forkDaemon(this.pump(messages)))
+      this.pumps = yield* Effect.forEach(this.pulls, (pull) => Effect.forkDaemon(this.pump(pull)))
       this.runner = yield* Effect.forkDaemon(this.supervise())
       this.keeper = yield* Effect.forkDaemon(this.keepAlive())
     })
   })
 
-  private pump(messages: ConsumerMessages): Effect.Effect<void> {
-    const iterator = messages[Symbol.asyncIterator]()
-    const loop: Effect.Effect<void> = Effect.flatMap(Effect.promise(() => iterator.next()), (result) => {
-      if (result.done === true) return Effect.void
-      const msg = result.value
-      if (this.closing === "immediate") {
-        // Pulled while stopping at once: straight back to the server, for another process.
-        msg.nak(giveBackDelayMs)
-        return loop
+  /**
+   * One consumer's pump: fetches as many messages as the consumer has room for here (`prefetch`
+   * less what it holds), so that everything this process has pulled is held, and so kept alive
+   * while it waits, and nothing sits unseen in a client buffer while the ack wait runs out.
+   */
+  private pump(pull: Pull): Effect.Effect<void> {
+    const prefetch = Math.max(1, this.context.prefetch)
+    const drain = (iterator: AsyncIterator<JsMsg>): Effect.Effect<void> =>
+      Effect.flatMap(Effect.promise(() => iterator.next()), (result) => {
+        if (result.done === true) return Effect.void
+        const msg = result.value
+        if (this.closing === "immediate") {
+          // Pulled while stopping at once: back to the server, for another process.
+          msg.nak(giveBackDelayMs)
+          return drain(iterator)
+        }
+        return Effect.zipRight(this.accept(msg, pull), drain(iterator))
+      })
+    const loop: Effect.Effect<void> = Effect.suspend(() => {
+      if (this.closing !== undefined) return Effect.void
+      const room = prefetch - pull.holding
+      // Refill by halves, as the client's own consumer does: a fetch per freed slot would be a
+      // round trip per event.
+      if (room < Math.max(1, prefetch >> 1)) {
+        return Effect.zipRight(
+          Effect.async<void>((resume) => {
+            pull.waiting = () => resume(Effect.void)
+            return Effect.sync(() => {
+              pull.waiting = undefined
+            })
+          }),
+          loop
+        )
       }
-      return Effect.zipRight(this.accept(msg), loop)
+      return attempt(`fetch from ${pull.name}`, async () => {
+        const messages = await pull.consumer.fetch({ max_messages: room, expires: pullExpiresMs })
+        pull.current = messages
+        return messages[Symbol.asyncIterator]()
+      }).pipe(
+        Effect.flatMap(drain),
+        Effect.ensuring(Effect.sync(() => {
+          pull.current = undefined
+        })),
+        Effect.catchAll((error) =>
+          Effect.zipRight(Effect.logWarning(`${error.message}; trying again`), Effect.sleep("1 second"))
+        ),
+        Effect.zipRight(loop)
+      )
     })
     return loop
   }
 
-  private accept(msg: JsMsg): Effect.Effect<void> {
+  private accept(msg: JsMsg, pull: Pull): Effect.Effect<void> {
     if (this.tagTokens.size > 1 && msg.subject.includes(".work.")) {
       const tag = msg.subject.slice(msg.subject.lastIndexOf(".") + 1)
       if (!this.tagTokens.has(tag)) {
@@ -224,24 +273,12 @@ export class NatsHandler<A extends { readonly eventId: string }> {
       if (Either.isLeft(decoded)) return this.unreadable(msg, decoded.left)
       const envelope = decoded.right
       this.held.add(msg)
+      pull.holding++
       this.context.received(1)
-      const held: Held<A> = { msg, envelope, priority: envelope.priority, seq: this.seq++ }
-      if (this.mailbox.mustWait) return Effect.zipRight(this.mailbox.awaitRoom, Effect.sync(() => this.push(held)))
-      this.push(held)
+      this.mailbox.push({ msg, envelope, pull, priority: envelope.priority, seq: this.seq++ })
+      this.metrics.depth(this.mailbox.size)
       return Effect.void
     })
-  }
-
-  private push(held: Held<A>): void {
-    if (this.closing === "immediate") {
-      // The queue filled up and then the handler stopped: back to the server, for another process.
-      held.msg.nak(giveBackDelayMs)
-      this.held.delete(held.msg)
-      this.context.settled(1)
-      return
-    }
-    this.mailbox.push(held)
-    this.metrics.depth(this.mailbox.size)
   }
 
   /**
@@ -431,6 +468,12 @@ export class NatsHandler<A extends { readonly eventId: string }> {
 
   private done(held: Held<A>): void {
     this.held.delete(held.msg)
+    held.pull.holding--
+    const wake = held.pull.waiting
+    if (wake !== undefined) {
+      held.pull.waiting = undefined
+      wake()
+    }
     this.metrics.inFlight(0)
     this.context.settled(1)
   }
@@ -457,10 +500,13 @@ export class NatsHandler<A extends { readonly eventId: string }> {
       if (!this.running) return 0
       this.running = false
       this.closing = mode
-      // Closing a consumer lets its iterator yield what it had already pulled, then end. A graceful
+      // Closing a fetch lets its iterator yield what it had already pulled, then end. A graceful
       // stop handles those too: giving them back (`nak`) would be faster, but JetStream 2.9 may then
       // deliver one twice. An immediate stop gives them back.
-      for (const messages of this.consumers) void messages.close().catch(() => undefined)
+      for (const pull of this.pulls) {
+        void pull.current?.close().catch(() => undefined)
+        pull.waiting?.()
+      }
       if (mode === "immediate" && this.runner !== undefined) yield* Fiber.interrupt(this.runner)
       yield* Effect.forEach(this.pumps, (pump) =>
         Fiber.await(pump).pipe(

@@ -60,7 +60,7 @@ export interface Options<A> extends Omit<Dispatcher.Options<A>, "schema" | "capa
   readonly prefix?: string | undefined
   /** The priority lanes, integers (default −1, 0, 1). Every process on a prefix must use the same. */
   readonly lanes?: ReadonlyArray<number> | undefined
-  /** How many messages each consumer pulls ahead, and how many a handler queues here (default 64). */
+  /** How many messages each consumer pulls ahead, and how many a handler queues here (default 128). */
   readonly prefetch?: number | undefined
   /** How long the server waits for an answer before it redelivers (default 30 s); kept alive while held. */
   readonly ackWait?: Duration.DurationInput | undefined
