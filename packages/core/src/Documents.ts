@@ -442,24 +442,55 @@ export const at = Effect.fnUntraced(function*(id: string, version: number) {
  */
 export type { DocumentVersion }
 
+const dateParts = new Set(["millis", "seconds", "minutes", "hours", "day", "month", "year"])
+
+/**
+ * An instant from what a caller gave. An object that is neither a `DateTime` nor a `Date` counts
+ * only as date parts (`{ year, month, day, … }`: at least one, and nothing else), and anything that
+ * throws on the way (a hostile object) is no instant.
+ */
+const instantOf = (instant: DateTime.DateTime.Input): Option.Option<DateTime.Utc> => {
+  try {
+    if (
+      typeof instant === "object" && instant !== null && !DateTime.isDateTime(instant) && !(instant instanceof Date)
+    ) {
+      const keys = Reflect.ownKeys(instant)
+      if (keys.length === 0 || !keys.every((key) => typeof key === "string" && dateParts.has(key))) return Option.none()
+    }
+    return Option.map(DateTime.make(instant), DateTime.toUtc)
+  } catch {
+    return Option.none()
+  }
+}
+
+/** What was given as an instant, for a message: quoted and shortened, never by calling its own methods. */
+const describeInstant = (instant: unknown): string => {
+  if (typeof instant === "string") {
+    const quoted = JSON.stringify(instant)
+    return quoted.length > 60 ? `${quoted.slice(0, 60)}…"` : quoted
+  }
+  if (typeof instant === "number" || typeof instant === "bigint" || typeof instant === "boolean") return String(instant)
+  return instant === null ? "null" : instant === undefined ? "undefined" : `a value of type ${typeof instant}`
+}
+
 /**
  * A document as it was at an instant (time travel): its latest version that happened at or before
  * `instant` (a `DateTime` or anything `DateTime.make` accepts: an ISO string, epoch millis, a
- * `Date`). Fails with `NotYetCreated` for an instant before its creation.
+ * `Date`, date parts). Fails with `NotYetCreated` for an instant before its creation.
  *
  * @since 0.1.0
  */
 export const asOf = Effect.fnUntraced(function*(id: string, instant: DateTime.DateTime.Input) {
   const documentId = yield* decodeAsOfId(id)
-  const at = yield* Option.match(DateTime.make(instant), {
+  const at = yield* Option.match(instantOf(instant), {
     onNone: () =>
       Effect.fail(
         new InvalidInput({
           operation: "Documents.asOf",
-          details: `${String(instant)} is not an instant (give an ISO date, epoch milliseconds or a Date)`
+          details: `${describeInstant(instant)} is not an instant (give an ISO date, epoch milliseconds or a Date)`
         })
       ),
-    onSome: (value) => Effect.succeed(DateTime.toUtc(value))
+    onSome: Effect.succeed
   })
   return yield* Effect.flatMap(DocumentStore, (store) => store.asOf(documentId, at))
 })

@@ -52,6 +52,54 @@ const mayHaveUnknownFields = (ast: AST.AST, input: unknown): boolean => {
   }
 }
 
+/** How deep, and how far, the decoders look into an input: far more than any operation's own schema. */
+const maxDepth = 32
+const maxFields = 10_000
+
+/**
+ * Why `input` cannot be decoded and explained safely, or `undefined` if it can: an input nested
+ * deeper than `maxDepth` (the Schema's explanation of it, which quotes it, would exhaust the
+ * stack), one with more than `maxFields` fields and elements in all (explaining each would take a
+ * second and a message of megabytes), or one whose keys or fields throw when they are read (a
+ * throwing getter, a `Proxy`).
+ * Walks with a stack of its own rather than by recursion, so a deep input cannot exhaust the
+ * call stack here either.
+ */
+const hostile = (input: unknown): string | undefined => {
+  const pending: Array<{ readonly value: unknown; readonly depth: number; readonly path: string }> = [
+    { value: input, depth: 0, path: "the input" }
+  ]
+  let fields = 0
+  while (pending.length > 0) {
+    const { depth, path, value } = pending.pop()!
+    if (typeof value !== "object" || value === null) continue
+    if (depth >= maxDepth) return `${path} is nested more than ${maxDepth} levels deep`
+    let keys: Array<PropertyKey>
+    try {
+      keys = Reflect.ownKeys(value)
+    } catch {
+      return `the fields of ${path} cannot be listed (listing them threw an exception)`
+    }
+    fields += keys.length
+    if (fields > maxFields) return `the input has more than ${maxFields} fields and elements in all`
+    for (const key of keys) {
+      const at = `${path}${typeof key === "symbol" ? "[symbol]" : `.${describeKey(key)}`}`
+      try {
+        pending.push({ value: (value as Record<PropertyKey, unknown>)[key], depth: depth + 1, path: at })
+      } catch {
+        return `${at} cannot be read (reading it threw an exception)`
+      }
+    }
+  }
+  return undefined
+}
+
+/** A key as a path segment, shortened and with control characters escaped, for a message. */
+const describeKey = (key: string | number): string => {
+  const text = JSON.stringify(String(key)).slice(1, -1)
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text
+}
+
 /**
  * A decoder for one operation's input, compiled once (Schema memoises its parsers per schema, so a
  * schema built on every call would be compiled on every call).
@@ -62,16 +110,31 @@ const mayHaveUnknownFields = (ast: AST.AST, input: unknown): boolean => {
  * decoder (`errors: "all"`, `onExcessProperty: "error"`), whose verdict and messages are final. The
  * result is the strict decoder's in every case, at about a third of its cost on good input.
  *
+ * Input of any shape gets a verdict, never a defect: before the strict decoder explains a refusal,
+ * a walk refuses input nested too deep to explain or that throws when read (getters, proxies), and
+ * anything that still throws while being decoded is refused as unreadable.
+ *
  * @since 0.1.0
  */
 export const decoder = <A, I>(operation: string, schema: Schema.Schema<A, I>) => {
   const lenient = Schema.decodeUnknownEither(schema)
   const strict = Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "error" })
+  const refuse = (details: string) => Effect.fail(new InvalidInput({ operation, details }))
   return (input: unknown): Effect.Effect<A, InvalidInput> => {
-    if (!mayHaveUnknownFields(schema.ast, input)) {
-      const decoded = lenient(input)
-      if (Either.isRight(decoded)) return Effect.succeed(decoded.right)
+    try {
+      if (!mayHaveUnknownFields(schema.ast, input)) {
+        const decoded = lenient(input)
+        if (Either.isRight(decoded)) return Effect.succeed(decoded.right)
+      }
+    } catch {
+      // A getter or a proxy threw: the walk below says where.
     }
-    return Either.mapLeft(strict(input), (error) => InvalidInput.fromParseError(operation, error))
+    try {
+      const problem = hostile(input)
+      if (problem !== undefined) return refuse(problem)
+      return Either.mapLeft(strict(input), (error) => InvalidInput.fromParseError(operation, error))
+    } catch {
+      return refuse("the input cannot be read (reading it threw an exception)")
+    }
   }
 }

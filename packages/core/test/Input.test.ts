@@ -62,3 +62,66 @@ describe("Input.decoder", () => {
     }
   })
 })
+
+/** Input no caller should send, and every caller may: deep, throwing, proxied, huge. */
+const hostile = (() => {
+  let deep: unknown = "x"
+  for (let i = 0; i < 3_000; i++) deep = { a: deep }
+  let deeper: unknown = []
+  for (let i = 0; i < 100_000; i++) deeper = [deeper]
+  const cyclic: Record<string, unknown> = {}
+  cyclic["self"] = cyclic
+  const throwingGetter = {
+    get title(): string {
+      throw new Error("boom")
+    }
+  }
+  const throwingKeys = new Proxy({}, {
+    ownKeys: () => {
+      throw new Error("trap")
+    }
+  })
+  const throwingGet = new Proxy({ title: "a" }, {
+    get: () => {
+      throw new Error("trap")
+    }
+  })
+  const wide = Object.fromEntries(Array.from({ length: 100_000 }, (_, i) => [`k${i}`, i]))
+  return { deep, deeper, cyclic, throwingGetter, throwingKeys, throwingGet, wide }
+})()
+
+describe("Input.decoder on hostile input", () => {
+  const id = "00000000-0000-4000-8000-000000000001"
+  for (const [name, value] of Object.entries(hostile)) {
+    it(`refuses ${name} with InvalidInput, at the top or in any field, with a bounded message`, () => {
+      for (
+        const input of [value, { id, changes: value, options: { editor: "ann" } }, {
+          id,
+          changes: { title: value },
+          options: { editor: "ann" }
+        }, { id, changes: { content: "c" }, options: value }]
+      ) {
+        const result = Effect.runSync(Effect.either(decode(input)))
+        assert.isTrue(Either.isLeft(result), name)
+        if (Either.isLeft(result)) {
+          assert.strictEqual(result.left._tag, "InvalidInput")
+          assert.isBelow(result.left.message.length, 20_000)
+        }
+      }
+    })
+  }
+
+  it("says where the input is too deep or unreadable", () => {
+    const messageOf = (input: unknown) =>
+      Effect.runSync(Effect.flip(decode({ id, changes: input, options: { editor: "ann" } }))).message
+    assert.include(messageOf(hostile.deep), "nested more than 32 levels deep")
+    assert.include(messageOf(hostile.throwingGetter), "the input.changes.title cannot be read")
+    assert.include(messageOf(hostile.throwingKeys), "the fields of the input.changes cannot be listed")
+  })
+
+  it("still explains well-formed but wrong input with the Schema's tree", () => {
+    const error = Effect.runSync(Effect.flip(decode({ id, changes: { title: 7 }, options: { editor: "ann" } })))
+    assert.include(error.message, "[\"title\"]")
+    assert.include(error.message, "Expected string, actual 7")
+  })
+})

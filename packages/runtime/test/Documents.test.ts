@@ -410,3 +410,63 @@ describe("Documents", () => {
 })
 
 const DocumentIdOf = (id: string) => id as Parameters<Journal.JournalService["readDocument"]>[0]
+
+describe("Documents on hostile input", () => {
+  let deep: unknown = "x"
+  for (let i = 0; i < 3_000; i++) deep = { a: deep }
+  const throwingGetter = {
+    get title(): string {
+      throw new Error("boom")
+    }
+  }
+  const proxy = new Proxy({}, {
+    ownKeys: () => {
+      throw new Error("trap")
+    },
+    get: () => {
+      throw new Error("trap")
+    }
+  })
+  const hostileToString = {
+    toString: () => {
+      throw new Error("boom")
+    }
+  }
+  const values: ReadonlyArray<readonly [string, unknown]> = [
+    ["a body nested 3,000 levels", deep],
+    ["an object with a throwing getter", throwingGetter],
+    ["a Proxy whose traps throw", proxy],
+    ["an object whose toString throws", hostileToString]
+  ]
+
+  for (const [name, value] of values) {
+    it.effect(`every entry point refuses ${name} with InvalidInput and changes nothing`, () =>
+      Effect.gen(function*() {
+        const id = yield* Documents.create(ann)
+        const hostile = value as never
+        const calls: ReadonlyArray<Effect.Effect<unknown, { readonly _tag: string; readonly message: string }, any>> = [
+          Documents.create(hostile),
+          Documents.create({ ...ann, title: hostile }),
+          Documents.update(id, hostile, { editor: "bob" }),
+          Documents.update(id, { content: hostile }, { editor: "bob" }),
+          Documents.update(id, { content: "c" }, hostile),
+          Documents.update(hostile, { content: "c" }, { editor: "bob" }),
+          Documents.remove(id, hostile),
+          Documents.remove(hostile, { actor: "ann", reason: "r" }),
+          Documents.get(hostile),
+          Documents.history(hostile),
+          Documents.at(hostile, 1),
+          Documents.at(id, hostile),
+          Documents.asOf(hostile, 0),
+          Documents.asOf(id, hostile),
+          Documents.diff(hostile, 1, 1),
+          Documents.diff(id, hostile, 1)
+        ]
+        for (const call of calls) {
+          const error = yield* failsWithoutChange(call)
+          assert.strictEqual(error._tag, "InvalidInput")
+          assert.isBelow(error.message.length, 20_000)
+        }
+      }).pipe(Effect.provide(Nerv.layerTest)))
+  }
+})
