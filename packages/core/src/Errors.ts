@@ -199,6 +199,27 @@ export class DocumentForgotten extends Data.TaggedError("DocumentForgotten")<{
 }
 
 /**
+ * A journal row that cannot be read back: its payload does not decode, decrypt or match its
+ * schema, or its clear columns are not what NERV writes. Names the row by its position, document and
+ * version, so that it can be found, restored from a backup, or reported; other rows are not affected.
+ *
+ * @since 0.1.0
+ */
+export class RowDamaged extends Data.TaggedError("RowDamaged")<{
+  readonly position: number
+  readonly documentId: string
+  readonly version: number
+  readonly reason: string
+  /** What reading it failed with, when that was an error of its own (`PayloadCorrupt`, `DecryptionFailed`). */
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `the journal row at position ${this.position} (document ${this.documentId}, version ${this.version}) ` +
+      `is damaged: ${this.reason}`
+  }
+}
+
+/**
  * Why a stored payload could not be read back.
  *
  * @since 0.1.0

@@ -14,6 +14,7 @@ export * as Forgetting from "./Forgetting.js"
  * @since 0.1.0
  */
 export * as JournalSubscription from "./JournalSubscription.js"
+export * as JournalVerify from "./JournalVerify.js"
 /**
  * @since 0.1.0
  */

@@ -79,8 +79,11 @@ describe("SealedPayloads through SqliteJournal", () => {
         WHERE version = 2`
       const error = yield* Effect.flip(readAll(documentId))
       assert.strictEqual(error._tag, "JournalError")
-      assert.strictEqual((error.cause as { _tag: string })._tag, "DecryptionFailed")
-      assert.include(error.message, `document ${documentId} version 2`)
+      const damaged = error.cause as { readonly _tag: string; readonly position: number; readonly cause: unknown }
+      assert.strictEqual(damaged._tag, "RowDamaged")
+      assert.strictEqual(damaged.position, 2)
+      assert.strictEqual((damaged.cause as { _tag: string })._tag, "DecryptionFailed")
+      assert.include(error.message, `position 2 (document ${documentId}, version 2)`)
     }).pipe(Effect.provide(journal), Effect.provide(sqliteLayer)))
 
   it.effect("after forget, the document's rows read without content, marked forgotten; their metadata stays", () =>
@@ -119,7 +122,9 @@ describe("SealedPayloads through SqliteJournal", () => {
         WHERE document_id = ${other}`
       // A fresh process: nothing cached, the key comes from the (tampered) table.
       const error = yield* Effect.flip(readAll(other)).pipe(Effect.provide(journal))
-      assert.strictEqual((error.cause as { _tag: string })._tag, "DecryptionFailed")
+      const damaged = error.cause as { readonly _tag: string; readonly cause: unknown }
+      assert.strictEqual(damaged._tag, "RowDamaged")
+      assert.strictEqual((damaged.cause as { _tag: string })._tag, "DecryptionFailed")
       assert.include(error.message, "wrapping")
       const [{ secure_delete }] = yield* sql<{ readonly secure_delete: number }>`PRAGMA secure_delete`
       assert.strictEqual(secure_delete, 1)

@@ -312,10 +312,82 @@ export const decodeEntries = (
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!
       const event = eventOfDecoded(row, payloads[i]!, upcasters, times)
-      if (Either.isLeft(event)) return Effect.fail(event.left)
+      if (Either.isLeft(event)) return Effect.fail(damaged(row, event.left))
       entries[i] = isForgotten(event.right)
         ? { position: row.position, event: event.right, forgotten: true }
         : { position: row.position, event: event.right }
     }
     return Effect.succeed(entries)
   })
+
+/** Why a row did not read back, from the error that said so, without repeating its document and version. */
+const reasonOf = (error: Errors.JournalError): string => {
+  const cause = error.cause
+  if (cause instanceof Errors.PayloadCorrupt) return cause.reason
+  if (cause instanceof Errors.DecryptionFailed) return `its payload could not be decrypted: ${cause.reason}`
+  return error.reason
+}
+
+/**
+ * The error of a row that did not read back, naming the row by its position, document and version
+ * (a `RowDamaged` as the cause of the journal's `JournalError`).
+ */
+export const damaged = (row: EventRow, error: Errors.JournalError): Errors.JournalError => {
+  const rowDamaged = new Errors.RowDamaged({
+    position: row.position,
+    documentId: row.document_id,
+    version: row.version,
+    reason: reasonOf(error),
+    cause: error.cause
+  })
+  return new Errors.JournalError({ reason: rowDamaged.message, cause: rowDamaged })
+}
+
+/** Whether an event's fields are what its Schema says (`Schema.is` on a class only checks `instanceof`). */
+const encodeChecked = Schema.encodeEither(DocumentEvent.DocumentEvent)
+const isEncodable = (event: DocumentEvent.DocumentEvent) => Either.isRight(encodeChecked(event))
+
+/** What a row's clear columns must hold for a read to take them as they are (see `eventOf`). */
+const columnProblem = (row: EventRow): string | undefined => {
+  if (typeof row.document_id !== "string") return "its document id is not text"
+  if (!Number.isSafeInteger(row.version) || row.version < 1) {
+    return `its version (${String(row.version)}) is not a version`
+  }
+  if (typeof row.event_type !== "string") return "its event type is not text"
+  if (!Number.isSafeInteger(row.schema_version)) return "its schema version is not an integer"
+  if (!Number.isSafeInteger(row.occurred_at)) return "its time is not a time"
+  if (typeof row.encoding !== "string") return "its encoding is not text"
+  if (!(row.payload instanceof Uint8Array)) return "its payload is not bytes"
+  return undefined
+}
+
+/**
+ * Checks one row on its own, as a read would take it: its clear columns, its payload (decoded by
+ * the codec beforehand), the event rebuilt from both against the event's Schema. A row of a
+ * forgotten document is not damaged for having no content. Nothing a row holds can make this
+ * throw: a row that does is damaged too.
+ */
+export const checkRow = (
+  row: EventRow,
+  decoded: Either.Either<Uint8Array, Errors.PayloadError>,
+  upcasters: Upcasting.Registry
+): Errors.RowDamaged | undefined => {
+  const problem = (reason: string, cause?: unknown) =>
+    new Errors.RowDamaged({
+      position: row.position,
+      documentId: String(row.document_id),
+      version: Number(row.version),
+      reason,
+      cause
+    })
+  try {
+    const columns = columnProblem(row)
+    if (columns !== undefined) return problem(columns)
+    const event = eventOfDecoded(row, decoded, upcasters, timesOf())
+    if (Either.isLeft(event)) return problem(reasonOf(event.left), event.left.cause)
+    if (Either.isLeft(decoded) || isEncodable(event.right)) return undefined
+    return problem("its clear columns do not make a valid event (a document id, event id or actor is malformed)")
+  } catch (cause) {
+    return problem(`reading it threw ${cause instanceof Error ? cause.name : "an exception"}`)
+  }
+}
