@@ -8,7 +8,7 @@ import { DocumentEvent } from "./DocumentEvent.js"
 
 /**
  * An operation failed. Published by the logging aspect so that failures can be watched like any
- * other event.
+ * other event; `duration` is how long the operation ran before it failed (milliseconds on a wire).
  *
  * @since 0.1.0
  */
@@ -18,6 +18,7 @@ export class OperationFailed extends Schema.TaggedClass<OperationFailed>()("Oper
   requestId: Schema.String,
   error: Schema.String,
   message: Schema.String,
+  duration: Schema.DurationFromMillis,
   occurredAt: Schema.DateTimeUtc
 }) {}
 

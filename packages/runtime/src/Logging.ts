@@ -13,7 +13,8 @@ import { describeFailure } from "./internal/failure.js"
 
 /**
  * Logs when an operation starts, how it ended and how long it took, with a request id on every
- * log line the operation writes. A failure is also published on the bus as `OperationFailed`.
+ * log line the operation writes. A failure is also published on the bus as `OperationFailed`,
+ * with how long the operation ran.
  * Interruption is logged, not published: it is not the operation's failure.
  *
  * @since 0.1.0
@@ -32,7 +33,8 @@ export const withLogging = (operation: string) =>
       // onExit, not Effect.exit: it also sees the operation being interrupted from outside.
       return yield* Effect.onExit(self, (exit) =>
         Effect.gen(function*() {
-          const took = `${Duration.toMillis(Duration.nanos(clock.unsafeCurrentTimeNanos() - start)).toFixed(2)} ms`
+          const duration = Duration.nanos(clock.unsafeCurrentTimeNanos() - start)
+          const took = `${Duration.toMillis(duration).toFixed(2)} ms`
           if (Exit.isSuccess(exit)) return yield* Effect.logInfo(`${operation} succeeded in ${took}`)
           if (Cause.isInterruptedOnly(exit.cause)) {
             return yield* Effect.logWarning(`${operation} was interrupted after ${took}`)
@@ -47,6 +49,7 @@ export const withLogging = (operation: string) =>
               requestId,
               error,
               message,
+              duration,
               occurredAt: yield* DateTime.now
             })
           )

@@ -1,7 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Documents, EventBus } from "@nerv/core"
+import { Documents, EventBus, NervEvent } from "@nerv/core"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
 import type * as Tracer from "effect/Tracer"
 import { Logging, Metrics, Nerv, Recorder, Tracing } from "../src/index.js"
@@ -46,6 +48,26 @@ describe("withLogging", () => {
         assert.strictEqual(failed.error, "Boom")
         assert.strictEqual(failed.message, "the printer is on fire")
         assert.strictEqual(failed.requestId, logged.at(-1)?.annotations.requestId)
+      }
+    }).pipe(Effect.provide(Nerv.layerTest)))
+
+  it.effect("OperationFailed carries how long the operation ran before it failed, in milliseconds on a wire", () =>
+    Effect.gen(function*() {
+      const fiber = yield* Effect.fork(
+        Effect.sleep("1500 millis").pipe(
+          Effect.zipRight(Effect.fail(new Boom("jammed"))),
+          Logging.withLogging("Reports.print")
+        )
+      )
+      yield* TestClock.adjust("1500 millis")
+      yield* Fiber.await(fiber)
+      const [failed] = yield* Effect.flatMap(EventBus.EventBus, (bus) => bus.history({ tags: ["OperationFailed"] }))
+      assert.strictEqual(failed?._tag, "OperationFailed")
+      if (failed?._tag === "OperationFailed") {
+        assert.strictEqual(Duration.toMillis(failed.duration), 1500)
+        const encoded = Schema.encodeSync(NervEvent.OperationFailed)(failed)
+        assert.strictEqual(encoded.duration, 1500)
+        assert.strictEqual(Duration.toMillis(Schema.decodeSync(NervEvent.OperationFailed)(encoded).duration), 1500)
       }
     }).pipe(Effect.provide(Nerv.layerTest)))
 

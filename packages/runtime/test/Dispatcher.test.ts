@@ -590,6 +590,7 @@ describe("Dispatcher", () => {
           requestId: "r1",
           error: "VersionConflict",
           message: "stale",
+          duration: Duration.millis(3),
           occurredAt: DateTime.unsafeMake(0)
         })
         const bus = yield* CoreEventBus.EventBus
