@@ -14,7 +14,7 @@
 import { Errors } from "@nerv/core"
 import { PayloadCodec } from "@nerv/store"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
+import * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
@@ -219,14 +219,37 @@ export const layerPlaintext: Layer.Layer<PayloadCodec.PayloadCodec, never, Paylo
   )
 )
 
+const switches: ReadonlyMap<string, boolean> = new Map([
+  ["on", true],
+  ["true", true],
+  ["yes", true],
+  ["1", true],
+  ["off", false],
+  ["false", false],
+  ["no", false],
+  ["0", false]
+])
+
 /**
- * Whether encryption at rest is on: `NERV_ENCRYPTION`, `on` (the default) or `off`.
+ * Whether encryption at rest is on: `NERV_ENCRYPTION`, `on` (the default) or `off`, in any case,
+ * and the usual spellings of a switch (`true`/`false`, `yes`/`no`, `1`/`0`). Anything else is a
+ * configuration error that says what is accepted.
  *
  * @since 0.1.0
  */
-export const enabled: Config.Config<boolean> = Config.literal("on", "off")("NERV_ENCRYPTION").pipe(
-  Config.withDefault("on" as const),
-  Config.map((value) => value === "on")
+export const enabled: Config.Config<boolean> = Config.string("NERV_ENCRYPTION").pipe(
+  Config.mapOrFail((value) => {
+    const on = switches.get(value.trim().toLowerCase())
+    return on === undefined
+      ? Either.left(
+        ConfigError.InvalidData(
+          [],
+          `${JSON.stringify(value)} is not a switch: use on or off (or true/false, yes/no, 1/0, in any case)`
+        )
+      )
+      : Either.right(on)
+  }),
+  Config.withDefault(true)
 )
 
 /**

@@ -268,6 +268,20 @@ describe("SealedPayloads", () => {
       assert.deepStrictEqual(logs, [SealedPayloads.plaintextWarning])
       const typo = yield* Effect.flip(run({ NERV_ENCRYPTION: "of", NERV_MASTER_KEYS: masterKeys.k1 }))
       assert.include(String(typo), "NERV_ENCRYPTION")
+      assert.include(String(typo), "use on or off")
+    }))
+
+  it.effect("NERV_ENCRYPTION takes on and off in any case, and the usual spellings of a switch", () =>
+    Effect.gen(function*() {
+      const read = (value: string) =>
+        SealedPayloads.enabled.pipe(
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["NERV_ENCRYPTION", value]])))
+        )
+      for (const off of ["off", "OFF", "Off", "false", "FALSE", "no", "0", " off "]) {
+        assert.isFalse(yield* read(off), off)
+      }
+      for (const on of ["on", "ON", "true", "True", "yes", "1"]) assert.isTrue(yield* read(on), on)
+      assert.isTrue(yield* SealedPayloads.enabled.pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map()))))
     }))
 
   it.effect("the plaintext codec says a sealed row needs the keys, rather than calling it corrupt", () =>
