@@ -7,6 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as AST from "effect/SchemaAST"
 import { InvalidInput } from "./Errors.js"
@@ -137,4 +138,50 @@ export const decoder = <A, I>(operation: string, schema: Schema.Schema<A, I>) =>
       return refuse("the input cannot be read (reading it threw an exception)")
     }
   }
+}
+
+const shorten = (text: string, max: number) => text.length > max ? `${text.slice(0, max)}…` : text
+
+const pathOf = (path: ReadonlyArray<PropertyKey>): string =>
+  path.map((key) => {
+    if (typeof key === "number") return `[${key}]`
+    if (typeof key === "symbol") return "[symbol]"
+    return /^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key) ? `.${shorten(key, 40)}` : `["${describeKey(key)}"]`
+  }).join("").replace(/^\./, "")
+
+/**
+ * A short explanation of a Schema failure, for configuration read by a person: one line per place
+ * that is wrong (`roles.editor[0]: expected one of "documents:read", …, "*"; got "documents:reed"`),
+ * where the tree format would spell out every type the value was matched against. A union's
+ * alternatives are merged into one line.
+ *
+ * @since 0.1.0
+ */
+export const summarize = (error: ParseResult.ParseError): string => {
+  const places = new Map<
+    string,
+    { readonly expected: Array<string>; actual: string | undefined; others: Array<string> }
+  >()
+  for (const issue of ParseResult.ArrayFormatter.formatErrorSync(error)) {
+    const path = pathOf(issue.path)
+    const place = places.get(path) ?? { expected: [], actual: undefined, others: [] }
+    places.set(path, place)
+    const mismatch = /^Expected (.*), actual (.*)$/s.exec(issue.message)
+    if (mismatch !== null) {
+      place.expected.push(shorten(mismatch[1]!, 80))
+      place.actual = shorten(mismatch[2]!, 80)
+    } else {
+      place.others.push(shorten(issue.message, 200))
+    }
+  }
+  const lines: Array<string> = []
+  for (const [path, place] of places) {
+    const at = path === "" ? "" : `${path}: `
+    if (place.expected.length > 0) {
+      const expected = place.expected.length === 1 ? place.expected[0] : `one of ${place.expected.join(", ")}`
+      lines.push(`${at}expected ${expected}; got ${place.actual}`)
+    }
+    for (const other of place.others) lines.push(`${at}${other}`)
+  }
+  return lines.slice(0, 20).join("\n") + (lines.length > 20 ? `\n… and ${lines.length - 20} more problems` : "")
 }

@@ -9,6 +9,7 @@
  *
  * @since 0.1.0
  */
+import { Input } from "@nerv/core"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -143,7 +144,7 @@ export const make = (keys: ReadonlyArray<typeof MasterKeySpec.Type>): KeyringSer
  */
 export const parse = (text: string): Either.Either<KeyringService, string> =>
   Schema.decodeUnknownEither(MasterKeys)(text).pipe(
-    Either.mapLeft((error) => ParseResult.TreeFormatter.formatErrorSync(error)),
+    Either.mapLeft(Input.summarize),
     Either.map(make)
   )
 
@@ -259,11 +260,16 @@ const readLocal = (file: string) =>
  * data keys while the file is missing, it fails and says to configure the key or restore the file
  * (a new key would not open anything sealed before).
  *
+ * With `generate: false` (a reader that must not write, such as `nerv verify`), a missing file over
+ * a database without sealed data gives a key held in memory only: there is nothing for it to open,
+ * and nothing is written.
+ *
  * @since 0.1.0
  */
 export const configOrLocalFile = <E, R>(
   file: string,
-  hasSealedData: Effect.Effect<boolean, E, R>
+  hasSealedData: Effect.Effect<boolean, E, R>,
+  options?: { readonly generate?: boolean | undefined }
 ): Effect.Effect<KeyringService, ConfigError.ConfigError | E, R> =>
   Effect.gen(function*() {
     const inline = yield* Config.option(Config.redacted("NERV_MASTER_KEYS"))
@@ -277,6 +283,7 @@ export const configOrLocalFile = <E, R>(
           `is missing: set NERV_MASTER_KEYS or NERV_MASTER_KEYS_FILE, or restore ${file} from its backup`
       ))
     }
+    if (options?.generate === false) return make([{ id: "unsaved", key: randomBytes(keyLength) }])
     const id = `local-${new Date().toISOString().slice(0, 10)}`
     const created = yield* Effect.try({
       try: () => {

@@ -28,7 +28,6 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 
 /**
@@ -74,7 +73,7 @@ export const Role = Schema.String.pipe(
  */
 export const PolicySpec = Schema.Struct({
   roles: Schema.Record({ key: Role, value: Schema.Array(Schema.Union(Permission, Schema.Literal("*"))) })
-})
+}).annotations({ identifier: "a policy, {\"roles\": {\"<role>\": [\"<permission>\", …]}}" })
 
 /**
  * @since 0.1.0
@@ -129,7 +128,7 @@ const decodeSpecJson = Schema.decodeUnknownEither(Schema.parseJson(PolicySpec), 
 export const decodePolicy = (input: unknown): Either.Either<PolicyService, string> =>
   (typeof input === "string" ? decodeSpecJson(input) : decodeSpec(input)).pipe(
     Either.map(makePolicy),
-    Either.mapLeft((error) => ParseResult.TreeFormatter.formatErrorSync(error))
+    Either.mapLeft(Input.summarize)
   )
 
 /**
