@@ -21,8 +21,8 @@ import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Fs from "node:fs"
 import * as Path from "node:path"
+import * as DatabaseFile from "./DatabaseFile.js"
 import * as EventBus from "./EventBus.js"
 import * as Ids from "./Ids.js"
 import * as Notifier from "./Notifier.js"
@@ -92,6 +92,12 @@ export const layerTest: Layer.Layer<Services | Recorder.Recorder> = Layer.mergeA
 export interface SqliteOptions {
   /** The database file. Default: `NERV_DATABASE`, else `.nerv/nerv.db` under the working directory. */
   readonly filename?: string | undefined
+  /**
+   * Create the database file (and its folder) if it does not exist: default `true`. With `false`, a
+   * missing file fails the layer with a `JournalError` naming it (the CLI's default, so that a
+   * mistyped path creates nothing). Either way, a path that is not a NERV database is refused.
+   */
+  readonly create?: boolean | undefined
   /** `"FULL"` (default): an acknowledged command survives power loss. See `SqliteJournal.Durability`. */
   readonly durability?: SqliteJournal.Durability | undefined
   /** Take a snapshot of a document every this many versions (default 1000). */
@@ -122,6 +128,10 @@ export interface SqliteOptions {
  * @since 0.1.0
  */
 export const databaseFile: Config.Config<string> = Config.string("NERV_DATABASE").pipe(
+  Config.validate({
+    message: "NERV_DATABASE is empty: set it to the path of a database file, or unset it for .nerv/nerv.db",
+    validation: (file) => file.trim() !== ""
+  }),
   Config.withDefault(".nerv/nerv.db"),
   Config.map((file) => Path.resolve(file))
 )
@@ -170,10 +180,6 @@ export const layerSqlite = (
 ): Layer.Layer<SqliteServices, Errors.JournalError | ConfigError.ConfigError> =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const filename = options?.filename ?? (yield* databaseFile)
-    yield* Effect.try({
-      try: () => Fs.mkdirSync(Path.dirname(filename), { recursive: true }),
-      catch: (cause) => new Errors.JournalError({ reason: `could not create the folder of ${filename}`, cause })
-    })
     const inner = options?.codec ??
       (options?.compressFrom === undefined
         ? PayloadCodec.layerJson
@@ -208,7 +214,7 @@ export const layerSqlite = (
     // One connection for all of them: the journal, the data keys and the audit trail share the file;
     // one `Forgetting` too: the store tells the key cache and the read models what others forgot.
     return Layer.mergeAll(Retention.layerSqlite.pipe(Layer.provideMerge(store)), audit).pipe(
-      Layer.provide(SqliteJournal.layerClient({ filename })),
+      Layer.provide(DatabaseFile.layerClient(filename, { create: options?.create ?? true })),
       Layer.provideMerge(Forgetting.layer),
       Layer.merge(Layer.mergeAll(EventBus.layer(options?.bus), Notifier.layerConsole, Ids.layerRandom))
     )

@@ -2,6 +2,7 @@
  * @since 0.1.0
  */
 export * as Cli from "./Cli.js"
+export * as DatabaseFile from "./DatabaseFile.js"
 /**
  * @since 0.1.0
  */
