@@ -41,8 +41,9 @@ describe("examples/document-lifecycle", () => {
           "DocumentDeleted v2:"
         ])
         assert.match(stdout, /Refused: VersionConflict: document [0-9a-f-]{36} is at version 2, expected 1/)
-        assert.include(stdout, "→ ann: bob updated \"Launch plan\" (now version 2)")
-        assert.include(stdout, "→ bob: ann deleted \"Old memo\": superseded by the launch plan")
+        // Notifications are not the program's output: they go to stderr.
+        assert.include(stderr, "→ ann: bob updated \"Launch plan\" (now version 2)")
+        assert.include(stderr, "→ bob: ann deleted \"Old memo\": superseded by the launch plan")
         assert.include(stdout, "…and at version 1 it read: Draft")
 
         const recent = stdout.slice(stdout.indexOf("Recent events, newest first:")).split("\n").slice(1, 6)
