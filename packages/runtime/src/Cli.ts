@@ -3,10 +3,16 @@
  * gives it (the binary uses the durable embedded default).
  *
  * ```sh
+ * nerv init
  * nerv create --title Plan --content Draft --author ann
- * nerv update <id> --content "Ship it" --editor bob --expected-version 1
+ * nerv update <id> --content-file notes.md --editor bob --expected-version 1
  * nerv history <id>
  * ```
+ *
+ * Scripts can trust it: stdout carries results only (ids, documents, reports, `--json`), and
+ * everything else (warnings, notifications, errors) goes to stderr; text from the database is
+ * printed with its control characters escaped; colours appear only on a terminal without
+ * `NO_COLOR`; and the exit status says what happened (`ExitCode`).
  *
  * @since 0.1.0
  */
@@ -15,24 +21,61 @@ import type * as CliApp from "@effect/cli/CliApp"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
+import type * as SqlClient from "@effect/sql/SqlClient"
 import { type DocumentEvent, Documents, DocumentStore, Errors } from "@nerv/core"
 import { Document } from "@nerv/core"
-import { Rebuild, Retention } from "@nerv/store"
-import type * as ConfigError from "effect/ConfigError"
+import { JournalVerify, type PayloadCodec, Rebuild, Retention } from "@nerv/store"
+import * as Cause from "effect/Cause"
+import * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
+import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Layer from "effect/Layer"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Fs from "node:fs"
+import * as Path from "node:path"
 import * as Ask from "./cli/Ask.js"
-import type { Services } from "./Nerv.js"
+import { colorsFor, escapeControl, escapeLines, safeJson, stripAnsi } from "./internal/terminal.js"
+import { databaseFile, type Services } from "./Nerv.js"
 import * as ProgressBar from "./ProgressBar.js"
 import type * as AuditTrail from "./security/AuditTrail.js"
 import type * as DataKeys from "./security/DataKeys.js"
 import * as Rbac from "./security/Rbac.js"
 import * as SecureDocuments from "./security/SecureDocuments.js"
+
+/**
+ * The exit status of `nerv`:
+ * - `ok` (0): done;
+ * - `refused` (1): an expected refusal: bad input, an unknown document, a conflict, a denied
+ *   permission, a missing or unusable database, bad configuration. Nothing was changed;
+ * - `usage` (2): the command line itself is wrong (an unknown command or option, a missing
+ *   argument); the usage is printed;
+ * - `damaged` (3): damage was found: `nerv verify` found damaged rows, `nerv audit verify` a broken
+ *   chain, or a command met a damaged row;
+ * - `bug` (70): an unexpected failure, a bug in NERV (printed with its stack trace).
+ *
+ * @since 0.1.0
+ */
+export const ExitCode = { ok: 0, refused: 1, usage: 2, damaged: 3, bug: 70 } as const
+
+/** A command line the parser took but that cannot be run as given (two sources for one value). */
+class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
+
+/** One line of human output on stdout, with its control characters escaped. */
+const say = (text: string) => Console.log(escapeControl(text))
+
+/** A value as JSON on stdout, with the characters a terminal acts on escaped. */
+const sayJson = (value: unknown) => Console.log(safeJson(value))
+
+const exitWith = (code: number) =>
+  Effect.sync(() => {
+    process.exitCode = code
+  })
 
 const id = Args.text({ name: "id" }).pipe(Args.withDescription("the document's id"))
 const expectedVersion = Options.integer("expected-version").pipe(
@@ -42,7 +85,7 @@ const expectedVersion = Options.integer("expected-version").pipe(
 const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
 
 const encodeDocument = Schema.encodeSync(Document.Document)
-const printDocument = (document: Document.Document) => Console.log(JSON.stringify(encodeDocument(document), null, 2))
+const printDocument = (document: Document.Document) => sayJson(encodeDocument(document))
 
 const summary = (event: DocumentEvent.DocumentEvent): string => {
   switch (event._tag) {
@@ -61,28 +104,160 @@ const summary = (event: DocumentEvent.DocumentEvent): string => {
 const optionalField = <K extends string, A>(key: K, value: Option.Option<A>) =>
   Option.match(value, { onNone: () => ({}), onSome: (v) => ({ [key]: v }) as { readonly [P in K]: A } })
 
+/**
+ * Content as an argument, from a file, or from standard input (`--content-file -`): an argument is
+ * limited by the shell (~128 KiB), a file or a pipe only by what a document holds.
+ */
+const contentOptions = {
+  content: Options.text("content").pipe(
+    Options.optional,
+    Options.withDescription("the content, as an argument (a shell takes up to ~128 KiB)")
+  ),
+  contentFile: Options.text("content-file").pipe(
+    Options.optional,
+    Options.withDescription("read the content from this file (UTF-8), or from standard input with -")
+  )
+}
+
+/** Content is at most 1,000,000 characters, so never more than 3 bytes each in UTF-8. */
+const maxContentBytes = 3_000_000
+
+const unreadable = (source: string, details: string) =>
+  new Errors.InvalidInput({ operation: `--content-file ${source}`, details })
+
+const tooLarge = (source: string) => unreadable(source, "content is at most 1,000,000 characters")
+
+const utf8 = (source: string, bytes: Uint8Array) =>
+  Effect.try({
+    try: () => new TextDecoder("utf-8", { fatal: true }).decode(bytes),
+    catch: () => unreadable(source, "it is not UTF-8 text")
+  })
+
+const readStdin: Effect.Effect<Uint8Array, Errors.InvalidInput> = Effect.async((resume) => {
+  const chunks: Array<Buffer> = []
+  let size = 0
+  const stdin = process.stdin
+  const onData = (chunk: Buffer | string) => {
+    const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk
+    size += bytes.length
+    if (size > maxContentBytes) {
+      cleanup()
+      stdin.pause()
+      resume(Effect.fail(tooLarge("-")))
+    } else {
+      chunks.push(bytes)
+    }
+  }
+  const onEnd = () => {
+    cleanup()
+    resume(Effect.succeed(new Uint8Array(Buffer.concat(chunks))))
+  }
+  const onError = (error: Error) => {
+    cleanup()
+    resume(Effect.fail(unreadable("-", `standard input cannot be read: ${error.message}`)))
+  }
+  const cleanup = () => {
+    stdin.off("data", onData)
+    stdin.off("end", onEnd)
+    stdin.off("error", onError)
+  }
+  stdin.on("data", onData)
+  stdin.on("end", onEnd)
+  stdin.on("error", onError)
+  return Effect.sync(() => {
+    cleanup()
+    stdin.pause()
+  })
+})
+
+const readFile = (file: string): Effect.Effect<Uint8Array, Errors.InvalidInput> =>
+  Effect.suspend(() => {
+    let fd: number
+    try {
+      fd = Fs.openSync(file, "r")
+    } catch (error) {
+      const code = (error as { readonly code?: unknown }).code
+      return Effect.fail(unreadable(
+        file,
+        code === "ENOENT"
+          ? "there is no such file"
+          : code === "EISDIR"
+          ? "it is a folder, not a file"
+          : `it cannot be read (${String(code ?? "error")})`
+      ))
+    }
+    try {
+      const stat = Fs.fstatSync(fd)
+      if (stat.isDirectory()) return Effect.fail(unreadable(file, "it is a folder, not a file"))
+      if (stat.isFile() && stat.size > maxContentBytes) return Effect.fail(tooLarge(file))
+      // Read in pieces up to the limit: a pipe or a device says no size in advance.
+      const chunks: Array<Buffer> = []
+      let size = 0
+      const buffer = Buffer.alloc(64 * 1024)
+      while (true) {
+        const read = Fs.readSync(fd, buffer, 0, buffer.length, null)
+        if (read === 0) break
+        size += read
+        if (size > maxContentBytes) return Effect.fail(tooLarge(file))
+        chunks.push(Buffer.from(buffer.subarray(0, read)))
+      }
+      return Effect.succeed(new Uint8Array(Buffer.concat(chunks)))
+    } catch (error) {
+      return Effect.fail(unreadable(file, `it cannot be read (${(error as Error).message})`))
+    } finally {
+      Fs.closeSync(fd)
+    }
+  })
+
+/** The content a command was given, if any: from `--content`, or read from `--content-file`. */
+const contentOf = (input: {
+  readonly content: Option.Option<string>
+  readonly contentFile: Option.Option<string>
+}): Effect.Effect<Option.Option<string>, UsageError | Errors.InvalidInput> => {
+  if (Option.isSome(input.content) && Option.isSome(input.contentFile)) {
+    return Effect.fail(new UsageError({ message: "give the content with --content or --content-file, not both" }))
+  }
+  return Option.match(input.contentFile, {
+    onNone: () => Effect.succeed(input.content),
+    onSome: (source) =>
+      Effect.map(
+        Effect.flatMap(source === "-" ? readStdin : readFile(source), (bytes) => utf8(source, bytes)),
+        Option.some
+      )
+  })
+}
+
 const create = Command.make("create", {
   title: Options.text("title"),
-  content: Options.text("content").pipe(Options.withDefault("")),
+  ...contentOptions,
   author: Options.text("author")
-}, (input) => Effect.flatMap(Documents.create(input), Console.log)).pipe(
-  Command.withDescription("create a document and print its id")
-)
+}, (input) =>
+  Effect.gen(function*() {
+    const content = Option.getOrElse(yield* contentOf(input), () => "")
+    yield* say(yield* Documents.create({ title: input.title, content, author: input.author }))
+  })).pipe(
+    Command.withDescription("create a document and print its id")
+  )
 
 const update = Command.make(
   "update",
   {
     id,
     title: Options.text("title").pipe(Options.optional),
-    content: Options.text("content").pipe(Options.optional),
+    ...contentOptions,
     editor: Options.text("editor"),
     expectedVersion
   },
   (input) =>
-    Documents.update(input.id, { ...optionalField("title", input.title), ...optionalField("content", input.content) }, {
-      editor: input.editor,
-      ...optionalField("expectedVersion", input.expectedVersion)
-    }).pipe(Effect.flatMap((d) => Console.log(`${d.id} is at version ${d.version}`)))
+    Effect.gen(function*() {
+      const content = yield* contentOf(input)
+      const document = yield* Documents.update(
+        input.id,
+        { ...optionalField("title", input.title), ...optionalField("content", content) },
+        { editor: input.editor, ...optionalField("expectedVersion", input.expectedVersion) }
+      )
+      yield* say(`${document.id} is at version ${document.version}`)
+    })
 ).pipe(
   Command.withDescription("change a document's title and/or content")
 )
@@ -97,7 +272,7 @@ const remove = Command.make("delete", {
     reason: input.reason,
     actor: input.actor,
     ...optionalField("expectedVersion", input.expectedVersion)
-  }).pipe(Effect.flatMap((d) => Console.log(`${d.id} deleted at version ${d.version}`)))).pipe(
+  }).pipe(Effect.flatMap((d) => say(`${d.id} deleted at version ${d.version}`)))).pipe(
     Command.withDescription("delete a document (its history stays readable)")
   )
 
@@ -114,9 +289,9 @@ const at = Command.make(
 const list = Command.make("list", { json }, (input) =>
   Effect.gen(function*() {
     const documents = yield* Documents.list()
-    if (input.json) return yield* Console.log(JSON.stringify(documents.map((d) => encodeDocument(d)), null, 2))
-    if (documents.length === 0) return yield* Console.log("no documents")
-    for (const d of documents) yield* Console.log(`${d.id}  v${d.version}  ${d.title}  (by ${d.author})`)
+    if (input.json) return yield* sayJson(documents.map((d) => encodeDocument(d)))
+    if (documents.length === 0) return yield* say("no documents")
+    for (const d of documents) yield* say(`${d.id}  v${d.version}  ${d.title}  (by ${d.author})`)
   })).pipe(Command.withDescription("list the documents that are not deleted"))
 
 const history = Command.make("history", { id, json }, (input) =>
@@ -129,14 +304,12 @@ const history = Command.make("history", { id, json }, (input) =>
     )
     if ("forgotten" in versions) {
       if (input.json) {
-        return yield* Console.log(JSON.stringify(
-          versions.forgotten.map((v) => ({ ...v, occurredAt: DateTime.formatIso(v.occurredAt), content: null })),
-          null,
-          2
-        ))
+        return yield* sayJson(
+          versions.forgotten.map((v) => ({ ...v, occurredAt: DateTime.formatIso(v.occurredAt), content: null }))
+        )
       }
       for (const v of versions.forgotten) {
-        yield* Console.log(
+        yield* say(
           `v${v.version}  ${DateTime.formatIso(v.occurredAt)}  ${v.actor.padEnd(12)} ${v.event} (content forgotten)`
         )
       }
@@ -144,12 +317,10 @@ const history = Command.make("history", { id, json }, (input) =>
     }
     if (input.json) {
       const encode = Schema.encodeSync(Schema.Struct({ version: Schema.Number, document: Document.Document }))
-      return yield* Console.log(JSON.stringify(versions.map((v) => encode(v)), null, 2))
+      return yield* sayJson(versions.map((v) => encode(v)))
     }
     for (const { event, version } of versions) {
-      yield* Console.log(
-        `v${version}  ${DateTime.formatIso(event.occurredAt)}  ${event.actor.padEnd(12)} ${summary(event)}`
-      )
+      yield* say(`v${version}  ${DateTime.formatIso(event.occurredAt)}  ${event.actor.padEnd(12)} ${summary(event)}`)
     }
   })).pipe(Command.withDescription("print every version: when, who, what"))
 
@@ -172,7 +343,7 @@ const guardedBy = (input: { readonly as: string; readonly roles: ReadonlyArray<s
 const forget = Command.make("forget", { id, ...asPrincipal }, (input) =>
   SecureDocuments.forget(input.id).pipe(
     guardedBy(input),
-    Effect.zipRight(Console.log(`${input.id} forgotten: its content is destroyed, its history keeps its shape`))
+    Effect.zipRight(say(`${input.id} forgotten: its content is destroyed, its history keeps its shape`))
   )).pipe(
     Command.withDescription("crypto-shred a document (needs documents:forget)"),
     Command.provide(Rbac.layerPolicyConfig)
@@ -181,30 +352,35 @@ const forget = Command.make("forget", { id, ...asPrincipal }, (input) =>
 const rewrap = Command.make("rewrap", asPrincipal, (input) =>
   SecureDocuments.rewrapKeys().pipe(
     guardedBy(input),
-    Effect.flatMap((report) => {
-      if (report.failed.length > 0) process.exitCode = 1
-      return Console.log(
-        `data keys re-wrapped under the active master key: ${report.rewrapped}, already current: ` +
-          `${report.alreadyCurrent}, failed: ${report.failed.length}` +
-          report.failed.map((f) => `\n  ${JSON.stringify(f)}`).join("")
+    Effect.flatMap((report) =>
+      Effect.zipRight(
+        say(
+          `data keys re-wrapped under the active master key: ${report.rewrapped}, already current: ` +
+            `${report.alreadyCurrent}, failed: ${report.failed.length}`
+        ),
+        Effect.forEach(report.failed, (failed) => say(`  ${JSON.stringify(failed)}`), { discard: true }).pipe(
+          Effect.zipRight(report.failed.length > 0 ? exitWith(ExitCode.refused) : Effect.void)
+        )
       )
-    })
+    )
   )).pipe(Command.withDescription("re-wrap every data key under the newest master key (needs keys:admin)"))
 
-const verify = Command.make("verify", asPrincipal, (input) =>
+const auditVerify = Command.make("verify", asPrincipal, (input) =>
   SecureDocuments.verifyAudit().pipe(
     guardedBy(input),
     Effect.flatMap((verification) => {
       if (verification._tag === "Intact") {
-        return Console.log(
+        return say(
           `audit trail intact: ${verification.count} records` +
             (verification.head === undefined
               ? ""
               : `, head ${JSON.stringify(verification.head)} (keep it as an anchor)`)
         )
       }
-      process.exitCode = 2
-      return Console.error(`audit trail BROKEN at record ${verification.sequence}: ${verification.reason}`)
+      return Effect.zipRight(
+        Console.error(escapeControl(`audit trail BROKEN at record ${verification.sequence}: ${verification.reason}`)),
+        exitWith(ExitCode.damaged)
+      )
     })
   )).pipe(
     Command.withDescription("walk the audit trail's hash chain and report the first broken link (needs audit:read)")
@@ -246,7 +422,7 @@ const prune = Command.make("prune", {
           Effect.flatMap((pruned) => {
             const what = `${count(pruned.events, "event")} of ${count(pruned.documents, "document")} and ` +
               count(pruned.snapshots, "snapshot")
-            return Console.log(
+            return say(
               input.dryRun
                 ? `would prune ${what} (nothing changed)`
                 : `pruned ${what}` +
@@ -273,7 +449,7 @@ const rebuild = Command.make("rebuild", {
     guardedBy(input),
     Effect.provideService(Rebuild.RebuildProgress, { report: ProgressBar.make() }),
     Effect.flatMap((summary) =>
-      Console.log(
+      say(
         `rebuilt: ${count(summary.documents, "document")}, ${count(summary.events, "event")} read and checked, ` +
           `${count(summary.snapshotsTaken, "snapshot")} taken` +
           (input.fromScratch ? `, ${count(summary.snapshotsRemoved, "snapshot")} removed first` : "")
@@ -294,12 +470,9 @@ const keys = Command.make("keys").pipe(
 
 const audit = Command.make("audit").pipe(
   Command.withDescription("the tamper-evident audit trail"),
-  Command.withSubcommands([verify]),
+  Command.withSubcommands([auditVerify]),
   Command.provide(Rbac.layerPolicyConfig)
 )
-
-/** NERV's expected errors: every class `@nerv/core`'s `Errors` exports is named after its tag. */
-const domainErrors = new Set(Object.keys(Errors))
 
 /**
  * What the command line runs on: the document services, plus the audit trail and the data keys
@@ -309,57 +482,229 @@ const domainErrors = new Set(Object.keys(Errors))
  */
 export type CliServices = Services | AuditTrail.AuditTrail | DataKeys.DataKeys
 
-const isDomainError = (error: unknown): error is { readonly _tag: string; readonly message: string } =>
-  error instanceof Error && "_tag" in error && typeof error._tag === "string" && domainErrors.has(error._tag)
+/**
+ * The databases the command line opens, by file (`--database`, else `NERV_DATABASE`, else
+ * `.nerv/nerv.db`, resolved against the working directory).
+ *
+ * @since 0.1.0
+ */
+export interface Databases<E> {
+  /**
+   * The services of the document and administrative commands on a database file. `create` says
+   * whether a missing file may be created: only under `nerv init` or `--create`; otherwise a
+   * missing file must be refused, so that a mistyped path creates nothing.
+   */
+  readonly open: (file: string, options: { readonly create: boolean }) => Layer.Layer<CliServices, E>
+  /** The file opened for reading only, with its payload codec, for `nerv verify` (absent: refused). */
+  readonly readOnly?:
+    | ((file: string) => Layer.Layer<SqlClient.SqlClient | PayloadCodec.PayloadCodec, E>)
+    | undefined
+}
 
-const command = <E>(layer: (database: Option.Option<string>) => Layer.Layer<CliServices, E>) =>
-  Command.make("nerv", {
+/** The database file a command line names, resolved; an empty name is refused, never taken as SQLite's temporary database. */
+const fileOf = (database: Option.Option<string>): Effect.Effect<string, UsageError | ConfigError.ConfigError> =>
+  Option.match(database, {
+    onNone: () => databaseFile,
+    onSome: (file) =>
+      file.trim() === ""
+        ? Effect.fail(new UsageError({ message: "--database is empty: give the path of a database file" }))
+        : Effect.succeed(Path.resolve(file))
+  })
+
+const command = <E>(databases: Databases<E>) => {
+  const root = Command.make("nerv", {
     database: Options.text("database").pipe(
       Options.optional,
       Options.withDescription("the database file (default: $NERV_DATABASE or .nerv/nerv.db)")
+    ),
+    create: Options.boolean("create").pipe(
+      Options.withDescription("create the database if it does not exist (otherwise only nerv init does)")
     )
-  }).pipe(
+  }, () =>
+    Effect.fail(
+      new UsageError({ message: "give a command, such as nerv init or nerv list (nerv --help lists them all)" })
+    ))
+  const file = Effect.flatMap(root, (config) => fileOf(config.database))
+  const database = Layer.unwrapEffect(Effect.gen(function*() {
+    const config = yield* root
+    return databases.open(yield* fileOf(config.database), { create: config.create })
+  }))
+  const withDatabase = <Name extends string, R, E2, A>(self: Command.Command<Name, R, E2, A>) =>
+    Command.provide(self, database)
+
+  const init = Command.make("init", {}, () =>
+    Effect.gen(function*() {
+      const path = yield* file
+      const existed = Fs.existsSync(path)
+      yield* Effect.scoped(Layer.build(databases.open(path, { create: true })))
+      yield* say(existed ? `${path} is already a NERV database; nothing changed` : `created ${path}`)
+    })).pipe(
+      Command.withDescription("create the database (and its folder, and a master key file if none is configured)")
+    )
+
+  const verify = Command.make("verify", {}, () =>
+    Effect.gen(function*() {
+      const path = yield* file
+      if (databases.readOnly === undefined) {
+        return yield* new Errors.JournalError({ reason: "nerv verify reads a SQLite database, and there is none here" })
+      }
+      const report = yield* JournalVerify.scan({ onDamaged: (finding) => say(JournalVerify.describe(finding)) }).pipe(
+        Effect.provide(databases.readOnly(path))
+      )
+      const damage = [
+        count(report.damagedRows, "damaged row"),
+        count(report.damagedSnapshots, "damaged snapshot"),
+        count(report.documentsWithGaps, "document") + " with missing versions"
+      ].join(", ")
+      yield* say(
+        `scanned ${count(report.rows, "row")} and ${count(report.snapshots, "snapshot")} of ${path}: ` +
+          (JournalVerify.isClean(report) ? "no damage found" : damage)
+      )
+      if (!JournalVerify.isClean(report)) yield* exitWith(ExitCode.damaged)
+    })).pipe(
+      Command.withDescription(
+        "scan the journal for damaged rows and report each one; read-only (exit status 3 if any is found)"
+      )
+    )
+
+  return root.pipe(
     Command.withDescription("NERV documents from the command line"),
     Command.withSubcommands([
-      create,
-      update,
-      remove,
-      get,
-      at,
-      list,
-      history,
-      forget,
-      prune,
-      rebuild,
-      keys,
-      audit,
-      Ask.command
-    ]),
-    Command.provide((config) => layer(config.database))
+      init,
+      withDatabase(create),
+      withDatabase(update),
+      withDatabase(remove),
+      withDatabase(get),
+      withDatabase(at),
+      withDatabase(list),
+      withDatabase(history),
+      verify,
+      withDatabase(forget),
+      withDatabase(prune),
+      withDatabase(rebuild),
+      withDatabase(keys),
+      withDatabase(audit),
+      withDatabase(Ask.command)
+    ])
   )
+}
+
+/** A configuration error as lines naming the variable at fault: `NERV_RBAC_POLICY: …`. */
+const describeConfigError = (error: ConfigError.ConfigError): Array<string> => {
+  switch (error._op) {
+    case "And":
+    case "Or":
+      return [...describeConfigError(error.left), ...describeConfigError(error.right)]
+    case "InvalidData":
+    case "MissingData":
+    case "SourceUnavailable":
+    case "Unsupported":
+      if (error.path.length === 0 || error.message.startsWith(error.path.join("_"))) return [error.message]
+      return [`${error.path.join("_")}: ${error.message}`]
+  }
+}
+
+const isTagged = (error: unknown): error is { readonly _tag: string; readonly message: string } =>
+  typeof error === "object" && error !== null && "_tag" in error && typeof error._tag === "string" &&
+  "message" in error && typeof error.message === "string"
+
+/** Whether an error is (or was caused by) a damaged journal row. */
+const isDamage = (error: { readonly _tag: string }): boolean =>
+  error._tag === "RowDamaged" ||
+  (error._tag === "JournalError" && isTagged((error as Errors.JournalError).cause) &&
+    ((error as Errors.JournalError).cause as { readonly _tag: string })._tag === "RowDamaged")
+
+/** Prints why the command failed, on stderr, and sets the exit status (see `ExitCode`). */
+const report = (cause: Cause.Cause<unknown>): Effect.Effect<void> => {
+  if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
+  const failure = Cause.failureOption(cause)
+  if (Option.isNone(failure) || Cause.isDie(cause)) {
+    return Effect.zipRight(
+      Console.error(escapeLines(
+        `nerv: internal error, a bug in NERV (please report it with the command that caused it):\n${
+          Cause.pretty(cause, { renderErrorCause: true })
+        }`
+      )),
+      exitWith(ExitCode.bug)
+    )
+  }
+  const error = failure.value
+  // @effect/cli has printed what is wrong with the command line, and the usage.
+  if (ValidationError.isValidationError(error)) return exitWith(ExitCode.usage)
+  if (error instanceof UsageError) {
+    return Effect.zipRight(Console.error(escapeControl(`nerv: ${error.message}`)), exitWith(ExitCode.usage))
+  }
+  if (ConfigError.isConfigError(error)) {
+    return Effect.zipRight(
+      Console.error(escapeLines(`configuration error: ${describeConfigError(error).join("\n")}`)),
+      exitWith(ExitCode.refused)
+    )
+  }
+  if (isTagged(error)) {
+    const damaged = isDamage(error)
+    return Effect.zipRight(
+      Console.error(escapeLines(
+        `${error._tag}: ${error.message}` + (damaged ? "\n(nerv verify lists every damaged row)" : "")
+      )),
+      exitWith(damaged ? ExitCode.damaged : ExitCode.refused)
+    )
+  }
+  return Effect.zipRight(Console.error(escapeLines(String(error))), exitWith(ExitCode.refused))
+}
+
+const levelColors: Record<string, string> = { WARN: "\u001b[33m", ERROR: "\u001b[31m", FATAL: "\u001b[31m" }
+
+/** Log lines on stderr, one per entry (`warning: …`), escaped, coloured only where colour is seen. */
+const stderrLogger = (colors: boolean) =>
+  Logger.make(({ logLevel, message }) => {
+    const text = (Array.isArray(message) ? message : [message]).map((part) =>
+      typeof part === "string" ? part : Cause.isCause(part) ? Cause.pretty(part) : String(part)
+    ).join(" ")
+    const label = logLevel._tag === "Warning" ? "warning" : logLevel.label.toLowerCase()
+    const color = colors ? levelColors[logLevel.label] : undefined
+    globalThis.console.error(`${color === undefined ? label : `${color}${label}\u001b[0m`}: ${escapeLines(text)}`)
+  })
+
+/** The console, with @effect/cli's colours removed from a stream that is not to be coloured. */
+const plainWhereNeeded = (console: Console.Console, colors: { readonly stdout: boolean; readonly stderr: boolean }) =>
+  ({
+    ...console,
+    log: (...args: ReadonlyArray<unknown>) =>
+      console.log(...(colors.stdout ? args : args.map((arg) => typeof arg === "string" ? stripAnsi(arg) : arg))),
+    error: (...args: ReadonlyArray<unknown>) =>
+      console.error(...(colors.stderr ? args : args.map((arg) => typeof arg === "string" ? stripAnsi(arg) : arg)))
+  }) satisfies Console.Console
 
 /**
- * Runs the command line on `args` (as `process.argv`), with the services `layer` builds from the
- * `--database` option. An expected error (bad input, a conflict, an unknown document…) is printed
- * as its message on stderr and sets the exit code to 1; so does a malformed command line, whose
- * explanation @effect/cli prints with the usage.
+ * @since 0.1.0
+ */
+export interface RunOptions {
+  /** Whether to colour each stream. Default: only a terminal, and only without `NO_COLOR`. */
+  readonly colors?: { readonly stdout: boolean; readonly stderr: boolean } | undefined
+}
+
+/**
+ * Runs the command line on `args` (as `process.argv`), on the databases `databases` opens. Never
+ * fails: whatever goes wrong is printed on stderr (a message a person can act on; a stack trace
+ * only for a bug) and sets `process.exitCode` (see `ExitCode`). Warnings and errors the programs
+ * log go to stderr too; their other log lines are not shown.
  *
  * @since 0.1.0
  */
 export const run = <E>(
   args: ReadonlyArray<string>,
-  layer: (database: Option.Option<string>) => Layer.Layer<CliServices, E>
-): Effect.Effect<void, E | ConfigError.ConfigError, CliApp.CliApp.Environment> =>
-  Command.run(command(layer), { name: "nerv", version: "0.1.0" })(args).pipe(
-    Effect.catchAll((error) => {
-      if (ValidationError.isValidationError(error)) return exitWith(1)
-      return isDomainError(error)
-        ? Effect.zipRight(Console.error(`${error._tag}: ${error.message}`), exitWith(1))
-        : Effect.fail(error as E | ConfigError.ConfigError)
-    })
+  databases: Databases<E>,
+  options?: RunOptions
+): Effect.Effect<void, never, CliApp.CliApp.Environment> => {
+  const colors = options?.colors ?? {
+    stdout: colorsFor(process.stdout, process.env),
+    stderr: colorsFor(process.stderr, process.env)
+  }
+  return Command.run(command(databases), { name: "nerv", version: "0.1.0" })(args).pipe(
+    Effect.catchAllCause(report),
+    // The command line prints results, not the programs' log lines; warnings and errors still show.
+    Logger.withMinimumLogLevel(LogLevel.Warning),
+    Effect.provide(Logger.replace(Logger.defaultLogger, stderrLogger(colors.stderr))),
+    (program) => Effect.consoleWith((console) => Effect.withConsole(program, plainWhereNeeded(console, colors)))
   )
-
-const exitWith = (code: number) =>
-  Effect.sync(() => {
-    process.exitCode = code
-  })
+}

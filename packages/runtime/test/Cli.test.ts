@@ -1,8 +1,9 @@
 import { NodeContext } from "@effect/platform-node"
 import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
-import { Errors } from "@nerv/core"
+import { Documents, Errors, Notifier } from "@nerv/core"
 import { Retention } from "@nerv/store"
 import * as Chunk from "effect/Chunk"
+import * as ConfigError from "effect/ConfigError"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -13,7 +14,7 @@ import { spawnSync } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { AuditTrail, Cli, DataKeys, Keyring, KeyStore, Nerv } from "../src/index.js"
+import { AuditTrail, Cli, DataKeys, Keyring, KeyStore, Nerv, Notifier as NervNotifier } from "../src/index.js"
 import { masterKeys } from "./security/fixtures.js"
 
 /** What the command line needs: the test layer, an audit trail and data keys, all in memory. */
@@ -42,9 +43,11 @@ describe("nerv CLI", () => {
       const built = yield* Layer.build(services)
       const databases: Array<string> = []
       const nerv = (...args: Array<string>) =>
-        Cli.run(["node", "nerv", ...args], (database) => {
-          if (database._tag === "Some") databases.push(database.value)
-          return Layer.succeedContext(built)
+        Cli.run(["node", "nerv", ...args], {
+          open: (file) => {
+            databases.push(file)
+            return Layer.succeedContext(built)
+          }
         }).pipe(Effect.provide(NodeContext.layer))
 
       yield* nerv("create", "--title", "Plan", "--content", "Draft", "--author", "ann")
@@ -72,7 +75,10 @@ describe("nerv CLI", () => {
 
       yield* nerv("--database", "/tmp/elsewhere.db", "list")
       assert.deepStrictEqual(out.splice(0), [`${id}  v2  Plan  (by ann)`])
-      assert.deepStrictEqual(databases, ["/tmp/elsewhere.db"])
+      assert.strictEqual(databases.at(-1), "/tmp/elsewhere.db")
+      yield* nerv("--database", "relative/nerv.db", "list")
+      assert.strictEqual(databases.at(-1), join(process.cwd(), "relative", "nerv.db"))
+      out.splice(0)
 
       yield* nerv("delete", id, "--reason", "done", "--actor", "ann")
       assert.deepStrictEqual(out.splice(0), [`${id} deleted at version 3`])
@@ -85,12 +91,13 @@ describe("nerv CLI", () => {
   it.scoped("bad input prints the Schema's explanation and sets the exit code", () =>
     Effect.gen(function*() {
       const built = yield* Layer.build(services)
-      yield* Cli.run(["node", "nerv", "create", "--title", "", "--author", "ann"], () => Layer.succeedContext(built))
-        .pipe(Effect.provide(NodeContext.layer))
+      yield* Cli.run(["node", "nerv", "create", "--title", "", "--author", "ann"], {
+        open: () => Layer.succeedContext(built)
+      }).pipe(Effect.provide(NodeContext.layer))
       assert.strictEqual(process.exitCode, 1)
       assert.include(err.join("\n"), "InvalidInput: invalid input to Documents.create")
       assert.include(err.join("\n"), "a title cannot be empty")
-      yield* Cli.run(["node", "nerv", "get", "not-an-id"], () => Layer.succeedContext(built)).pipe(
+      yield* Cli.run(["node", "nerv", "get", "not-an-id"], { open: () => Layer.succeedContext(built) }).pipe(
         Effect.provide(NodeContext.layer)
       )
       assert.include(err.join("\n"), "InvalidInput: invalid input to Documents.get")
@@ -104,14 +111,16 @@ describe("nerv CLI administration", () => {
     Effect.gen(function*() {
       const built = yield* Layer.build(services)
       const nerv = (...args: Array<string>) =>
-        Cli.run(["node", "nerv", ...args], () => Layer.succeedContext(built)).pipe(Effect.provide(NodeContext.layer))
+        Cli.run(["node", "nerv", ...args], { open: () => Layer.succeedContext(built) }).pipe(
+          Effect.provide(NodeContext.layer)
+        )
 
       yield* nerv("create", "--title", "Medical record", "--content", "private", "--author", "ann")
       const id = out.pop()!
 
-      // No policy configured: deny by default.
+      // No policy configured: deny by default, and a warning (on stderr) says so.
       yield* nerv("forget", id, "--as", "dana", "--role", "dpo")
-      assert.match(err.splice(0).join("\n"), /^PermissionDenied: dana/)
+      assert.deepStrictEqual(err.splice(0).map((line) => line.split(":")[0]), ["warning", "PermissionDenied"])
       assert.strictEqual(process.exitCode, 1)
       process.exitCode = 0
 
@@ -120,6 +129,7 @@ describe("nerv CLI administration", () => {
         assert.deepStrictEqual(out.splice(0), [
           `${id} forgotten: its content is destroyed, its history keeps its shape`
         ])
+        assert.deepStrictEqual(err.splice(0), [`warning: document ${id} was forgotten: its content is destroyed`])
         yield* nerv("get", id)
         assert.match(err.splice(0).join("\n"), /^DocumentForgotten: document .* was forgotten/)
         process.exitCode = 0
@@ -156,7 +166,9 @@ describe("nerv CLI retention", () => {
       const archive = join(dir, "archive.db")
       const built = yield* Layer.build(Nerv.layerSqlite({ filename: join(dir, "nerv.db"), snapshotEvery: 2 }))
       const nerv = (...args: Array<string>) =>
-        Cli.run(["node", "nerv", ...args], () => Layer.succeedContext(built)).pipe(Effect.provide(NodeContext.layer))
+        Cli.run(["node", "nerv", ...args], { open: () => Layer.succeedContext(built) }).pipe(
+          Effect.provide(NodeContext.layer)
+        )
 
       yield* nerv("create", "--title", "Plan", "--content", "v1", "--author", "ann")
       const id = out.pop()!
@@ -172,8 +184,9 @@ describe("nerv CLI retention", () => {
       yield* Effect.gen(function*() {
         // A malformed option: @effect/cli prints why, and the exit code says it failed.
         yield* nerv("prune", "--older-than", "soon", "--as", "root", "--role", "admin")
-        assert.include([...out.splice(0), ...err.splice(0)].join("\n"), "--older-than takes a duration")
-        assert.strictEqual(process.exitCode, 1)
+        assert.include(err.splice(0).join("\n"), "--older-than takes a duration")
+        assert.deepStrictEqual(out.splice(0), [])
+        assert.strictEqual(process.exitCode, Cli.ExitCode.usage)
         process.exitCode = 0
         yield* nerv("prune", "--older-than", "0 millis", "--as", "dana", "--role", "dpo")
         assert.match(err.splice(0).join("\n"), /^PermissionDenied: dana/)
@@ -209,6 +222,135 @@ describe("nerv CLI retention", () => {
     }).pipe(Effect.scoped))
 })
 
+describe("nerv CLI's exit status and streams", () => {
+  const run = (args: ReadonlyArray<string>, open: Cli.Databases<unknown>["open"], options?: Cli.RunOptions) =>
+    Effect.gen(function*() {
+      out = []
+      err = []
+      process.exitCode = 0
+      yield* Cli.run(["node", "nerv", ...args], { open }, options).pipe(Effect.provide(NodeContext.layer))
+      return { status: process.exitCode, out: out.splice(0), err: err.splice(0) }
+    })
+
+  it.scoped("a command line that is wrong is a usage error (2), explained on stderr, with nothing on stdout", () =>
+    Effect.gen(function*() {
+      const built = yield* Layer.build(services)
+      const opened: Array<string> = []
+      const open = (file: string) => {
+        opened.push(file)
+        return Layer.succeedContext(built)
+      }
+      for (
+        const args of [
+          [],
+          ["frobnicate"],
+          ["create", "--title", "Plan"],
+          ["create", "--title", "Plan", "--author", "ann", "--content", "a", "--content-file", "b.txt"],
+          ["--database", "", "list"],
+          ["--database", "  ", "create", "--title", "Plan", "--author", "ann"],
+          ["at", "00000000-0000-4000-8000-000000000001", "one"]
+        ]
+      ) {
+        const result = yield* run(args, open)
+        assert.strictEqual(result.status, Cli.ExitCode.usage, args.join(" "))
+        assert.deepStrictEqual(result.out, [], args.join(" "))
+        assert.isAbove(result.err.join("\n").length, 0, args.join(" "))
+      }
+      assert.include((yield* run(["--database", "", "list"], open)).err.join("\n"), "--database is empty")
+      assert.include((yield* run([], open)).err.join("\n"), "give a command")
+      // No empty path ever reached the layer (SQLite would take it as a temporary database).
+      assert.isFalse(opened.some((file) => file.trim() === ""))
+      const listed = yield* Effect.flatMap(Documents.list(), Effect.succeed).pipe(Effect.provide(built))
+      assert.deepStrictEqual(listed, [])
+    }))
+
+  it.scoped("text from the database is printed with its control characters escaped; JSON stays exact", () =>
+    Effect.gen(function*() {
+      const built = yield* Layer.build(services)
+      const open = () => Layer.succeedContext(built)
+      const title = "evil\nforged  v9  line\u001b[2J\u202e\u009b"
+      const created = yield* run(["create", "--title", title, "--content", "x", "--author", "ann\u0007"], open)
+      assert.strictEqual(created.status, 0)
+      const id = created.out[0]!
+      const listed = yield* run(["list"], open)
+      assert.deepStrictEqual(listed.out, [`${id}  v1  evil\\nforged  v9  line\\x1b[2J\\u202e\\x9b  (by ann\\x07)`])
+      const history = yield* run(["history", id], open)
+      assert.strictEqual(history.out.length, 1)
+      assert.include(history.out[0]!, "created \"evil\\nforged")
+      const json = yield* run(["get", id], open)
+      assert.strictEqual(JSON.parse(json.out.join("\n")).title, title)
+      for (const line of [...listed.out, ...history.out, ...json.out.join("\n").split("\n")]) {
+        assert.notMatch(line, /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202e]/)
+      }
+      // An error quoting what was given escapes it too.
+      const missing = yield* run(["get", "\u001b[2J"], open)
+      assert.strictEqual(missing.status, Cli.ExitCode.refused)
+      assert.notMatch(missing.err.join("\n"), /\u001b/)
+    }))
+
+  it.effect("console notifications go to stderr, escaped", () =>
+    Effect.gen(function*() {
+      const notifier = yield* Notifier.Notifier
+      yield* notifier.notify("ann", "bob updated \"x\u001b[2J\" (now version 2)")
+      assert.deepStrictEqual(out, [])
+      assert.deepStrictEqual(err, ["→ ann: bob updated \"x\\x1b[2J\" (now version 2)"])
+    }).pipe(Effect.provide(NervNotifier.layerConsole)))
+
+  it.scoped("help and errors are coloured only where asked (a terminal without NO_COLOR)", () =>
+    Effect.gen(function*() {
+      const built = yield* Layer.build(services)
+      const open = () => Layer.succeedContext(built)
+      const plain = yield* run(["--help"], open, { colors: { stdout: false, stderr: false } })
+      assert.strictEqual(plain.status, 0)
+      assert.include(plain.out.join("\n"), "USAGE")
+      assert.notInclude(plain.out.join("\n"), "\u001b")
+      const coloured = yield* run(["--help"], open, { colors: { stdout: true, stderr: true } })
+      assert.include(coloured.out.join("\n"), "\u001b[")
+      const usage = yield* run(["frobnicate"], open, { colors: { stdout: false, stderr: false } })
+      assert.notInclude(usage.err.join("\n"), "\u001b")
+    }))
+
+  it.effect("an unusable database or configuration is refused (1), a damaged row reported (3), a bug is 70", () =>
+    Effect.gen(function*() {
+      const refused = yield* run(
+        ["list"],
+        () => Layer.fail(new Errors.JournalError({ reason: "/x/nerv.db is a folder" }))
+      )
+      assert.strictEqual(refused.status, Cli.ExitCode.refused)
+      assert.deepStrictEqual(refused.err, ["JournalError: the journal failed: /x/nerv.db is a folder"])
+
+      const config = yield* run(
+        ["list"],
+        () => Layer.fail(ConfigError.InvalidData(["NERV_MASTER_KEYS"], "invalid master keys: entry 1 is not id:base64"))
+      )
+      assert.strictEqual(config.status, Cli.ExitCode.refused)
+      assert.deepStrictEqual(config.err, [
+        "configuration error: NERV_MASTER_KEYS: invalid master keys: entry 1 is not id:base64"
+      ])
+
+      const row = new Errors.RowDamaged({ position: 7, documentId: "d", version: 2, reason: "the payload is not JSON" })
+      const damaged = yield* run(
+        ["list"],
+        () => Layer.fail(new Errors.JournalError({ reason: row.message, cause: row }))
+      )
+      assert.strictEqual(damaged.status, Cli.ExitCode.damaged)
+      assert.include(damaged.err.join("\n"), "the journal row at position 7 (document d, version 2) is damaged")
+      assert.include(damaged.err.join("\n"), "nerv verify")
+
+      const bug = yield* run(["list"], () => Layer.unwrapEffect(Effect.die(new Error("a bug"))))
+      assert.strictEqual(bug.status, Cli.ExitCode.bug)
+      assert.include(bug.err.join("\n"), "internal error, a bug in NERV")
+      assert.deepStrictEqual(bug.out, [])
+    }))
+
+  it.effect("nerv verify needs a database it can read on its own", () =>
+    Effect.gen(function*() {
+      const result = yield* run(["verify"], () => Layer.fail(new Errors.JournalError({ reason: "unused" })))
+      assert.strictEqual(result.status, Cli.ExitCode.refused)
+      assert.include(result.err.join("\n"), "nerv verify reads a SQLite database")
+    }))
+})
+
 describe("nerv CLI's expected errors", () => {
   it("knows every error of @nerv/core by its tag (each class is named after its tag)", () => {
     for (const [name, ErrorClass] of Object.entries(Errors)) {
@@ -227,6 +369,7 @@ describe("nerv binary", () => {
         env: { ...process.env, NERV_DATABASE: join(dir, "nerv.db"), NO_COLOR: "1" }
       })
     try {
+      assert.strictEqual(nerv("init").status, 0)
       const created = nerv("create", "--title", "Persisted", "--content", "Draft", "--author", "ann")
       assert.strictEqual(created.status, 0, created.stderr)
       const id = created.stdout.trim().split("\n").at(-1)!

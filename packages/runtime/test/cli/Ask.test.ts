@@ -42,7 +42,9 @@ describe("nerv ask", () => {
     Effect.gen(function*() {
       const built = yield* Layer.build(services)
       const nerv = (...args: Array<string>) =>
-        Cli.run(["node", "nerv", ...args], () => Layer.succeedContext(built)).pipe(Effect.provide(NodeContext.layer))
+        Cli.run(["node", "nerv", ...args], { open: () => Layer.succeedContext(built) }).pipe(
+          Effect.provide(NodeContext.layer)
+        )
       yield* nerv("create", "--title", "Launch plan", "--content", "Draft", "--author", "ann")
       const id = out.pop()!
       yield* nerv("update", id, "--content", "Final", "--editor", "ann")
@@ -113,6 +115,7 @@ describe("nerv ask, the binary", () => {
         }
       )
     try {
+      assert.strictEqual(nerv("init").status, 0)
       const created = nerv("create", "--title", "Launch plan", "--content", "Draft", "--author", "ann")
       assert.strictEqual(created.status, 0, created.stderr)
       const id = created.stdout.trim().split("\n").at(-1)!
