@@ -3,15 +3,18 @@
  * update one, delete the other, then print the recent events (newest first) and the metrics of
  * every operation.
  *
- * Everything is kept in a SQLite file (`NERV_DATABASE`, default `.nerv/nerv.db`): run it again and
- * the documents of earlier runs are still there, rebuilt from the journal on start.
+ * Everything is kept in a SQLite file (`NERV_DATABASE`, default `.nerv/nerv.db` in the working
+ * directory, the same file the `nerv` command line uses): run it again and the documents of earlier
+ * runs are still there, rebuilt from the journal on start. Unlike the command line, the demo
+ * creates its database if there is none.
  *
  * A dispatcher handler prints each document event it works through. In process by default; with
  * `NERV_NATS_URL` set, the dispatcher and the committed events go through NATS JetStream (streams
  * named `NERV_NATS_PREFIX`, default `nerv`), sealed under the database's master key unless
  * `NERV_ENCRYPTION=off`.
  *
- * Run it with `pnpm demo`.
+ * Run it with `pnpm demo` (from the repository root, as `pnpm nerv` runs), then look at what it
+ * left with `pnpm nerv list`.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { DocumentEvent, Documents, type Errors, Journal } from "@nerv/core"
@@ -177,7 +180,7 @@ const delivery: Effect.Effect<
 })
 
 Effect.flatMap(delivery, (layer) => program.pipe(Effect.provide(layer))).pipe(
-  Effect.provide(Nerv.layerSqlite()),
+  Effect.provide(Nerv.layerSqlite({ create: true })),
   Effect.provide(Logger.replace(Logger.defaultLogger, compactLogger)),
   NodeRuntime.runMain({ disablePrettyLogger: true })
 )

@@ -4,10 +4,13 @@ import { assert, describe, it } from "@effect/vitest"
 import { NatsClient, NatsDispatcher, NatsEvents } from "@nerv/runtime"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
+import { spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
+import { createRequire } from "node:module"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { pathToFileURL } from "node:url"
 
 /** Runs the demo the way `pnpm demo` does, in its own process, and returns what it printed. */
 const runDemo = (database: string, env: Record<string, string> = {}) =>
@@ -100,4 +103,27 @@ describe("examples/document-lifecycle", () => {
         )
       }
     }))
+})
+
+describe("the demo and the command line", () => {
+  it("use the same database by default: .nerv/nerv.db in the working directory", () => {
+    const dir = mkdtempSync(join(tmpdir(), "nerv-default-"))
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href
+    const run = (file: string, ...args: Array<string>) =>
+      spawnSync(process.execPath, ["--import", tsx, file, ...args], {
+        cwd: dir,
+        encoding: "utf8",
+        env: { PATH: process.env["PATH"] ?? "", NO_COLOR: "1" }
+      })
+    try {
+      const demo = run(join(import.meta.dirname, "..", "document-lifecycle.ts"))
+      assert.strictEqual(demo.status, 0, demo.stderr)
+      assert.include(demo.stdout, `Journal: ${join(dir, ".nerv", "nerv.db")} (0 events from earlier runs)`)
+      const listed = run(join(import.meta.dirname, "..", "..", "packages", "runtime", "src", "bin.ts"), "list")
+      assert.strictEqual(listed.status, 0, listed.stderr)
+      assert.match(listed.stdout, /^[0-9a-f-]{36} {2}v2 {2}Launch plan {2}\(by ann\)\n$/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
 })
