@@ -3,8 +3,11 @@
  *
  * @since 0.1.0
  */
+import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { Actor, Content, DocumentId, Reason, Title, Version } from "./Document.js"
+import { jsonTooDeep } from "./Input.js"
 
 /**
  * The metadata every event carries. `correlationId` ties together everything one request caused;
@@ -125,9 +128,30 @@ export const DocumentEventJson = Schema.parseJson(DocumentEvent)
  */
 export const encodeJson = Schema.encodeSync(DocumentEventJson)
 
+const decodeEvent = Schema.decodeUnknown(DocumentEventJson, { onExcessProperty: "error" })
+
 /**
- * Decodes JSON text into an event; fails with a `ParseError` on anything that is not one.
+ * Decodes JSON text into an event; fails with a `ParseError` on anything that is not one, text
+ * nested too deep to read included.
  *
  * @since 0.1.0
  */
-export const decodeJson = Schema.decodeUnknown(DocumentEventJson, { onExcessProperty: "error" })
+export const decodeJson = (input: unknown): Effect.Effect<DocumentEvent, ParseResult.ParseError> =>
+  Effect.suspend(() => {
+    if (typeof input === "string" && jsonTooDeep(input)) {
+      return Effect.fail(
+        new ParseResult.ParseError({
+          issue: new ParseResult.Type(DocumentEventJson.ast, "<JSON nested too deep>", "JSON nested too deep to read")
+        })
+      )
+    }
+    try {
+      return decodeEvent(input)
+    } catch {
+      return Effect.fail(
+        new ParseResult.ParseError({
+          issue: new ParseResult.Type(DocumentEventJson.ast, "<unreadable>", "a value that cannot be read")
+        })
+      )
+    }
+  })

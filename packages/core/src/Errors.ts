@@ -5,26 +5,8 @@
  */
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
-import * as ParseResult from "effect/ParseResult"
-
-/** At most this many lines of explanation, each at most `maxLineLength` characters. */
-const maxLines = 40
-const maxLineLength = 300
-
-/**
- * Bounds a Schema explanation for a message: an input with a million unexpected fields, or a
- * field holding a megabyte where a title belongs, is explained in a few lines, not a million.
- */
-const boundExplanation = (text: string): string => {
-  const lines = text.split("\n")
-  const kept = lines.slice(0, maxLines).map((line) =>
-    line.length > maxLineLength
-      ? `${line.slice(0, maxLineLength)}… (${line.length - maxLineLength} more characters)`
-      : line
-  )
-  if (lines.length > maxLines) kept.push(`… and ${lines.length - maxLines} more lines`)
-  return kept.join("\n")
-}
+import type * as ParseResult from "effect/ParseResult"
+import { explain } from "./internal/explain.js"
 
 /**
  * Input that does not match its Schema. `details` is the Schema's tree-formatted explanation.
@@ -39,7 +21,7 @@ export class InvalidInput extends Data.TaggedError("InvalidInput")<{
    * @since 0.1.0
    */
   static fromParseError(operation: string, error: ParseResult.ParseError): InvalidInput {
-    return new InvalidInput({ operation, details: boundExplanation(ParseResult.TreeFormatter.formatErrorSync(error)) })
+    return new InvalidInput({ operation, details: explain(error) })
   }
   override get message(): string {
     return `invalid input to ${this.operation}:\n${this.details}`

@@ -11,6 +11,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as AST from "effect/SchemaAST"
 import { InvalidInput } from "./Errors.js"
+import * as internal from "./internal/explain.js"
 
 const fieldCache = new WeakMap<AST.TypeLiteral, Map<PropertyKey, AST.PropertySignature>>()
 const fieldsOf = (ast: AST.TypeLiteral) => {
@@ -95,6 +96,32 @@ const hostile = (input: unknown): string | undefined => {
   return undefined
 }
 
+/**
+ * Whether JSON text nests arrays and objects more than `max` levels deep (default 64), found by a
+ * scan of the text, before anything parses or decodes it: decoding and explaining a value nested
+ * thousands deep exhausts the call stack, and nothing NERV reads nests more than a few levels.
+ *
+ * @since 0.1.0
+ */
+export const jsonTooDeep = (json: string, max = 64): boolean => {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < json.length; i++) {
+    const char = json.charCodeAt(i)
+    if (inString) {
+      if (char === 92) i++ // a backslash escapes the next character
+      else if (char === 34) inString = false
+    } else if (char === 34) {
+      inString = true
+    } else if (char === 91 || char === 123) {
+      if (++depth > max) return true
+    } else if (char === 93 || char === 125) {
+      depth--
+    }
+  }
+  return false
+}
+
 /** A key as a path segment, shortened and with control characters escaped, for a message. */
 const describeKey = (key: string | number): string => {
   const text = JSON.stringify(String(key)).slice(1, -1)
@@ -158,6 +185,23 @@ const pathOf = (path: ReadonlyArray<PropertyKey>): string =>
  * @since 0.1.0
  */
 export const summarize = (error: ParseResult.ParseError): string => {
+  try {
+    return summarizeIssues(error)
+  } catch {
+    return internal.explain(error)
+  }
+}
+
+/**
+ * The Schema's tree-formatted explanation of a failure, bounded in length, as `InvalidInput`
+ * carries it; a value too deeply nested or too hostile to quote gets a short statement instead.
+ * Never throws, whatever the value that failed.
+ *
+ * @since 0.1.0
+ */
+export const explain: (error: ParseResult.ParseError) => string = internal.explain
+
+const summarizeIssues = (error: ParseResult.ParseError): string => {
   const places = new Map<
     string,
     { readonly expected: Array<string>; actual: string | undefined; others: Array<string> }

@@ -40,7 +40,7 @@ import * as Schema from "effect/Schema"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as Ask from "./cli/Ask.js"
-import { colorsFor, escapeControl, escapeLines, safeJson, stripAnsi } from "./internal/terminal.js"
+import { colorsFor, escapeAroundAnsi, escapeControl, escapeLines, safeJson, stripAnsi } from "./internal/terminal.js"
 import { databaseFile, type Services } from "./Nerv.js"
 import * as ProgressBar from "./ProgressBar.js"
 import type * as AuditTrail from "./security/AuditTrail.js"
@@ -665,14 +665,19 @@ const stderrLogger = (colors: boolean) =>
     globalThis.console.error(`${color === undefined ? label : `${color}${label}\u001b[0m`}: ${escapeLines(text)}`)
   })
 
-/** The console, with @effect/cli's colours removed from a stream that is not to be coloured. */
-const plainWhereNeeded = (console: Console.Console, colors: { readonly stdout: boolean; readonly stderr: boolean }) =>
+/**
+ * What reaches a stream: @effect/cli's colours kept only where colour is wanted, and any other
+ * control character escaped (@effect/cli quotes what it was given in its errors, as it was given).
+ */
+const forTerminal = (colors: boolean) => (arg: unknown) =>
+  typeof arg !== "string" ? arg : colors ? escapeAroundAnsi(arg) : escapeLines(stripAnsi(arg))
+
+/** The console every line of the command line goes through (see `forTerminal`). */
+const terminalConsole = (console: Console.Console, colors: { readonly stdout: boolean; readonly stderr: boolean }) =>
   ({
     ...console,
-    log: (...args: ReadonlyArray<unknown>) =>
-      console.log(...(colors.stdout ? args : args.map((arg) => typeof arg === "string" ? stripAnsi(arg) : arg))),
-    error: (...args: ReadonlyArray<unknown>) =>
-      console.error(...(colors.stderr ? args : args.map((arg) => typeof arg === "string" ? stripAnsi(arg) : arg)))
+    log: (...args: ReadonlyArray<unknown>) => console.log(...args.map(forTerminal(colors.stdout))),
+    error: (...args: ReadonlyArray<unknown>) => console.error(...args.map(forTerminal(colors.stderr)))
   }) satisfies Console.Console
 
 /**
@@ -681,6 +686,8 @@ const plainWhereNeeded = (console: Console.Console, colors: { readonly stdout: b
 export interface RunOptions {
   /** Whether to colour each stream. Default: only a terminal, and only without `NO_COLOR`. */
   readonly colors?: { readonly stdout: boolean; readonly stderr: boolean } | undefined
+  /** Whether someone can answer prompts (`--wizard`). Default: whether stdin is a terminal. */
+  readonly interactive?: boolean | undefined
 }
 
 /**
@@ -700,11 +707,16 @@ export const run = <E>(
     stdout: colorsFor(process.stdout, process.env),
     stderr: colorsFor(process.stderr, process.env)
   }
-  return Command.run(command(databases), { name: "nerv", version: "0.1.0" })(args).pipe(
+  const interactive = options?.interactive ?? process.stdin.isTTY === true
+  // @effect/cli's wizard prompts on stdin: without a terminal it would wait for ever.
+  const program = !interactive && args.slice(2).includes("--wizard")
+    ? Effect.fail(new UsageError({ message: "--wizard asks questions, and needs a terminal to ask them on" }))
+    : Command.run(command(databases), { name: "nerv", version: "0.1.0" })(args)
+  return program.pipe(
     Effect.catchAllCause(report),
     // The command line prints results, not the programs' log lines; warnings and errors still show.
     Logger.withMinimumLogLevel(LogLevel.Warning),
     Effect.provide(Logger.replace(Logger.defaultLogger, stderrLogger(colors.stderr))),
-    (program) => Effect.consoleWith((console) => Effect.withConsole(program, plainWhereNeeded(console, colors)))
+    (program) => Effect.consoleWith((console) => Effect.withConsole(program, terminalConsole(console, colors)))
   )
 }

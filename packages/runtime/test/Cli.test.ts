@@ -248,7 +248,10 @@ describe("nerv CLI's exit status and streams", () => {
           ["create", "--title", "Plan", "--author", "ann", "--content", "a", "--content-file", "b.txt"],
           ["--database", "", "list"],
           ["--database", "  ", "create", "--title", "Plan", "--author", "ann"],
-          ["at", "00000000-0000-4000-8000-000000000001", "one"]
+          ["at", "00000000-0000-4000-8000-000000000001", "one"],
+          // The wizard asks on stdin: without a terminal it would wait for ever.
+          ["--wizard"],
+          ["list", "--wizard"]
         ]
       ) {
         const result = yield* run(args, open)
@@ -258,6 +261,11 @@ describe("nerv CLI's exit status and streams", () => {
       }
       assert.include((yield* run(["--database", "", "list"], open)).err.join("\n"), "--database is empty")
       assert.include((yield* run([], open)).err.join("\n"), "give a command")
+      assert.include((yield* run(["--wizard"], open, { interactive: false })).err.join("\n"), "needs a terminal")
+      // @effect/cli quotes what it was given; what reaches the terminal is escaped all the same.
+      const quoted = yield* run(["list", "\u001b[2J\u0007"], open)
+      assert.strictEqual(quoted.status, Cli.ExitCode.usage)
+      assert.notMatch(quoted.err.join("\n"), /[\u0007\u001b]/)
       // No empty path ever reached the layer (SQLite would take it as a temporary database).
       assert.isFalse(opened.some((file) => file.trim() === ""))
       const listed = yield* Effect.flatMap(Documents.list(), Effect.succeed).pipe(Effect.provide(built))

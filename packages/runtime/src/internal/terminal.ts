@@ -45,6 +45,20 @@ const ansi = /\u001b\[[0-?]*[ -/]*[@-~]/g
 /** Text without its ANSI escape sequences. */
 export const stripAnsi = (text: string): string => text.replace(ansi, "")
 
+/** SGR sequences: colours and styles, all a coloured output needs (not cursor moves or clearing). */
+const sgr = /\u001b\[[0-9;]*m/g
+
+/** Text of several lines with its colours (SGR sequences) kept and every other control character escaped. */
+export const escapeAroundAnsi = (text: string): string => {
+  let escaped = ""
+  let last = 0
+  for (const match of text.matchAll(sgr)) {
+    escaped += escapeLines(text.slice(last, match.index)) + match[0]
+    last = match.index + match[0].length
+  }
+  return escaped + escapeLines(text.slice(last))
+}
+
 /**
  * Whether to colour what goes to a stream: only a terminal, and only without `NO_COLOR` (set to
  * anything but the empty string, https://no-color.org).

@@ -9,7 +9,7 @@
  *
  * @since 0.1.0
  */
-import { NervEvent } from "@nerv/core"
+import { Input, NervEvent } from "@nerv/core"
 import * as Config from "effect/Config"
 import * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
@@ -18,7 +18,6 @@ import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { Cipher, type CipherService } from "./Cipher.js"
 
@@ -83,13 +82,21 @@ const jsonCodec = <A, I>(schema: Schema.Schema<A, I>, channel: string) => {
         } catch {
           return Effect.fail(new MessageUnreadable({ channel, reason: "the message is not UTF-8 text" }))
         }
+        // Decoding and explaining JSON nested thousands deep exhausts the stack: refused first.
+        if (Input.jsonTooDeep(text)) {
+          return Effect.fail(
+            new MessageUnreadable({ channel, reason: "not a readable message: its JSON is nested too deep to read" })
+          )
+        }
+        let decoded: ReturnType<typeof decode>
+        try {
+          decoded = decode(text)
+        } catch {
+          return Effect.fail(new MessageUnreadable({ channel, reason: "not a readable message: it cannot be read" }))
+        }
         return Effect.mapError(
-          decode(text),
-          (error) =>
-            new MessageUnreadable({
-              channel,
-              reason: `not a readable message:\n${ParseResult.TreeFormatter.formatErrorSync(error)}`
-            })
+          decoded,
+          (error) => new MessageUnreadable({ channel, reason: `not a readable message:\n${Input.explain(error)}` })
         )
       })
   }

@@ -125,11 +125,17 @@ const decodeSpecJson = Schema.decodeUnknownEither(Schema.parseJson(PolicySpec), 
  *
  * @since 0.1.0
  */
-export const decodePolicy = (input: unknown): Either.Either<PolicyService, string> =>
-  (typeof input === "string" ? decodeSpecJson(input) : decodeSpec(input)).pipe(
-    Either.map(makePolicy),
-    Either.mapLeft(Input.summarize)
-  )
+export const decodePolicy = (input: unknown): Either.Either<PolicyService, string> => {
+  try {
+    return (typeof input === "string" ? decodeSpecJson(input) : decodeSpec(input)).pipe(
+      Either.map(makePolicy),
+      Either.mapLeft(Input.summarize)
+    )
+  } catch {
+    // A getter or a proxy that throws when the policy is read: not a policy.
+    return Either.left("the policy cannot be read (reading it threw an exception)")
+  }
+}
 
 /**
  * A policy layer from a policy object or its JSON; fails with a `ConfigError` if it is invalid.

@@ -1,4 +1,4 @@
-import { Document, DocumentEvent, Errors, type Journal } from "@nerv/core"
+import { Document, DocumentEvent, Errors, Input, type Journal } from "@nerv/core"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -155,7 +155,7 @@ const checkPayload = (type: EventType, payload: Upcasting.Payload): Either.Eithe
   return Either.match(decoded, {
     onLeft: (error) =>
       Either.left(
-        `the ${type} payload does not match its schema:\n${ParseResult.TreeFormatter.formatErrorSync(error)}`
+        `the ${type} payload does not match its schema:\n${Input.explain(error)}`
       ),
     onRight: () => Either.void
   })
@@ -176,7 +176,9 @@ export const eventOf = (
 ): Either.Either<DocumentEvent.DocumentEvent, Errors.JournalError> => {
   let json: unknown
   try {
-    json = JSON.parse(decoder.decode(bytes))
+    const text = decoder.decode(bytes)
+    if (Input.jsonTooDeep(text)) return Either.left(unreadable(row, "the payload is JSON nested too deep to read"))
+    json = JSON.parse(text)
   } catch (cause) {
     return Either.left(unreadable(row, `the payload is not JSON (${String(cause)})`))
   }
@@ -280,6 +282,28 @@ const eventOfDecoded = (
 }
 
 /**
+ * `eventOfDecoded`, for a row that may hold anything: a column that makes building the event throw
+ * (a time out of range, a value of the wrong type) fails the read as a damaged row, not a defect.
+ */
+const eventOfDecodedSafely = (
+  row: Omit<EventRow, "position">,
+  decoded: Either.Either<Uint8Array, Errors.PayloadError>,
+  upcasters: Upcasting.Registry,
+  times: Times
+): Either.Either<DocumentEvent.DocumentEvent, Errors.JournalError> => {
+  try {
+    return eventOfDecoded(row, decoded, upcasters, times)
+  } catch (cause) {
+    return Either.left(
+      new Errors.JournalError({
+        reason: `reading it threw ${cause instanceof Error ? `${cause.name}: ${cause.message}` : "an exception"}`,
+        cause
+      })
+    )
+  }
+}
+
+/**
  * Rebuilds the event of a row (see `eventOf`), decoding its payload through the codec first. A row
  * of a forgotten document becomes an event without content (see `forgottenEventOf`).
  */
@@ -293,7 +317,7 @@ export const decodeEvent = (
       documentId: row.document_id,
       version: row.version
     })),
-    (decoded) => eventOfDecoded(row, decoded, upcasters, timesOf())
+    (decoded) => eventOfDecodedSafely(row, decoded, upcasters, timesOf())
   )
 
 /**
@@ -311,7 +335,7 @@ export const decodeEntries = (
     const times = timesOf()
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!
-      const event = eventOfDecoded(row, payloads[i]!, upcasters, times)
+      const event = eventOfDecodedSafely(row, payloads[i]!, upcasters, times)
       if (Either.isLeft(event)) return Effect.fail(damaged(row, event.left))
       entries[i] = isForgotten(event.right)
         ? { position: row.position, event: event.right, forgotten: true }
