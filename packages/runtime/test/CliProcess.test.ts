@@ -265,9 +265,18 @@ describe("nerv as a process: a damaged row", () => {
     assert.match(clean.stdout, /^scanned 1 row and 0 snapshots of .*clean\.db: no damage found\n$/)
   })
 
-  // Opening a database rebuilds every document, so today one damaged row fails every command. The
-  // store loading documents on demand (issues 10 and 11) makes this pass; then drop the `todo`.
-  it.todo("affects only its own document: get of another document still works")
+  it("affects only its own document: the others read and change, and new ones are made", () => {
+    const { a, dir } = damagedDatabase()
+    const other = nerv(dir, ["get", a])
+    assert.strictEqual(other.status, 0, other.stderr)
+    assert.strictEqual(JSON.parse(other.stdout).title, "A")
+    const updated = nerv(dir, ["update", a, "--content", "two", "--editor", "ann"])
+    assert.strictEqual(updated.status, 0, updated.stderr)
+    assert.strictEqual(updated.stdout, `${a} is at version 2\n`)
+    const created = nerv(dir, ["create", "--title", "C", "--author", "cy"])
+    assert.strictEqual(created.status, 0, created.stderr)
+    assert.match(created.stdout, new RegExp(`^${uuid.source.slice(1, -1)}\n$`))
+  })
 })
 
 describe("nerv as a process: configuration", () => {
