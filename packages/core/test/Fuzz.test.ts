@@ -16,7 +16,7 @@ import type { InvalidInput } from "../src/Errors.js"
 import { decoder, explain, jsonTooDeep, summarize } from "../src/Input.js"
 
 const runs = Number(process.env["NERV_FUZZ_RUNS"] ?? 10_000)
-const timeout = Math.max(60_000, runs * 4)
+const timeout = Math.max(120_000, runs * 10)
 
 /** An object wider than the decoders look at, made once (making one costs more than decoding it). */
 const wide = Object.fromEntries(Array.from({ length: 10_001 }, (_, i) => [`k${i}`, i]))

@@ -109,7 +109,7 @@ describe("fuzz: the document programs", () => {
       }),
       { numRuns: runs }
     )
-  }, timeoutFor(1))
+  }, timeoutFor(2))
 })
 
 describe("fuzz: the runtime's decoders", () => {
@@ -200,7 +200,7 @@ describe("fuzz: the runtime's decoders", () => {
     timeoutFor(1)
   )
 
-  it.effect(
+  it.scoped(
     "SealedPayloads decode: the JSON bytes or a typed payload error, on any stored payload",
     () =>
       Effect.gen(function*() {
@@ -412,5 +412,5 @@ describe("fuzz: every CLI command's arguments", () => {
     } finally {
       await runtime.dispose()
     }
-  }, timeoutFor(3))
+  }, timeoutFor(5))
 })

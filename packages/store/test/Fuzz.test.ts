@@ -22,7 +22,7 @@ import { JournalVerify, PayloadCodec } from "../src/index.js"
 import { sqliteJournal } from "./fixtures/events.js"
 
 const runs = Number(process.env["NERV_FUZZ_RUNS"] ?? 10_000)
-const timeoutFor = (perCaseMillis: number) => Math.max(60_000, runs * perCaseMillis * 4)
+const timeoutFor = (perCaseMillis: number) => Math.max(120_000, runs * perCaseMillis * 10)
 
 const row = { documentId: "00000000-0000-4000-8000-000000000001", version: 1 }
 const encoding = FastCheck.oneof(FastCheck.constantFrom("json", "json+gzip", "json+rot13", ""), FastCheck.string())
