@@ -4,6 +4,7 @@ import { Document, DocumentEvent, EventBus as Port, Journal, NervEvent } from "@
 import { MemoryJournal } from "@nerv/store"
 import { PayloadCodec, SqliteJournal } from "@nerv/store"
 import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -110,6 +111,7 @@ describe("NatsEvents", () => {
         requestId: "r",
         error: "VersionConflict",
         message: "stale",
+        duration: Duration.millis(2),
         occurredAt: DateTime.unsafeMake(0)
       })
       yield* a.bus.publish(failed)
