@@ -20,15 +20,12 @@ import * as Args from "@effect/cli/Args"
 import type * as CliApp from "@effect/cli/CliApp"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import * as ValidationError from "@effect/cli/ValidationError"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import { type DocumentEvent, Documents, DocumentStore, Errors } from "@nerv/core"
 import { Document } from "@nerv/core"
 import { JournalVerify, type PayloadCodec, Rebuild, Retention } from "@nerv/store"
-import * as Cause from "effect/Cause"
-import * as ConfigError from "effect/ConfigError"
+import type * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
-import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -40,42 +37,16 @@ import * as Schema from "effect/Schema"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as Ask from "./cli/Ask.js"
-import { colorsFor, escapeAroundAnsi, escapeControl, escapeLines, safeJson, stripAnsi } from "./internal/terminal.js"
+import * as Content from "./cli/Content.js"
+import * as Output from "./cli/Output.js"
+import { exitWith, say, sayJson, UsageError } from "./cli/Output.js"
+import { colorsFor, escapeControl } from "./internal/terminal.js"
 import { databaseFile, type Services } from "./Nerv.js"
 import * as ProgressBar from "./ProgressBar.js"
 import type * as AuditTrail from "./security/AuditTrail.js"
 import type * as DataKeys from "./security/DataKeys.js"
 import * as Rbac from "./security/Rbac.js"
 import * as SecureDocuments from "./security/SecureDocuments.js"
-
-/**
- * The exit status of `nerv`:
- * - `ok` (0): done;
- * - `refused` (1): an expected refusal: bad input, an unknown document, a conflict, a denied
- *   permission, a missing or unusable database, bad configuration. Nothing was changed;
- * - `usage` (2): the command line itself is wrong (an unknown command or option, a missing
- *   argument); the usage is printed;
- * - `damaged` (3): damage was found: `nerv verify` found damaged rows, `nerv audit verify` a broken
- *   chain, or a command met a damaged row;
- * - `bug` (70): an unexpected failure, a bug in NERV (printed with its stack trace).
- *
- * @since 0.1.0
- */
-export const ExitCode = { ok: 0, refused: 1, usage: 2, damaged: 3, bug: 70 } as const
-
-/** A command line the parser took but that cannot be run as given (two sources for one value). */
-class UsageError extends Data.TaggedError("UsageError")<{ readonly message: string }> {}
-
-/** One line of human output on stdout, with its control characters escaped. */
-const say = (text: string) => Console.log(escapeControl(text))
-
-/** A value as JSON on stdout, with the characters a terminal acts on escaped. */
-const sayJson = (value: unknown) => Console.log(safeJson(value))
-
-const exitWith = (code: number) =>
-  Effect.sync(() => {
-    process.exitCode = code
-  })
 
 const id = Args.text({ name: "id" }).pipe(Args.withDescription("the document's id"))
 const expectedVersion = Options.integer("expected-version").pipe(
@@ -104,136 +75,13 @@ const summary = (event: DocumentEvent.DocumentEvent): string => {
 const optionalField = <K extends string, A>(key: K, value: Option.Option<A>) =>
   Option.match(value, { onNone: () => ({}), onSome: (v) => ({ [key]: v }) as { readonly [P in K]: A } })
 
-/**
- * Content as an argument, from a file, or from standard input (`--content-file -`): an argument is
- * limited by the shell (~128 KiB), a file or a pipe only by what a document holds.
- */
-const contentOptions = {
-  content: Options.text("content").pipe(
-    Options.optional,
-    Options.withDescription("the content, as an argument (a shell takes up to ~128 KiB)")
-  ),
-  contentFile: Options.text("content-file").pipe(
-    Options.optional,
-    Options.withDescription("read the content from this file (UTF-8), or from standard input with -")
-  )
-}
-
-/** Content is at most 1,000,000 characters, so never more than 3 bytes each in UTF-8. */
-const maxContentBytes = 3_000_000
-
-const unreadable = (source: string, details: string) =>
-  new Errors.InvalidInput({ operation: `--content-file ${source}`, details })
-
-const tooLarge = (source: string) => unreadable(source, "content is at most 1,000,000 characters")
-
-const utf8 = (source: string, bytes: Uint8Array) =>
-  Effect.try({
-    try: () => new TextDecoder("utf-8", { fatal: true }).decode(bytes),
-    catch: () => unreadable(source, "it is not UTF-8 text")
-  })
-
-const readStdin: Effect.Effect<Uint8Array, Errors.InvalidInput> = Effect.async((resume) => {
-  const chunks: Array<Buffer> = []
-  let size = 0
-  const stdin = process.stdin
-  const onData = (chunk: Buffer | string) => {
-    const bytes = typeof chunk === "string" ? Buffer.from(chunk) : chunk
-    size += bytes.length
-    if (size > maxContentBytes) {
-      cleanup()
-      stdin.pause()
-      resume(Effect.fail(tooLarge("-")))
-    } else {
-      chunks.push(bytes)
-    }
-  }
-  const onEnd = () => {
-    cleanup()
-    resume(Effect.succeed(new Uint8Array(Buffer.concat(chunks))))
-  }
-  const onError = (error: Error) => {
-    cleanup()
-    resume(Effect.fail(unreadable("-", `standard input cannot be read: ${error.message}`)))
-  }
-  const cleanup = () => {
-    stdin.off("data", onData)
-    stdin.off("end", onEnd)
-    stdin.off("error", onError)
-  }
-  stdin.on("data", onData)
-  stdin.on("end", onEnd)
-  stdin.on("error", onError)
-  return Effect.sync(() => {
-    cleanup()
-    stdin.pause()
-  })
-})
-
-const readFile = (file: string): Effect.Effect<Uint8Array, Errors.InvalidInput> =>
-  Effect.suspend(() => {
-    let fd: number
-    try {
-      fd = Fs.openSync(file, "r")
-    } catch (error) {
-      const code = (error as { readonly code?: unknown }).code
-      return Effect.fail(unreadable(
-        file,
-        code === "ENOENT"
-          ? "there is no such file"
-          : code === "EISDIR"
-          ? "it is a folder, not a file"
-          : `it cannot be read (${String(code ?? "error")})`
-      ))
-    }
-    try {
-      const stat = Fs.fstatSync(fd)
-      if (stat.isDirectory()) return Effect.fail(unreadable(file, "it is a folder, not a file"))
-      if (stat.isFile() && stat.size > maxContentBytes) return Effect.fail(tooLarge(file))
-      // Read in pieces up to the limit: a pipe or a device says no size in advance.
-      const chunks: Array<Buffer> = []
-      let size = 0
-      const buffer = Buffer.alloc(64 * 1024)
-      while (true) {
-        const read = Fs.readSync(fd, buffer, 0, buffer.length, null)
-        if (read === 0) break
-        size += read
-        if (size > maxContentBytes) return Effect.fail(tooLarge(file))
-        chunks.push(Buffer.from(buffer.subarray(0, read)))
-      }
-      return Effect.succeed(new Uint8Array(Buffer.concat(chunks)))
-    } catch (error) {
-      return Effect.fail(unreadable(file, `it cannot be read (${(error as Error).message})`))
-    } finally {
-      Fs.closeSync(fd)
-    }
-  })
-
-/** The content a command was given, if any: from `--content`, or read from `--content-file`. */
-const contentOf = (input: {
-  readonly content: Option.Option<string>
-  readonly contentFile: Option.Option<string>
-}): Effect.Effect<Option.Option<string>, UsageError | Errors.InvalidInput> => {
-  if (Option.isSome(input.content) && Option.isSome(input.contentFile)) {
-    return Effect.fail(new UsageError({ message: "give the content with --content or --content-file, not both" }))
-  }
-  return Option.match(input.contentFile, {
-    onNone: () => Effect.succeed(input.content),
-    onSome: (source) =>
-      Effect.map(
-        Effect.flatMap(source === "-" ? readStdin : readFile(source), (bytes) => utf8(source, bytes)),
-        Option.some
-      )
-  })
-}
-
 const create = Command.make("create", {
   title: Options.text("title"),
-  ...contentOptions,
+  ...Content.options,
   author: Options.text("author")
 }, (input) =>
   Effect.gen(function*() {
-    const content = Option.getOrElse(yield* contentOf(input), () => "")
+    const content = Option.getOrElse(yield* Content.contentOf(input), () => "")
     yield* say(yield* Documents.create({ title: input.title, content, author: input.author }))
   })).pipe(
     Command.withDescription("create a document and print its id")
@@ -244,13 +92,13 @@ const update = Command.make(
   {
     id,
     title: Options.text("title").pipe(Options.optional),
-    ...contentOptions,
+    ...Content.options,
     editor: Options.text("editor"),
     expectedVersion
   },
   (input) =>
     Effect.gen(function*() {
-      const content = yield* contentOf(input)
+      const content = yield* Content.contentOf(input)
       const document = yield* Documents.update(
         input.id,
         { ...optionalField("title", input.title), ...optionalField("content", content) },
@@ -589,96 +437,13 @@ const command = <E>(databases: Databases<E>) => {
   )
 }
 
-/** A configuration error as lines naming the variable at fault: `NERV_RBAC_POLICY: …`. */
-const describeConfigError = (error: ConfigError.ConfigError): Array<string> => {
-  switch (error._op) {
-    case "And":
-    case "Or":
-      return [...describeConfigError(error.left), ...describeConfigError(error.right)]
-    case "InvalidData":
-    case "MissingData":
-    case "SourceUnavailable":
-    case "Unsupported":
-      if (error.path.length === 0 || error.message.startsWith(error.path.join("_"))) return [error.message]
-      return [`${error.path.join("_")}: ${error.message}`]
-  }
-}
-
-const isTagged = (error: unknown): error is { readonly _tag: string; readonly message: string } =>
-  typeof error === "object" && error !== null && "_tag" in error && typeof error._tag === "string" &&
-  "message" in error && typeof error.message === "string"
-
-/** Whether an error is (or was caused by) a damaged journal row. */
-const isDamage = (error: { readonly _tag: string }): boolean =>
-  error._tag === "RowDamaged" ||
-  (error._tag === "JournalError" && isTagged((error as Errors.JournalError).cause) &&
-    ((error as Errors.JournalError).cause as { readonly _tag: string })._tag === "RowDamaged")
-
-/** Prints why the command failed, on stderr, and sets the exit status (see `ExitCode`). */
-const report = (cause: Cause.Cause<unknown>): Effect.Effect<void> => {
-  if (Cause.isInterruptedOnly(cause)) return Effect.interrupt
-  const failure = Cause.failureOption(cause)
-  if (Option.isNone(failure) || Cause.isDie(cause)) {
-    return Effect.zipRight(
-      Console.error(escapeLines(
-        `nerv: internal error, a bug in NERV (please report it with the command that caused it):\n${
-          Cause.pretty(cause, { renderErrorCause: true })
-        }`
-      )),
-      exitWith(ExitCode.bug)
-    )
-  }
-  const error = failure.value
-  // @effect/cli has printed what is wrong with the command line, and the usage.
-  if (ValidationError.isValidationError(error)) return exitWith(ExitCode.usage)
-  if (error instanceof UsageError) {
-    return Effect.zipRight(Console.error(escapeControl(`nerv: ${error.message}`)), exitWith(ExitCode.usage))
-  }
-  if (ConfigError.isConfigError(error)) {
-    return Effect.zipRight(
-      Console.error(escapeLines(`configuration error: ${describeConfigError(error).join("\n")}`)),
-      exitWith(ExitCode.refused)
-    )
-  }
-  if (isTagged(error)) {
-    const damaged = isDamage(error)
-    return Effect.zipRight(
-      Console.error(escapeLines(
-        `${error._tag}: ${error.message}` + (damaged ? "\n(nerv verify lists every damaged row)" : "")
-      )),
-      exitWith(damaged ? ExitCode.damaged : ExitCode.refused)
-    )
-  }
-  return Effect.zipRight(Console.error(escapeLines(String(error))), exitWith(ExitCode.refused))
-}
-
-const levelColors: Record<string, string> = { WARN: "\u001b[33m", ERROR: "\u001b[31m", FATAL: "\u001b[31m" }
-
-/** Log lines on stderr, one per entry (`warning: …`), escaped, coloured only where colour is seen. */
-const stderrLogger = (colors: boolean) =>
-  Logger.make(({ logLevel, message }) => {
-    const text = (Array.isArray(message) ? message : [message]).map((part) =>
-      typeof part === "string" ? part : Cause.isCause(part) ? Cause.pretty(part) : String(part)
-    ).join(" ")
-    const label = logLevel._tag === "Warning" ? "warning" : logLevel.label.toLowerCase()
-    const color = colors ? levelColors[logLevel.label] : undefined
-    globalThis.console.error(`${color === undefined ? label : `${color}${label}\u001b[0m`}: ${escapeLines(text)}`)
-  })
-
 /**
- * What reaches a stream: @effect/cli's colours kept only where colour is wanted, and any other
- * control character escaped (@effect/cli quotes what it was given in its errors, as it was given).
+ * The exit status of `nerv` (see `Output.ExitCode`): 0 ok, 1 refused, 2 usage, 3 damage found,
+ * 70 a bug.
+ *
+ * @since 0.1.0
  */
-const forTerminal = (colors: boolean) => (arg: unknown) =>
-  typeof arg !== "string" ? arg : colors ? escapeAroundAnsi(arg) : escapeLines(stripAnsi(arg))
-
-/** The console every line of the command line goes through (see `forTerminal`). */
-const terminalConsole = (console: Console.Console, colors: { readonly stdout: boolean; readonly stderr: boolean }) =>
-  ({
-    ...console,
-    log: (...args: ReadonlyArray<unknown>) => console.log(...args.map(forTerminal(colors.stdout))),
-    error: (...args: ReadonlyArray<unknown>) => console.error(...args.map(forTerminal(colors.stderr)))
-  }) satisfies Console.Console
+export const ExitCode = Output.ExitCode
 
 /**
  * @since 0.1.0
@@ -713,10 +478,10 @@ export const run = <E>(
     ? Effect.fail(new UsageError({ message: "--wizard asks questions, and needs a terminal to ask them on" }))
     : Command.run(command(databases), { name: "nerv", version: "0.1.0" })(args)
   return program.pipe(
-    Effect.catchAllCause(report),
+    Effect.catchAllCause(Output.report),
     // The command line prints results, not the programs' log lines; warnings and errors still show.
     Logger.withMinimumLogLevel(LogLevel.Warning),
-    Effect.provide(Logger.replace(Logger.defaultLogger, stderrLogger(colors.stderr))),
-    (program) => Effect.consoleWith((console) => Effect.withConsole(program, terminalConsole(console, colors)))
+    Effect.provide(Logger.replace(Logger.defaultLogger, Output.stderrLogger(colors.stderr))),
+    (program) => Effect.consoleWith((console) => Effect.withConsole(program, Output.terminalConsole(console, colors)))
   )
 }
