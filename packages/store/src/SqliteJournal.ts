@@ -32,7 +32,7 @@ import * as Stream from "effect/Stream"
 import { Checkpoints } from "./Checkpoints.js"
 import { checkBatch } from "./internal/appendCheck.js"
 import { decodeEntries, encodeEvent, fromValues, selectList } from "./internal/eventRow.js"
-import { migrate } from "./internal/sqliteSchema.js"
+import { migrate as migrateSchema } from "./internal/sqliteSchema.js"
 import { makeSqliteCheckpoints, makeSqliteSnapshots } from "./internal/sqliteSnapshots.js"
 import { openWriter, type Outcome, type PendingAppend } from "./internal/sqliteWriter.js"
 import { PayloadCodec } from "./PayloadCodec.js"
@@ -369,6 +369,16 @@ export const layerClient = (
       return Object.assign((...args: Parameters<typeof client>) => client(...args), client, { withTransaction })
     })
   ).pipe(Layer.provideMerge(SqliteClient.layer(config)))
+
+/**
+ * Brings a NERV database file up to date: every table of the file (journal, snapshots, checkpoints,
+ * the documents' index, data keys, audit trail) comes from one list of migrations, recorded in
+ * `nerv_migrations`. Idempotent: each migration runs once. `layer` runs it; so do the key store
+ * and the audit trail on SQLite, whichever is opened first.
+ *
+ * @since 0.1.0
+ */
+export const migrate = Effect.asVoid(migrateSchema)
 
 /**
  * The SQLite journal with its snapshots and projection checkpoints, on the `SqlClient` in context

@@ -11,6 +11,7 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import { SqliteJournal } from "@nerv/store"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
@@ -323,7 +324,12 @@ const toEntry = (row: Row): Entry => ({
 export const makeSql: Effect.Effect<AuditTrailService, AuditStoreError, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const fail = (reason: string) => (cause: unknown) => new AuditStoreError({ reason, cause })
-  yield* sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
+  // In a NERV database file the table comes from the file's migrations; elsewhere (until that
+  // journal's migrations hold it) it is created here.
+  yield* sql.onDialectOrElse({
+    sqlite: () => SqliteJournal.migrate,
+    orElse: () =>
+      Effect.asVoid(sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
     sequence BIGINT PRIMARY KEY,
     recorded_at TEXT NOT NULL,
     principal TEXT NOT NULL,
@@ -335,7 +341,8 @@ export const makeSql: Effect.Effect<AuditTrailService, AuditStoreError, SqlClien
     correlation_id TEXT NOT NULL,
     previous_hash TEXT NOT NULL,
     hash TEXT NOT NULL
-  )`.pipe(Effect.mapError(fail(`could not create the table ${table}`)))
+  )`)
+  }).pipe(Effect.mapError(fail(`could not create the table ${table}`)))
   const lock = yield* Effect.makeSemaphore(1)
 
   const read: AuditTrailService["read"] = (options) =>

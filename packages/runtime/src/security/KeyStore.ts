@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
+import { SqliteJournal } from "@nerv/store"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
@@ -178,14 +179,20 @@ export const makeSql: Effect.Effect<KeyStoreService, KeyStoreError, SqlClient.Sq
       sql`PRAGMA secure_delete = ON`.pipe(Effect.asVoid, Effect.mapError(failed("could not set secure_delete"))),
     orElse: () => Effect.void
   })
-  yield* sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
+  // In a NERV database file the table comes from the file's migrations; elsewhere (until that
+  // journal's migrations hold it) it is created here.
+  yield* sql.onDialectOrElse({
+    sqlite: () => SqliteJournal.migrate,
+    orElse: () =>
+      Effect.asVoid(sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
     document_id TEXT PRIMARY KEY,
     key_id TEXT,
     master_key_id TEXT,
     wrapped TEXT,
     created_at TEXT NOT NULL,
     forgotten_at TEXT
-  )`.pipe(Effect.mapError(failed(`could not create the table ${table}`)))
+  )`)
+  }).pipe(Effect.mapError(failed(`could not create the table ${table}`)))
 
   const lookup = (documentId: string) =>
     sql<Row>`SELECT document_id, key_id, master_key_id, wrapped, forgotten_at FROM ${sql(table)}

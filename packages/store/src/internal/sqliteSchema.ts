@@ -79,6 +79,36 @@ export const migrations = {
       deleted = EXISTS (SELECT 1 FROM nerv_events e
         WHERE e.document_id = nerv_documents.document_id AND e.event_type = 'DocumentDeleted')`,
     "CREATE INDEX nerv_documents_by_author ON nerv_documents (author, seq)"
+  ),
+  // The two tables below were created by their own layers before they joined the migrations, so
+  // a database may hold them already: hence IF NOT EXISTS, and the very DDL those layers ran.
+  "6_data_keys": statements(
+    // The wrapped per-document data keys (KeyStore.layerSql); a forgotten key's row keeps only
+    // its document id and when it was forgotten.
+    `CREATE TABLE IF NOT EXISTS nerv_data_keys (
+      document_id TEXT PRIMARY KEY,
+      key_id TEXT,
+      master_key_id TEXT,
+      wrapped TEXT,
+      created_at TEXT NOT NULL,
+      forgotten_at TEXT
+    )`
+  ),
+  "7_audit": statements(
+    // The hash-chained audit trail (AuditTrail.layerSql).
+    `CREATE TABLE IF NOT EXISTS nerv_audit (
+      sequence BIGINT PRIMARY KEY,
+      recorded_at TEXT NOT NULL,
+      principal TEXT NOT NULL,
+      roles TEXT NOT NULL,
+      action TEXT NOT NULL,
+      target TEXT,
+      outcome TEXT NOT NULL,
+      detail TEXT,
+      correlation_id TEXT NOT NULL,
+      previous_hash TEXT NOT NULL,
+      hash TEXT NOT NULL
+    )`
   )
 }
 
