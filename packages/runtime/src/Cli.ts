@@ -40,6 +40,7 @@ import * as Ask from "./cli/Ask.js"
 import * as Content from "./cli/Content.js"
 import * as Output from "./cli/Output.js"
 import { exitWith, say, sayJson, UsageError } from "./cli/Output.js"
+import * as Trace from "./cli/Trace.js"
 import { colorsFor, escapeControl } from "./internal/terminal.js"
 import { databaseFile, type Services } from "./Nerv.js"
 import * as ProgressBar from "./ProgressBar.js"
@@ -432,7 +433,8 @@ const command = <E>(databases: Databases<E>) => {
       withDatabase(rebuild),
       withDatabase(keys),
       withDatabase(audit),
-      withDatabase(Ask.command)
+      withDatabase(Ask.command),
+      withDatabase(Trace.command)
     ])
   )
 }

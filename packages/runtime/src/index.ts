@@ -1,6 +1,10 @@
 /**
  * @since 0.1.0
  */
+export * as CausalTrace from "./CausalTrace.js"
+/**
+ * @since 0.1.0
+ */
 export * as Cli from "./Cli.js"
 export * as DatabaseFile from "./DatabaseFile.js"
 /**

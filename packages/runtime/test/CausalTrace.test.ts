@@ -1,0 +1,141 @@
+import { NodeContext } from "@effect/platform-node"
+import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
+import { Documents, Journal } from "@nerv/core"
+import * as Chunk from "effect/Chunk"
+import * as DateTime from "effect/DateTime"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import { AuditTrail, CausalTrace, Cli, DataKeys, Keyring, KeyStore, Nerv } from "../src/index.js"
+import { masterKeys } from "./security/fixtures.js"
+
+const allEntries = Effect.flatMap(Journal.Journal, (journal) => Stream.runCollect(journal.read())).pipe(
+  Effect.map(Chunk.toReadonlyArray)
+)
+
+/**
+ * A request (create), a reaction to its event (an update of it, and a copy), a reaction to the
+ * copy's creation (a deletion), and an unrelated request in between.
+ */
+const scenario = Effect.gen(function*() {
+  const draft = yield* Documents.create({ title: "Launch plan", content: "v1", author: "ann" }).pipe(
+    Documents.withCorrelation("request-1")
+  )
+  yield* Documents.create({ title: "Other", content: "x", author: "eve" }).pipe(Documents.withCorrelation("request-2"))
+  const [created] = (yield* Documents.history(draft)).map((v) => v.event)
+  yield* Documents.update(draft, { content: "v2" }, { editor: "bob" }).pipe(Documents.causedBy(created))
+  const copy = yield* Documents.create({ title: "Launch plan (copy)", content: "v1", author: "bob" }).pipe(
+    Documents.causedBy(created)
+  )
+  const [copied] = (yield* Documents.history(copy)).map((v) => v.event)
+  yield* Documents.remove(copy, { actor: "carl", reason: "not needed" }).pipe(Documents.causedBy(copied))
+  return { draft, copy, created, copied }
+})
+
+describe("CausalTrace.build", () => {
+  it.effect("draws command → events → reactions → their events, each entry once, nothing of another correlation", () =>
+    Effect.gen(function*() {
+      const { copy, created, draft } = yield* scenario
+      const entries = yield* allEntries
+      const tree = CausalTrace.build(entries, "request-1")
+      const mine = entries.filter((entry) => entry.event.correlationId === "request-1")
+      assert.strictEqual(tree.entries, 4)
+      // Every entry of the correlation appears exactly once, with the journal's own fields.
+      assert.deepStrictEqual(
+        CausalTrace.events(tree).map((e) => e.position).sort((a, b) => a - b),
+        mine.map((entry) => entry.position)
+      )
+      for (const event of CausalTrace.events(tree)) {
+        const entry = mine.find((e) => e.position === event.position)!
+        assert.strictEqual(event.eventId, entry.event.eventId)
+        assert.strictEqual(event.actor, entry.event.actor)
+        assert.strictEqual(event.documentId, entry.event.documentId)
+        assert.strictEqual(event.version, entry.event.version)
+        assert.isTrue(DateTime.Equivalence(event.occurredAt, entry.event.occurredAt))
+      }
+      assert.strictEqual(tree.roots.length, 1)
+      const [root] = tree.roots
+      assert.deepStrictEqual([root.causationId, root.documentId, root.actor], ["request-1", draft, "ann"])
+      assert.deepStrictEqual(root.events.map((e) => e.type), ["DocumentCreated"])
+      const reactions = root.events[0].reactions
+      assert.deepStrictEqual(
+        reactions.map((r) => [r.causationId, r.documentId, r.actor, r.events.map((e) => e.type)]),
+        [[created.eventId, draft, "bob", ["DocumentUpdated"]], [created.eventId, copy, "bob", ["DocumentCreated"]]]
+      )
+      assert.deepStrictEqual(
+        reactions[1].events[0].reactions.map((r) => [r.actor, r.events.map((e) => e.summary)]),
+        [["carl", ["deleted: not needed"]]]
+      )
+      assert.strictEqual(CausalTrace.build(entries, "nobody").entries, 0)
+      // The order of the entries given does not matter.
+      assert.deepStrictEqual(CausalTrace.build([...entries].reverse(), "request-1"), tree)
+    }).pipe(Effect.provide(Nerv.layerTest)))
+
+  it.effect("renders one line per command and event, indented by cause", () =>
+    Effect.gen(function*() {
+      yield* scenario
+      const lines = CausalTrace.render(yield* CausalTrace.trace("request-1"))
+      assert.strictEqual(lines.length, 8)
+      assert.match(lines[0], /^command request-…  by ann  at \S+  on \S+$/)
+      assert.match(lines[1], /^└─ #1 DocumentCreated \S+… v1  by ann  at \S+  created "Launch plan"$/)
+      assert.match(lines[2], /^   ├─ reaction \S+…  by bob/)
+      assert.match(lines[3], /^   │  └─ #3 DocumentUpdated \S+ v2  by bob .* content changed \(2 characters\)$/)
+      assert.match(lines[4], /^   └─ reaction \S+…  by bob/)
+      assert.match(lines[5], /^      └─ #4 DocumentCreated \S+ v1  by bob .* created "Launch plan \(copy\)"$/)
+      assert.match(lines[6], /^         └─ reaction \S+…  by carl/)
+      assert.match(lines[7], /^            └─ #5 DocumentDeleted \S+ v2  by carl .* deleted: not needed$/)
+    }).pipe(Effect.provide(Nerv.layerTest)))
+})
+
+describe("nerv trace", () => {
+  let out: Array<string> = []
+  let err: Array<string> = []
+  beforeEach(() => {
+    out = []
+    err = []
+    vi.spyOn(console, "log").mockImplementation((...args: Array<unknown>) => void out.push(args.join(" ")))
+    vi.spyOn(console, "error").mockImplementation((...args: Array<unknown>) => void err.push(args.join(" ")))
+  })
+  afterEach(() => {
+    vi.restoreAllMocks()
+    process.exitCode = 0
+  })
+
+  const services = Layer.mergeAll(
+    Nerv.layerTest,
+    AuditTrail.layerMemory,
+    DataKeys.layer().pipe(Layer.provide(Layer.merge(Keyring.layer(masterKeys.k1), KeyStore.layerMemory)))
+  )
+
+  it.scoped("prints the tree the journal holds (text and JSON), and refuses an unknown correlation", () =>
+    Effect.gen(function*() {
+      const built = yield* Layer.build(services)
+      const nerv = (...args: Array<string>) =>
+        Cli.run(["node", "nerv", ...args], { open: () => Layer.succeedContext(built) }).pipe(
+          Effect.provide(NodeContext.layer)
+        )
+      yield* scenario.pipe(Effect.provide(Layer.succeedContext(built)))
+      const tree = yield* CausalTrace.trace("request-1").pipe(Effect.provide(Layer.succeedContext(built)))
+
+      yield* nerv("trace", "request-1")
+      assert.deepStrictEqual(out.splice(0), CausalTrace.render(tree))
+      assert.strictEqual(process.exitCode ?? 0, 0)
+
+      yield* nerv("trace", "request-1", "--json")
+      const json = JSON.parse(out.splice(0).join("\n"))
+      const positions: Array<number> = []
+      const walk = (command: any): void =>
+        command.events.forEach((e: any) => {
+          positions.push(e.position)
+          e.reactions.forEach(walk)
+        })
+      json.roots.forEach(walk)
+      assert.deepStrictEqual(positions, [1, 3, 4, 5])
+      assert.strictEqual(json.roots[0].events[0].reactions[1].events[0].reactions[0].actor, "carl")
+
+      yield* nerv("trace", "no-such-request")
+      assert.deepStrictEqual(out.splice(0), [])
+      assert.match(err.splice(0).join("\n"), /^CorrelationNotFound: no event in this journal carries the correlation/)
+      assert.strictEqual(process.exitCode, 1)
+    }))
+})
