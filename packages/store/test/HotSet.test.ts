@@ -146,6 +146,28 @@ describe("the store's hot set", () => {
       Effect.scoped
     ))
 
+  it.live("the document used last stays even when it alone is over the byte budget; it leaves for the next one", () =>
+    Effect.gen(function*() {
+      const store = (yield* DocumentStore.DocumentStore) as VersionedStore.VersionedStoreService
+      yield* execute(
+        Decider.Command.Create({ documentId: idOf(1), title: "large", content: "x".repeat(500), author: "a" })
+      )
+      yield* execute(Decider.Command.Update({ documentId: idOf(1), content: "y".repeat(500), editor: "bob" }))
+      assert.isTrue(Option.isSome(yield* store.windowOf(idOf(1))), "the document being worked on was let go")
+      yield* execute(Decider.Command.Create({ documentId: idOf(2), title: "next", content: "z", author: "a" }))
+      assert.isTrue(Option.isNone(yield* store.windowOf(idOf(1))))
+      assert.isTrue(Option.isSome(yield* store.windowOf(idOf(2))))
+      assert.strictEqual((yield* store.get(idOf(1))).content, "y".repeat(500))
+    }).pipe(
+      Effect.provide(
+        VersionedStore.layerFromJournal.pipe(
+          Layer.provideMerge(MemoryJournal.layer),
+          Layer.provide(VersionedStore.layerBudget({ maxDocuments: 10, maxBytes: 100 }))
+        )
+      ),
+      Effect.scoped
+    ))
+
   it.live("list pages neither skip nor repeat a document while others are created, changed and deleted", () =>
     Effect.gen(function*() {
       const store = yield* DocumentStore.DocumentStore
