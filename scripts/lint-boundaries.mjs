@@ -17,7 +17,9 @@ const allowed = {
     /^wink-nlp$/,
     /^wink-eng-lite-web-model$/,
     // The runtime holds the delivery adapters, so the NATS client is allowed there (and only there).
-    /^@nats-io\/(transport-node|jetstream)$/
+    /^@nats-io\/(transport-node|jetstream)$/,
+    // The OpenTelemetry SDK and OTLP exporters that the observability layer (OpenTelemetry.ts) exports to.
+    /^@opentelemetry\//
   ]
 }
 

@@ -14,6 +14,7 @@ import { dual } from "effect/Function"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
+import type * as Tracer from "effect/Tracer"
 import { Command, decide, fold, type Refusal } from "./Decider.js"
 import { Actor, Content, type Document, DocumentId, Reason, Title, Version } from "./Document.js"
 import type { DocumentEvent } from "./DocumentEvent.js"
@@ -28,6 +29,7 @@ import {
 import { EventBus } from "./EventBus.js"
 import { IdGenerator } from "./IdGenerator.js"
 import { decoder } from "./Input.js"
+import { annotateCommit, spanIn } from "./internal/commitSpan.js"
 import { Journal } from "./Journal.js"
 import { Notifier } from "./Notifier.js"
 
@@ -136,6 +138,8 @@ interface WriteServices {
   readonly journal: Journal["Type"]
   readonly bus: EventBus["Type"]
   readonly ids: IdGenerator["Type"]
+  /** The span the command runs in, when the host traces it: the commit annotates it. */
+  readonly span: Tracer.Span | undefined
 }
 
 type Outcome<R = never> = Effect.Effect<
@@ -208,7 +212,8 @@ const execute = (command: Command): Outcome<DocumentStore | Journal | EventBus |
       store: Context.get(context, DocumentStore),
       journal: Context.get(context, Journal),
       bus: Context.get(context, EventBus),
-      ids: Context.get(context, IdGenerator)
+      ids: Context.get(context, IdGenerator),
+      span: spanIn(context)
     }
     return Effect.flatMap(
       originOf(services.ids),
@@ -278,7 +283,7 @@ const decideAndCommit = (
 
 /** Appends (the commit), adds to the store, publishes, and reads back the new state. */
 const commit = (
-  { bus, journal, store }: WriteServices,
+  { bus, journal, span, store }: WriteServices,
   state: Document | undefined,
   events: ReadonlyArray<DocumentEvent>
 ): Effect.Effect<
@@ -289,7 +294,10 @@ const commit = (
   Effect.uninterruptible(Effect.flatMap(journal.append(events, state?.version ?? 0), store.committed)).pipe(
     Effect.zipRight(bus.publishAll(events)),
     // The state this command made (the view may already hold later versions from other processes).
-    Effect.as({ state: fold(events, state)!, events })
+    Effect.map(() => {
+      annotateCommit(span, events)
+      return { state: fold(events, state)!, events }
+    })
   )
 
 /** Where a command comes from: the caller's cause, or else a correlation of its own. */

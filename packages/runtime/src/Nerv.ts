@@ -26,6 +26,7 @@ import * as DatabaseFile from "./DatabaseFile.js"
 import * as EventBus from "./EventBus.js"
 import * as Ids from "./Ids.js"
 import * as Notifier from "./Notifier.js"
+import type * as OpenTelemetry from "./OpenTelemetry.js"
 import * as Recorder from "./Recorder.js"
 import * as AuditTrail from "./security/AuditTrail.js"
 import type * as DataKeys from "./security/DataKeys.js"
@@ -219,3 +220,23 @@ export const layerSqlite = (
       Layer.merge(Layer.mergeAll(EventBus.layer(options?.bus), Notifier.layerConsole, Ids.layerRandom))
     )
   }))
+
+/**
+ * Exports the spans and metrics of the aspects (`Tracing.withTracing`, `Metrics.withMetrics`, the
+ * dispatcher's) to OpenTelemetry; OTLP/HTTP by default. See `OpenTelemetry.layer`.
+ *
+ * @since 0.1.0
+ */
+export const layerOtel = (options?: OpenTelemetry.Options): Layer.Layer<never> =>
+  // Loaded when used: the SDK would otherwise weigh on every start of the command line.
+  Layer.unwrapEffect(Effect.promise(() => import("./OpenTelemetry.js")).pipe(Effect.map((otel) => otel.layer(options))))
+
+/**
+ * `layerOtel` configured by the standard `OTEL_*` variables, and nothing when they name no
+ * endpoint. See `OpenTelemetry.layerConfig`.
+ *
+ * @since 0.1.0
+ */
+export const layerOtelConfig: Layer.Layer<never, ConfigError.ConfigError> = Layer.unwrapEffect(
+  Effect.promise(() => import("./OpenTelemetry.js")).pipe(Effect.map((otel) => otel.layerConfig))
+)

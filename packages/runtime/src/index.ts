@@ -62,6 +62,10 @@ export * as Notifier from "./Notifier.js"
 /**
  * @since 0.1.0
  */
+export * as OpenTelemetry from "./OpenTelemetry.js"
+/**
+ * @since 0.1.0
+ */
 export * as ProgressBar from "./ProgressBar.js"
 /**
  * @since 0.1.0
