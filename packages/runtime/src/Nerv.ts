@@ -13,6 +13,7 @@ import {
   MemoryJournal,
   PayloadCodec,
   Retention,
+  SagaStore,
   Snapshots,
   SqliteJournal,
   VersionedStore
@@ -138,7 +139,7 @@ export const databaseFile: Config.Config<string> = Config.string("NERV_DATABASE"
 )
 
 /**
- * What `layerSqlite` provides: the document services, projection checkpoints, the data keys (for
+ * What `layerSqlite` provides: the document services, projection checkpoints, sagas' progress, the data keys (for
  * `forget` and `rewrap`), the audit trail, `Forgetting` (projections drop forgotten documents), and
  * `Retention` (pruning and archiving old versions).
  *
@@ -148,6 +149,7 @@ export type SqliteServices =
   | Services
   | Retention.Retention
   | Checkpoints.Checkpoints
+  | SagaStore.SagaStore
   | Forgetting.Forgetting
   | DataKeys.DataKeys
   | AuditTrail.AuditTrail
@@ -214,7 +216,8 @@ export const layerSqlite = (
     )
     // One connection for all of them: the journal, the data keys and the audit trail share the file;
     // one `Forgetting` too: the store tells the key cache and the read models what others forgot.
-    return Layer.mergeAll(Retention.layerSqlite.pipe(Layer.provideMerge(store)), audit).pipe(
+    const durable = Retention.layerSqlite.pipe(Layer.provideMerge(store))
+    return Layer.mergeAll(SagaStore.layerSqlite.pipe(Layer.provideMerge(durable)), audit).pipe(
       Layer.provide(DatabaseFile.layerClient(filename, { create: options?.create ?? true })),
       Layer.provideMerge(Forgetting.layer),
       Layer.merge(Layer.mergeAll(EventBus.layer(options?.bus), Notifier.layerConsole, Ids.layerRandom))

@@ -74,6 +74,10 @@ export * as Recorder from "./Recorder.js"
 /**
  * @since 0.1.0
  */
+export * as Saga from "./Saga.js"
+/**
+ * @since 0.1.0
+ */
 export * as Tracing from "./Tracing.js"
 /**
  * @since 0.1.0

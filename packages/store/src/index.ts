@@ -38,6 +38,10 @@ export * as Retention from "./Retention.js"
 /**
  * @since 0.1.0
  */
+export * as SagaStore from "./SagaStore.js"
+/**
+ * @since 0.1.0
+ */
 export * as Snapshots from "./Snapshots.js"
 /**
  * @since 0.1.0

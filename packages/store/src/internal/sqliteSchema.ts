@@ -109,6 +109,25 @@ export const migrations = {
       previous_hash TEXT NOT NULL,
       hash TEXT NOT NULL
     )`
+  ),
+  "8_sagas": statements(
+    // Each saga's checkpoint, and its instances' states (SagaStore.layerSqlite): a saga writes both
+    // in one transaction, so that a crash never leaves a checkpoint and states that disagree.
+    `CREATE TABLE nerv_sagas (
+      name TEXT PRIMARY KEY,
+      position INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL
+    )`,
+    `CREATE TABLE nerv_saga_instances (
+      saga TEXT NOT NULL,
+      key TEXT NOT NULL,
+      done INTEGER NOT NULL,
+      encoding TEXT NOT NULL,
+      state BLOB NOT NULL,
+      updated_at INTEGER NOT NULL,
+      PRIMARY KEY (saga, key)
+    ) WITHOUT ROWID`,
+    "CREATE INDEX nerv_saga_instances_active ON nerv_saga_instances (saga, done)"
   )
 }
 
