@@ -6,8 +6,9 @@ import { join } from "node:path"
 const allowed = {
   "packages/core/src": [/^effect(\/|$)/],
   // The store's adapters may use the drivers beneath @effect/sql where a journal needs the
-  // connection itself (SqliteJournal's writer: BEGIN IMMEDIATE, data_version).
-  "packages/store/src": [/^effect(\/|$)/, /^@effect\//, /^@nerv\/core$/, /^node:/, /^better-sqlite3$/],
+  // connection itself (SqliteJournal's writer: BEGIN IMMEDIATE, data_version; PostgresJournal's
+  // writer and listener: one transaction on one connection, LISTEN on a connection it reopens).
+  "packages/store/src": [/^effect(\/|$)/, /^@effect\//, /^@nerv\/core$/, /^node:/, /^better-sqlite3$/, /^pg$/],
   "packages/runtime/src": [
     /^effect(\/|$)/,
     /^@effect\//,

@@ -120,6 +120,12 @@ export interface JournalService {
    */
   readonly changeToken: Effect.Effect<number, JournalError>
   /**
+   * Waits until someone else may have committed (a notification from another node), or for `millis`
+   * at most; whatever it says, `changeToken` decides. A journal that is told of others' commits has
+   * it, and its followers wait on it instead of polling; the others (SQLite, memory) leave it out.
+   */
+  readonly awaitChange?: ((millis: number) => Effect.Effect<void>) | undefined
+  /**
    * Records that a document was forgotten (its data key destroyed), so that every process following
    * the journal drops what it holds of its content. Recording one twice keeps the first.
    */

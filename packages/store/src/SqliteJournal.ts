@@ -33,8 +33,8 @@ import { Checkpoints } from "./Checkpoints.js"
 import { checkBatch } from "./internal/appendCheck.js"
 import { decodeEntries, encodeEvent, fromValues, selectList } from "./internal/eventRow.js"
 import { migrate as migrateSchema } from "./internal/sqliteSchema.js"
-import { makeSqliteCheckpoints, makeSqliteSnapshots } from "./internal/sqliteSnapshots.js"
 import { openWriter, type Outcome, type PendingAppend } from "./internal/sqliteWriter.js"
+import { makeSqlCheckpoints, makeSqlSnapshots } from "./internal/sqlSnapshots.js"
 import { PayloadCodec } from "./PayloadCodec.js"
 import { SnapshotStore } from "./Snapshots.js"
 import { Upcasters } from "./Upcasting.js"
@@ -396,8 +396,8 @@ export const layer = (
   Layer.scopedContext(Effect.gen(function*() {
     yield* Effect.mapError(migrate, (cause) => new Errors.JournalError({ reason: "could not migrate", cause }))
     const journal = yield* make(options)
-    const snapshots = yield* makeSqliteSnapshots(options?.pageSize ?? 1_000)
-    const checkpoints = yield* makeSqliteCheckpoints
+    const snapshots = yield* makeSqlSnapshots(options?.pageSize ?? 1_000)
+    const checkpoints = yield* makeSqlCheckpoints
     return Context.make(Journal.Journal, journal).pipe(
       Context.add(SnapshotStore, snapshots),
       Context.add(Checkpoints, checkpoints)

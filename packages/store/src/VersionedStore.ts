@@ -504,7 +504,8 @@ export const layer: Layer.Layer<DocumentStore.DocumentStore> = Layer.effect(Docu
 /**
  * How often a store built by `layerFromJournal` looks, while nothing else asks, whether other
  * processes committed to its journal (default 100 ms). Reads look first anyway; the poll only
- * keeps the view from falling far behind while the process is idle.
+ * keeps the view from falling far behind while the process is idle. Over a journal that notifies
+ * (PostgreSQL), a notification wakes the follower at once and the poll runs ten times less often.
  *
  * @since 0.1.0
  */
@@ -549,9 +550,14 @@ export const layerFromJournal: Layer.Layer<DocumentStore.DocumentStore, Errors.J
       const token = yield* journal.changeToken
       yield* store.resume(yield* journal.head, token)
       const interval = Duration.toMillis(yield* FollowInterval)
+      // A journal that is told of others' commits (PostgreSQL's notifications) wakes the follower;
+      // the poll, ten times slower, is the backstop for a notification lost with its connection.
+      const wait = journal.awaitChange === undefined
+        ? wallClockSleep(interval)
+        : journal.awaitChange(interval * 10)
       yield* store.sync.pipe(
         Effect.catchAll((error) => Effect.logWarning(`the store could not follow the journal: ${error.message}`)),
-        Effect.zipRight(wallClockSleep(interval)),
+        Effect.zipRight(wait),
         Effect.forever,
         Effect.forkScoped
       )

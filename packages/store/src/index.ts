@@ -23,6 +23,7 @@ export * as MemoryJournal from "./MemoryJournal.js"
  * @since 0.1.0
  */
 export * as PayloadCodec from "./PayloadCodec.js"
+export * as PostgresJournal from "./PostgresJournal.js"
 /**
  * @since 0.1.0
  */

@@ -1,14 +1,18 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Decider, type Document, type DocumentEvent, type DocumentStore } from "@nerv/core"
+import { Decider, type Document, type DocumentEvent, type DocumentStore, Journal } from "@nerv/core"
+import * as Context from "effect/Context"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
 import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import { MemoryJournal, VersionedStore } from "../src/index.js"
 import { forgetDocument, forgetEvent } from "../src/internal/forgotten.js"
 import * as StoreState from "../src/internal/storeState.js"
+import { backends } from "./fixtures/backends.js"
 import { created, deleted, idOf, updated } from "./fixtures/events.js"
 
 /**
@@ -102,68 +106,87 @@ const checkReads = (
     )
   })
 
+/** The journals the store is checked over: memory (many runs), and each durable one (a few). */
+const journals: ReadonlyArray<{
+  readonly name: string
+  readonly journal: Effect.Effect<Journal.JournalService, never, Scope.Scope>
+  readonly runs: number
+}> = [
+  { name: "memory", journal: MemoryJournal.make, runs: 60 },
+  ...backends.map((backend) => ({
+    name: backend.name,
+    journal: Effect.flatMap(
+      backend.database,
+      (address) => Effect.map(Layer.build(backend.journal(address)), Context.get(Journal.Journal))
+    ).pipe(Effect.orDie),
+    runs: 5
+  }))
+]
+
 describe("VersionedStore checkpoints", () => {
-  it.effect.prop(
-    "every version's state, read or in a history, is the fold of the events: across checkpoints, after compact, forgotten",
-    [workload],
-    ([{ batches, compactAt, forgotten, histories }]) =>
-      Effect.gen(function*() {
-        const journal = yield* MemoryJournal.make
-        const store = yield* VersionedStore.makeWith({ journal })
-        const latest = new Map<string, number>()
-        for (const batch of batches) {
-          for (const [id, events] of groupBy(batch)) {
-            yield* journal.append(events, latest.get(id) ?? 0)
-            latest.set(id, events[events.length - 1]!.version)
+  for (const subject of journals) {
+    it.effect.prop(
+      `${subject.name}: every version's state, read or in a history, is the fold of the events: across checkpoints, after compact, forgotten`,
+      [workload],
+      ([{ batches, compactAt, forgotten, histories }]) =>
+        Effect.gen(function*() {
+          const journal = yield* subject.journal
+          const store = yield* VersionedStore.makeWith({ journal })
+          const latest = new Map<string, number>()
+          for (const batch of batches) {
+            for (const [id, events] of groupBy(batch)) {
+              yield* journal.append(events, latest.get(id) ?? 0)
+              latest.set(id, events[events.length - 1]!.version)
+            }
+            yield* store.apply(batch)
           }
-          yield* store.apply(batch)
-        }
-        for (const [i, events] of histories.entries()) yield* checkReads(store, i + 1, events)
+          for (const [i, events] of histories.entries()) yield* checkReads(store, i + 1, events)
 
-        // Compacted: the versions up to the floor are read from the journal, the others folded in memory.
-        for (const [i, events] of histories.entries()) {
-          yield* store.compact(idOf(i + 1), compactAt[i]!)
-          const window = Option.getOrThrow(yield* store.windowOf(idOf(i + 1)))
-          assert.deepStrictEqual(window, { floor: compactAt[i]!, latest: events.length, forgotten: false })
-          yield* checkReads(store, i + 1, events)
-        }
-
-        // Versions added after a compaction start from the floor's state.
-        const grown = histories.map((events, i) => {
-          if (events[events.length - 1]!._tag === "DocumentDeleted") return events
-          const more = eventsOf(i + 1, events.length + K + 1, false).slice(events.length)
-          return [...events, ...more]
-        })
-        for (const [i, events] of grown.entries()) {
-          const more = events.slice(histories[i]!.length)
-          if (more.length === 0) continue
-          yield* journal.append(more, histories[i]!.length)
-          yield* store.apply(more)
-        }
-        for (const [i, events] of grown.entries()) yield* checkReads(store, i + 1, events)
-
-        if (forgotten !== undefined) {
-          yield* store.forget(idOf(forgotten))
-          const id = idOf(forgotten)
-          const reads: ReadonlyArray<Effect.Effect<unknown, { readonly _tag: string }>> = [
-            store.get(id),
-            store.getAt(id, 1),
-            store.asOf(id, grown[0]![0]!.occurredAt),
-            store.history(id)
-          ]
-          for (const read of reads) {
-            assert.strictEqual((yield* Effect.flip(read))._tag, "DocumentForgotten")
+          // Compacted: the versions up to the floor are read from the journal, the others folded in memory.
+          for (const [i, events] of histories.entries()) {
+            yield* store.compact(idOf(i + 1), compactAt[i]!)
+            const window = Option.getOrThrow(yield* store.windowOf(idOf(i + 1)))
+            assert.deepStrictEqual(window, { floor: compactAt[i]!, latest: events.length, forgotten: false })
+            yield* checkReads(store, i + 1, events)
           }
-          const events = grown[forgotten - 1]!
-          assert.deepStrictEqual(
-            (yield* store.shape(idOf(forgotten))).map((shape) => shape.version),
-            events.map((event) => event.version)
-          )
-          for (const [i, other] of grown.entries()) if (i + 1 !== forgotten) yield* checkReads(store, i + 1, other)
-        }
-      }),
-    { fastCheck: { numRuns: 60 } }
-  )
+
+          // Versions added after a compaction start from the floor's state.
+          const grown = histories.map((events, i) => {
+            if (events[events.length - 1]!._tag === "DocumentDeleted") return events
+            const more = eventsOf(i + 1, events.length + K + 1, false).slice(events.length)
+            return [...events, ...more]
+          })
+          for (const [i, events] of grown.entries()) {
+            const more = events.slice(histories[i]!.length)
+            if (more.length === 0) continue
+            yield* journal.append(more, histories[i]!.length)
+            yield* store.apply(more)
+          }
+          for (const [i, events] of grown.entries()) yield* checkReads(store, i + 1, events)
+
+          if (forgotten !== undefined) {
+            yield* store.forget(idOf(forgotten))
+            const id = idOf(forgotten)
+            const reads: ReadonlyArray<Effect.Effect<unknown, { readonly _tag: string }>> = [
+              store.get(id),
+              store.getAt(id, 1),
+              store.asOf(id, grown[0]![0]!.occurredAt),
+              store.history(id)
+            ]
+            for (const read of reads) {
+              assert.strictEqual((yield* Effect.flip(read))._tag, "DocumentForgotten")
+            }
+            const events = grown[forgotten - 1]!
+            assert.deepStrictEqual(
+              (yield* store.shape(idOf(forgotten))).map((shape) => shape.version),
+              events.map((event) => event.version)
+            )
+            for (const [i, other] of grown.entries()) if (i + 1 !== forgotten) yield* checkReads(store, i + 1, other)
+          }
+        }).pipe(Effect.scoped),
+      { fastCheck: { numRuns: subject.runs } }
+    )
+  }
 
   it.prop(
     "an old state never sees what was applied to it later, and a forgotten entry's states are the forgotten fold",

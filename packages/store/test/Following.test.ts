@@ -2,7 +2,7 @@
  * Two processes' views of one journal, in one test process: each store is a view that follows the
  * journal by position, so what one commits the other reads, and a command decided on a view that
  * was behind catches up instead of failing. The same cases run on two connections to an in-memory
- * journal and to one SQLite file; `runtime/test/MultiProcess.test.ts` runs them as OS processes.
+ * journal, to one SQLite file and to one PostgreSQL schema; `runtime/test/MultiProcess.test.ts` runs them as OS processes.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { type Document, Documents, DocumentStore, EventBus, IdGenerator, Journal, Notifier } from "@nerv/core"
@@ -15,8 +15,9 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import { join } from "node:path"
-import { JournalSubscription, MemoryJournal, SqliteJournal, VersionedStore } from "../src/index.js"
+import { JournalSubscription, MemoryJournal, PostgresJournal, SqliteJournal, VersionedStore } from "../src/index.js"
 import { quiet, smallBudget, sqliteClient, sqliteJournal, sqliteStore, tempDir } from "./fixtures/events.js"
+import { pgClient, pgJournal, tempSchema } from "./fixtures/postgres.js"
 
 /** Ids that do not collide across the two processes' layers. */
 const quietRandom = Layer.merge(quiet(), Layer.succeed(IdGenerator.IdGenerator, { next: Effect.sync(randomUUID) }))
@@ -69,6 +70,18 @@ const sqlitePair: Pair = (options) =>
       Journal.Journal,
       Effect.map(SqliteJournal.make(), (journal) => options?.lagging === true ? lagging(journal) : journal)
     ).pipe(Layer.provide(sqliteClient(file)), Layer.provide(sqliteJournal(file)))
+    const b = yield* build(second)
+    return [a, b] as const
+  })
+
+const postgresPair: Pair = (options) =>
+  Effect.gen(function*() {
+    const url = yield* tempSchema
+    const a = yield* build(pgJournal(url))
+    const second = Layer.scoped(
+      Journal.Journal,
+      Effect.map(PostgresJournal.make(), (journal) => options?.lagging === true ? lagging(journal) : journal)
+    ).pipe(Layer.provide(pgClient(url)), Layer.provide(pgJournal(url)))
     const b = yield* build(second)
     return [a, b] as const
   })
@@ -215,3 +228,4 @@ const following = (name: string, pair: Pair) =>
 
 following("in memory", memoryPair)
 following("SQLite", sqlitePair)
+following("PostgreSQL", postgresPair)

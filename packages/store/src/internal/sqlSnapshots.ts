@@ -19,6 +19,8 @@ const encodeDocument = Schema.encodeSync(DocumentJson)
 const decodeDocument = Schema.decodeUnknownEither(DocumentJson)
 
 const failed = (reason: string) => (cause: unknown) => new Errors.JournalError({ reason, cause })
+/** The largest version a `version` column (a 32-bit integer in PostgreSQL) holds. */
+const maxVersion = 2_147_483_647
 const toBlob = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
 
 interface SnapshotRow {
@@ -67,11 +69,12 @@ type Cursor =
   }
 
 /**
- * Snapshots in the journal database. A rebuild walks the documents in creation order, a page at a
+ * Snapshots in the journal database (SQLite or PostgreSQL: the statements are the `SqlClient`'s,
+ * written in the SQL both speak). A rebuild walks the documents in creation order, a page at a
  * time; for each page it reads the snapshots, then the events after them through the
  * (document, version) index, so it never reads an event a snapshot covers.
  */
-export const makeSqliteSnapshots = Effect.fnUntraced(function*(pageSize: number) {
+export const makeSqlSnapshots = Effect.fnUntraced(function*(pageSize: number) {
   const sql = yield* SqlClient.SqlClient
   const codec = yield* PayloadCodec
   const upcasters = yield* Upcasters
@@ -84,11 +87,11 @@ export const makeSqliteSnapshots = Effect.fnUntraced(function*(pageSize: number)
           (error) => new Errors.JournalError({ reason: error.message, cause: error })
         ),
         (state) =>
-          sql.unsafe(
-            `INSERT INTO nerv_snapshots (document_id, version, taken_at, encoding, state) VALUES (?,?,?,?,?)
-             ON CONFLICT (document_id, version) DO NOTHING`,
-            [snapshot.documentId, snapshot.version, Date.now(), state.encoding, toBlob(state.data)]
-          )
+          sql`INSERT INTO nerv_snapshots (document_id, version, taken_at, encoding, state)
+            VALUES (${snapshot.documentId}, ${snapshot.version}, ${Date.now()}, ${state.encoding}, ${
+            toBlob(state.data)
+          })
+            ON CONFLICT (document_id, version) DO NOTHING`
       )).pipe(
         sql.withTransaction,
         Effect.mapError((error) =>
@@ -98,10 +101,9 @@ export const makeSqliteSnapshots = Effect.fnUntraced(function*(pageSize: number)
       )
 
   const at = (documentId: string, version: number) =>
-    sql.unsafe<SnapshotRow>(
-      "SELECT * FROM nerv_snapshots WHERE document_id = ? AND version <= ? ORDER BY version DESC LIMIT 1",
-      [documentId, version]
-    ).pipe(
+    sql<SnapshotRow>`SELECT document_id, version, encoding, state FROM nerv_snapshots
+      WHERE document_id = ${documentId} AND version <= ${Math.min(version, maxVersion)}
+      ORDER BY version DESC LIMIT 1`.pipe(
       Effect.mapError(failed("could not read snapshots")),
       Effect.flatMap((rows) =>
         rows.length === 0 ? Effect.succeedNone : Effect.map(decodeSnapshot(codec, rows[0]!), Option.fromNullable)
@@ -110,10 +112,8 @@ export const makeSqliteSnapshots = Effect.fnUntraced(function*(pageSize: number)
 
   /** The entries a snapshot covers, for a forgotten document whose snapshot cannot be opened. */
   const coveredEntries = (documentId: string, version: number) =>
-    sql.unsafe<EventRow>(
-      "SELECT * FROM nerv_events WHERE document_id = ? AND version <= ? ORDER BY version",
-      [documentId, version]
-    ).pipe(
+    sql<EventRow>`SELECT * FROM nerv_events WHERE document_id = ${documentId} AND version <= ${version}
+      ORDER BY version`.pipe(
       Effect.mapError(failed("could not read the journal")),
       Effect.flatMap((rows) => decodeEntries(rows, codec, upcasters))
     )
@@ -124,13 +124,10 @@ export const makeSqliteSnapshots = Effect.fnUntraced(function*(pageSize: number)
     Errors.JournalError
   > => {
     if (cursor._tag === "NextPage") {
-      return sql.unsafe<DocumentPageRow>(
-        `SELECT d.seq AS seq, d.document_id AS id, s.document_id, s.version, s.encoding, s.state
-         FROM nerv_documents d LEFT JOIN nerv_snapshots s ON s.document_id = d.document_id
+      return sql<DocumentPageRow>`SELECT d.seq AS seq, d.document_id AS id, s.document_id, s.version, s.encoding,
+         s.state FROM nerv_documents d LEFT JOIN nerv_snapshots s ON s.document_id = d.document_id
            AND s.version = (SELECT max(version) FROM nerv_snapshots l WHERE l.document_id = d.document_id)
-         WHERE d.seq > ? ORDER BY d.seq LIMIT ?`,
-        [cursor.afterSeq, size]
-      ).pipe(
+         WHERE d.seq > ${cursor.afterSeq} ORDER BY d.seq LIMIT ${size}`.pipe(
         Effect.mapError(failed("could not read the documents")),
         Effect.map((documents) =>
           documents.length === 0 ?
@@ -144,15 +141,12 @@ export const makeSqliteSnapshots = Effect.fnUntraced(function*(pageSize: number)
     }
     const { documents } = cursor
     const lastSeq = documents[documents.length - 1]!.seq
-    return sql.unsafe<EventRow & { readonly seq: number }>(
-      `SELECT d.seq AS seq, e.* FROM nerv_documents d
+    return sql<EventRow & { readonly seq: number }>`SELECT d.seq AS seq, e.* FROM nerv_documents d
        JOIN nerv_events e ON e.document_id = d.document_id
-       WHERE d.seq >= ? AND d.seq <= ?
+       WHERE d.seq >= ${cursor.seq} AND d.seq <= ${lastSeq}
          AND e.version > coalesce((SELECT max(s.version) FROM nerv_snapshots s WHERE s.document_id = d.document_id), 0)
-         AND (d.seq > ? OR e.version > ?)
-       ORDER BY d.seq, e.version LIMIT ?`,
-      [cursor.seq, lastSeq, cursor.seq, cursor.version, size]
-    ).pipe(
+         AND (d.seq > ${cursor.seq} OR e.version > ${cursor.version})
+       ORDER BY d.seq, e.version LIMIT ${size}`.pipe(
       Effect.mapError(failed("could not read the journal")),
       Effect.flatMap((rows) => Effect.map(decodeEntries(rows, codec, upcasters), (entries) => ({ rows, entries }))),
       Effect.flatMap(({ entries, rows }) =>
@@ -214,15 +208,16 @@ export const makeSqliteSnapshots = Effect.fnUntraced(function*(pageSize: number)
         { _tag: "NextPage", afterSeq: 0 },
         step(options?.pageSize ?? pageSize)
       ),
-    documentCount: sql.unsafe<{ readonly count: number }>("SELECT count(*) AS count FROM nerv_documents").pipe(
+    documentCount: sql<{ readonly count: number }>`SELECT count(*) AS count FROM nerv_documents`.pipe(
       Effect.mapError(failed("could not count the documents")),
       Effect.map(([row]) => row!.count)
     ),
     groupedByDocument: true,
-    clear: sql.unsafe<{ readonly removed: number }>(
-      `DELETE FROM nerv_snapshots WHERE document_id IN (SELECT document_id FROM nerv_events WHERE version = 1)
-       RETURNING 1 AS removed`
-    ).pipe(Effect.map((rows) => rows.length), Effect.mapError(failed("could not remove snapshots")))
+    clear: sql<{ readonly removed: number }>`DELETE FROM nerv_snapshots
+      WHERE document_id IN (SELECT document_id FROM nerv_events WHERE version = 1) RETURNING 1 AS removed`.pipe(
+      Effect.map((rows) => rows.length),
+      Effect.mapError(failed("could not remove snapshots"))
+    )
   } satisfies SnapshotStoreService
 })
 
@@ -236,13 +231,13 @@ interface CheckpointRow {
  * Projection checkpoints in the journal database: the state and the position it reflects are one
  * row, so they are written in one statement and can never disagree.
  */
-export const makeSqliteCheckpoints = Effect.gen(function*() {
+export const makeSqlCheckpoints = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const codec = yield* PayloadCodec
   const rowOf = (name: string, position: number) => ({ documentId: `projection:${name}`, version: position })
   return {
     load: (name) =>
-      sql.unsafe<CheckpointRow>("SELECT position, encoding, state FROM nerv_projections WHERE name = ?", [name]).pipe(
+      sql<CheckpointRow>`SELECT position, encoding, state FROM nerv_projections WHERE name = ${name}`.pipe(
         Effect.mapError(failed(`could not read the checkpoint of projection ${name}`)),
         Effect.flatMap((rows) => {
           const row = rows[0]
@@ -262,12 +257,12 @@ export const makeSqliteCheckpoints = Effect.gen(function*() {
       codec.encode(encoder.encode(JSON.stringify(checkpoint.state)), rowOf(name, checkpoint.position)).pipe(
         Effect.mapError((error) => new Errors.JournalError({ reason: error.message, cause: error })),
         Effect.flatMap((state) =>
-          sql.unsafe(
-            `INSERT INTO nerv_projections (name, position, encoding, state, updated_at) VALUES (?,?,?,?,?)
-             ON CONFLICT (name) DO UPDATE SET position = excluded.position, encoding = excluded.encoding,
-             state = excluded.state, updated_at = excluded.updated_at`,
-            [name, checkpoint.position, state.encoding, toBlob(state.data), Date.now()]
-          ).pipe(Effect.mapError(failed(`could not save the checkpoint of projection ${name}`)))
+          sql`INSERT INTO nerv_projections (name, position, encoding, state, updated_at)
+            VALUES (${name}, ${checkpoint.position}, ${state.encoding}, ${toBlob(state.data)}, ${Date.now()})
+            ON CONFLICT (name) DO UPDATE SET position = excluded.position, encoding = excluded.encoding,
+            state = excluded.state, updated_at = excluded.updated_at`.pipe(
+            Effect.mapError(failed(`could not save the checkpoint of projection ${name}`))
+          )
         ),
         Effect.asVoid
       )
