@@ -217,27 +217,40 @@ export const makeWriter = (options: {
     throw new NotCommitted("the connection to PostgreSQL was lost; nothing was committed", { cause })
   }
 
-  return {
-    commitGroup: async (group) => {
-      const c = await open()
-      let decided: Array<Outcome> | undefined
-      try {
-        return await write(c, group, (outcomes) => (decided = outcomes))
-      } catch (error) {
-        if (broken || isConnectionLost(error)) {
-          broken = true
-          // The outcomes are known once the versions were read; a drop before that wrote nothing.
-          return resolve(decided, error)
-        }
-        await c.query("ROLLBACK").catch(() => {
-          broken = true
-        })
-        if ((error as { code?: unknown }).code === "55P03") {
-          throw new Busy("the head row stayed locked", { cause: error })
-        }
-        throw error
+  const commitGroup = async (group: ReadonlyArray<PendingAppend>, retried = false): Promise<Array<Outcome>> => {
+    const c = await open().catch((error) => {
+      throw new NotCommitted(
+        `could not connect to PostgreSQL (${
+          error instanceof Error ? error.message : String(error)
+        }); nothing was committed`,
+        { cause: error }
+      )
+    })
+    let decided: Array<Outcome> | undefined
+    try {
+      return await write(c, group, (outcomes) => (decided = outcomes))
+    } catch (error) {
+      if (broken || isConnectionLost(error)) {
+        broken = true
+        // A connection that had dropped while idle (a restarted server, a proxy's timeout) fails
+        // the group's first statement, before anything was written: once, on a new connection,
+        // the group runs again.
+        if (decided === undefined && !retried) return commitGroup(group, true)
+        // The outcomes are known once the versions were read; a drop before that wrote nothing.
+        return resolve(decided, error)
       }
-    },
+      await c.query("ROLLBACK").catch(() => {
+        broken = true
+      })
+      if ((error as { code?: unknown }).code === "55P03") {
+        throw new Busy("the head row stayed locked", { cause: error })
+      }
+      throw error
+    }
+  }
+
+  return {
+    commitGroup: (group) => commitGroup(group),
     close: async () => {
       if (client !== undefined) await client.end().catch(() => undefined)
       client = undefined
