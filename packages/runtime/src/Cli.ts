@@ -38,6 +38,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as Ask from "./cli/Ask.js"
 import * as Content from "./cli/Content.js"
+import * as Inspect from "./cli/Inspect.js"
 import * as Output from "./cli/Output.js"
 import { exitWith, say, sayJson, UsageError } from "./cli/Output.js"
 import * as Trace from "./cli/Trace.js"
@@ -434,7 +435,8 @@ const command = <E>(databases: Databases<E>) => {
       withDatabase(keys),
       withDatabase(audit),
       withDatabase(Ask.command),
-      withDatabase(Trace.command)
+      withDatabase(Trace.command),
+      withDatabase(Inspect.command)
     ])
   )
 }

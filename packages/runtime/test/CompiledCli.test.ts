@@ -7,7 +7,7 @@ import { Documents } from "@nerv/core"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
-import { execFileSync, spawnSync } from "node:child_process"
+import { execFileSync, spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -52,6 +52,43 @@ describe("the compiled nerv", () => {
         assert.strictEqual(run.status, 0, run.stderr)
         assert.deepInclude(JSON.parse(run.stdout), { id, title: "Plan", content: "Draft", version: 1 })
         assert.isTrue(existsSync(database))
+      })
+    ))
+
+  it.live("nerv inspect serves the page on 127.0.0.1, reads as its principal, and stops on Ctrl-C", () =>
+    withDir((dir) =>
+      Effect.gen(function*() {
+        const database = join(dir, "nerv.db")
+        const id = yield* Documents.create({ title: "Plan", content: "Draft", author: "ann" }).pipe(
+          Effect.provide(Nerv.layerSqlite({ filename: database })),
+          Logger.withMinimumLogLevel(LogLevel.None),
+          Effect.scoped
+        )
+        const child = spawn(
+          process.execPath,
+          [cli, "--database", database, "inspect", "--as", "viewer", "--role", "reader", "--port", "0"],
+          { env: { ...process.env, NERV_RBAC_POLICY: JSON.stringify({ roles: { reader: ["documents:read"] } }) } }
+        )
+        const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+        const url = yield* Effect.promise(() =>
+          new Promise<string>((resolve, reject) => {
+            let out = ""
+            child.stdout.on("data", (chunk) => {
+              out += chunk
+              if (out.includes("\n")) resolve(out.trim())
+            })
+            child.on("exit", () => reject(new Error(`nerv inspect exited before it printed its address: ${out}`)))
+          })
+        )
+        assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/)
+        const page = yield* Effect.promise(() => fetch(url).then((r) => r.text()))
+        assert.include(page, "<title>NERV inspector</title>")
+        const documents = yield* Effect.promise(() => fetch(`${url}api/documents`).then((r) => r.json()))
+        assert.deepStrictEqual((documents as Array<{ id: string; title: string }>).map((d) => [d.id, d.title]), [
+          [id, "Plan"]
+        ])
+        child.kill("SIGINT")
+        assert.strictEqual(yield* Effect.promise(() => exited), 0)
       })
     ))
 })
