@@ -18,6 +18,10 @@ export * as EventBus from "./EventBus.js"
 /**
  * @since 0.1.0
  */
+export * as Inspector from "./Inspector.js"
+/**
+ * @since 0.1.0
+ */
 export * as IntentAnalyzer from "./IntentAnalyzer.js"
 /**
  * @since 0.1.0
