@@ -55,7 +55,7 @@ describe("the compiled nerv", () => {
       })
     ))
 
-  it.live("nerv inspect serves the page on 127.0.0.1, reads as its principal, and stops on Ctrl-C", () =>
+  it.live("nerv inspect serves the page on 127.0.0.1, follows another process's commits live, stops on Ctrl-C", () =>
     withDir((dir) =>
       Effect.gen(function*() {
         const database = join(dir, "nerv.db")
@@ -87,6 +87,24 @@ describe("the compiled nerv", () => {
         assert.deepStrictEqual((documents as Array<{ id: string; title: string }>).map((d) => [d.id, d.title]), [
           [id, "Plan"]
         ])
+        // Live: a commit of this process reaches the inspector's feed in the other one.
+        const feed = yield* Effect.promise(() => fetch(`${url}api/events`, { headers: { "last-event-id": "1" } }))
+        const reader = feed.body!.getReader()
+        const second = yield* Documents.create({ title: "Second", content: "x", author: "bob" }).pipe(
+          Effect.provide(Nerv.layerSqlite({ filename: database })),
+          Logger.withMinimumLogLevel(LogLevel.None),
+          Effect.scoped
+        )
+        let received = ""
+        while (!received.includes("\nevent: entry\n")) {
+          const { done, value } = yield* Effect.promise(() => reader.read())
+          if (done) break
+          received += new TextDecoder().decode(value)
+        }
+        yield* Effect.promise(() => reader.cancel())
+        assert.include(received, "id: 2\nevent: entry\n")
+        assert.include(received, `"documentId":"${second}"`)
+        assert.include(received, `"summary":"created \\"Second\\""`)
         child.kill("SIGINT")
         assert.strictEqual(yield* Effect.promise(() => exited), 0)
       })
