@@ -124,6 +124,9 @@ describe("Inspector in a browser", () => {
         ])
         assert.include(yield* text(page, "#diff-output"), "changed by ann")
 
+        mkdirSync(artifacts, { recursive: true })
+        yield* run(() => page.screenshot({ path: join(artifacts, "inspector-time-travel.png"), fullPage: true }))
+
         // The causal tree of the update's correlation.
         yield* run(() => page.locator("#event-list li", { hasText: "DocumentUpdated v2" }).getByText(/^trace /).click())
         yield* run(() =>

@@ -289,6 +289,7 @@ const scrub = (id: string) => {
 
 let lastPosition = 0
 let refreshList: ReturnType<typeof setTimeout> | undefined
+let refreshDispatcher: ReturnType<typeof setTimeout> | undefined
 
 const addEntry = (entry: EntryJson) => {
   if (entry.position <= lastPosition) return
@@ -316,6 +317,13 @@ const addEntry = (entry: EntryJson) => {
   if (entry.documentId === openId) void openDocument(entry.documentId).catch(showError)
   clearTimeout(refreshList)
   refreshList = setTimeout(() => void searchDocuments().catch(showError), 200)
+  // The dispatcher's figures move with the events; each read is audited, so at most one per 2 s.
+  if (refreshDispatcher === undefined) {
+    refreshDispatcher = setTimeout(() => {
+      refreshDispatcher = undefined
+      void showDispatcher().catch(showError)
+    }, 2_000)
+  }
 }
 
 const follow = () => {
