@@ -83,8 +83,9 @@ describe("the compiled nerv", () => {
         assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/)
         const page = yield* Effect.promise(() => fetch(url).then((r) => r.text()))
         assert.include(page, "<title>NERV inspector</title>")
-        const documents = yield* Effect.promise(() => fetch(`${url}api/documents`).then((r) => r.json()))
-        assert.deepStrictEqual((documents as Array<{ id: string; title: string }>).map((d) => [d.id, d.title]), [
+        const found = yield* Effect.promise(() => fetch(`${url}api/documents`).then((r) => r.json()))
+        const documents = (found as { documents: Array<{ id: string; title: string }> }).documents
+        assert.deepStrictEqual(documents.map((d) => [d.id, d.title]), [
           [id, "Plan"]
         ])
         // Live: a commit of this process reaches the inspector's feed in the other one.

@@ -157,7 +157,8 @@ describe("Inspector over HTTP", () => {
       const { url } = yield* serve({ id: "viewer", roles: ["reader"] })
       const found = yield* get(url, "/api/documents?search=pla")
       assert.strictEqual(found.status, 200)
-      assert.deepStrictEqual((found.body as unknown as Array<{ id: string }>).map((d) => d.id), [id])
+      assert.deepStrictEqual((found.body.documents as Array<{ id: string }>).map((d) => d.id), [id])
+      assert.isTrue(found.body.complete)
     }).pipe(Effect.provide(layer)))
 
   it.scopedLive("answers only its own address, only reads, and names what it cannot find", () =>

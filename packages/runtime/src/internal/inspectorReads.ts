@@ -73,7 +73,19 @@ export type DocumentView =
   | { readonly forgotten: false; readonly document: DocumentJson; readonly versions: ReadonlyArray<VersionJson> }
   | { readonly forgotten: true; readonly id: string; readonly versions: ReadonlyArray<VersionJson> }
 
-/** The documents whose title or id contains `search` (any case), live and deleted, at most `limit`. */
+/** How many documents one search reads at most: a search must not read a database of millions whole. */
+export const searchScanLimit = 20_000
+
+/** What a search found; `complete` is false when it stopped at `searchScanLimit` documents. */
+export interface SearchResult {
+  readonly documents: ReadonlyArray<DocumentJson>
+  readonly complete: boolean
+}
+
+/**
+ * The documents whose title or id contains `search` (any case), live and deleted, in creation
+ * order, at most `limit`, among the first `searchScanLimit`.
+ */
 export const search = (principal: Principal, query: { readonly search: string; readonly limit: number }) =>
   guardedRead(
     principal,
@@ -83,6 +95,7 @@ export const search = (principal: Principal, query: { readonly search: string; r
       const needle = query.search.toLowerCase()
       const found: Array<DocumentJson> = []
       let after: string | undefined
+      let scanned = 0
       do {
         const page = yield* Documents.listPage({
           include: "all",
@@ -90,14 +103,15 @@ export const search = (principal: Principal, query: { readonly search: string; r
           ...(after === undefined ? {} : { after })
         })
         for (const document of page.documents) {
-          if (
-            needle === "" || document.title.toLowerCase().includes(needle) || document.id.includes(needle)
-          ) found.push(documentJson(document))
-          if (found.length >= query.limit) return found
+          if (needle === "" || document.title.toLowerCase().includes(needle) || document.id.includes(needle)) {
+            found.push(documentJson(document))
+          }
+          if (found.length >= query.limit) return { documents: found, complete: true } satisfies SearchResult
         }
+        scanned += page.documents.length
         after = page.next
-      } while (after !== undefined)
-      return found
+      } while (after !== undefined && scanned < searchScanLimit)
+      return { documents: found, complete: after === undefined } satisfies SearchResult
     })
   )
 

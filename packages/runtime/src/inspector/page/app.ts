@@ -143,7 +143,9 @@ const searchDocuments = async () => {
     list.replaceChildren(h("li", {}, linkButton(`open ${term}`, () => void openDocument(term), { "data-id": term })))
     return
   }
-  const documents = await api<ReadonlyArray<DocumentJson>>(`/api/documents?search=${encodeURIComponent(term)}`)
+  const { complete, documents } = await api<{ readonly documents: ReadonlyArray<DocumentJson>; complete: boolean }>(
+    `/api/documents?search=${encodeURIComponent(term)}`
+  )
   list.replaceChildren(
     ...documents.map((d) =>
       h(
@@ -153,7 +155,10 @@ const searchDocuments = async () => {
         h("div", { class: "muted" }, `v${d.version} · ${d.author}${d.deleted ? " · deleted" : ""} · `, short(d.id))
       )
     ),
-    ...(documents.length === 0 ? [h("li", { class: "muted" }, "no documents")] : [])
+    ...(documents.length === 0 ? [h("li", { class: "muted" }, "no documents")] : []),
+    ...(complete
+      ? []
+      : [h("li", { class: "muted" }, "searched the oldest 20,000 documents only: paste an id to open any")])
   )
 }
 
