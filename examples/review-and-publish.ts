@@ -45,9 +45,6 @@ export const Decision = Schema.Struct({
 /** Who the saga's commands are made by. */
 export const publisher = "publisher"
 
-/** How long a reviewer has. */
-export const deadline = Duration.hours(48)
-
 /** The state of one workflow. */
 export const ReviewState = Schema.Struct({
   draft: Schema.String,
@@ -69,100 +66,107 @@ const tell = (to: string, message: string) => Effect.flatMap(Notifier.Notifier, 
 /**
  * The workflow. Its steps, in order: `requestReview` (tell the reviewer; undone by reverting the
  * draft to the last approved version and telling the author), `publish` (a published copy of the
- * draft at the submitted version; undone by deleting it), `announce` (tell author and reviewer).
+ * draft at the submitted version; undone by deleting it), `announce` (tell author and reviewer). A
+ * reviewer has `deadline` to answer.
  */
-export const reviewAndPublish: Saga.Definition<ReviewState, typeof ReviewState.Encoded, Nerv.Services> = Saga.make<
-  ReviewState,
-  typeof ReviewState.Encoded,
-  Nerv.Services
->({
-  name: "review-and-publish",
-  state: ReviewState,
-  start: (entry) => {
-    const event = entry.event
-    if (event._tag !== "DocumentCreated" || event.title !== requestTitle) return undefined
-    const request = decodeRequest(event.content)
-    if (request._tag === "None") return undefined
-    return {
-      key: event.documentId,
-      state: { ...request.value, author: event.actor },
-      run: ["requestReview"],
-      then: Saga.wait(deadline)
-    }
-  },
-  route: (entry) => entry.event.documentId,
-  react: (state, entry) => {
-    const event = entry.event
-    if (event._tag !== "DocumentUpdated" || event.content === undefined) return undefined
-    const answer = decodeDecision(event.content)
-    if (answer._tag === "None") return undefined
-    return answer.value.decision === "approved"
-      ? { state, run: ["publish", "announce"], then: Saga.complete }
-      : {
-        state,
-        then: Saga.compensate(`rejected by ${event.actor}${answer.value.note ? `: ${answer.value.note}` : ""}`)
+export const reviewAndPublishWithin = (
+  deadline: Duration.Duration
+): Saga.Definition<ReviewState, typeof ReviewState.Encoded, Nerv.Services> =>
+  Saga.make<
+    ReviewState,
+    typeof ReviewState.Encoded,
+    Nerv.Services
+  >({
+    name: "review-and-publish",
+    state: ReviewState,
+    start: (entry) => {
+      const event = entry.event
+      if (event._tag !== "DocumentCreated" || event.title !== requestTitle) return undefined
+      const request = decodeRequest(event.content)
+      if (request._tag === "None") return undefined
+      return {
+        key: event.documentId,
+        state: { ...request.value, author: event.actor },
+        run: ["requestReview"],
+        then: Saga.wait(deadline)
       }
-  },
-  onTimeout: (state) => ({ state, then: Saga.compensate(`no review within ${Duration.format(deadline)}`) }),
-  steps: {
-    requestReview: {
-      run: (state) =>
-        Effect.as(
-          tell(state.reviewer, `${state.author} asks you to review version ${state.version} of ${state.draft}`),
-          state
-        ),
-      compensate: (state, { committed, reason }) =>
-        Effect.gen(function*() {
-          if (state.approved === undefined) {
-            yield* tell(state.author, `version ${state.version} of ${state.draft} was not published (${reason})`)
+    },
+    route: (entry) => entry.event.documentId,
+    react: (state, entry) => {
+      const event = entry.event
+      if (event._tag !== "DocumentUpdated" || event.content === undefined) return undefined
+      const answer = decodeDecision(event.content)
+      if (answer._tag === "None") return undefined
+      return answer.value.decision === "approved"
+        ? { state, run: ["publish", "announce"], then: Saga.complete }
+        : {
+          state,
+          then: Saga.compensate(`rejected by ${event.actor}${answer.value.note ? `: ${answer.value.note}` : ""}`)
+        }
+    },
+    onTimeout: (state) => ({ state, then: Saga.compensate(`no review within ${Duration.format(deadline)}`) }),
+    steps: {
+      requestReview: {
+        run: (state) =>
+          Effect.as(
+            tell(state.reviewer, `${state.author} asks you to review version ${state.version} of ${state.draft}`),
+            state
+          ),
+        compensate: (state, { committed, reason }) =>
+          Effect.gen(function*() {
+            if (state.approved === undefined) {
+              yield* tell(state.author, `version ${state.version} of ${state.draft} was not published (${reason})`)
+              return state
+            }
+            // One command: the revert, unless the journal shows it already made.
+            if (!committed.some((entry) => entry.event.documentId === state.draft)) {
+              const approved = yield* Documents.at(state.draft, state.approved)
+              yield* Documents.update(state.draft, { title: approved.title, content: approved.content }, {
+                editor: publisher
+              })
+            }
+            yield* tell(
+              state.author,
+              `version ${state.version} of ${state.draft} was not published (${reason}); ` +
+                `it is back to version ${state.approved}'s text`
+            )
             return state
-          }
-          // One command: the revert, unless the journal shows it already made.
-          if (!committed.some((entry) => entry.event.documentId === state.draft)) {
-            const approved = yield* Documents.at(state.draft, state.approved)
-            yield* Documents.update(state.draft, { title: approved.title, content: approved.content }, {
-              editor: publisher
-            })
-          }
-          yield* tell(
-            state.author,
-            `version ${state.version} of ${state.draft} was not published (${reason}); ` +
-              `it is back to version ${state.approved}'s text`
-          )
-          return state
-        })
-    },
-    publish: {
-      run: (state, { committed }) =>
-        Effect.gen(function*() {
-          const made = committed.find((entry) => entry.event._tag === "DocumentCreated")
-          if (made !== undefined) return { ...state, copy: made.event.documentId }
-          const draft = yield* Documents.at(state.draft, state.version)
-          const copy = yield* Documents.create({
-            title: `${draft.title} (published)`,
-            content: draft.content,
-            author: publisher
           })
-          return { ...state, copy }
-        }),
-      compensate: (state, { committed, reason }) =>
-        Effect.gen(function*() {
-          if (state.copy !== undefined && !committed.some((entry) => entry.event.documentId === state.copy)) {
-            yield* Documents.remove(state.copy, { actor: publisher, reason: `withdrawn: ${reason}` })
-          }
-          return { ...state, copy: undefined }
-        })
-    },
-    announce: {
-      run: (state) =>
-        Effect.gen(function*() {
-          yield* tell(state.author, `version ${state.version} of ${state.draft} is published as ${state.copy}`)
-          yield* tell(state.reviewer, `thank you: version ${state.version} of ${state.draft} is published`)
-          return state
-        })
+      },
+      publish: {
+        run: (state, { committed }) =>
+          Effect.gen(function*() {
+            const made = committed.find((entry) => entry.event._tag === "DocumentCreated")
+            if (made !== undefined) return { ...state, copy: made.event.documentId }
+            const draft = yield* Documents.at(state.draft, state.version)
+            const copy = yield* Documents.create({
+              title: `${draft.title} (published)`,
+              content: draft.content,
+              author: publisher
+            })
+            return { ...state, copy }
+          }),
+        compensate: (state, { committed, reason }) =>
+          Effect.gen(function*() {
+            if (state.copy !== undefined && !committed.some((entry) => entry.event.documentId === state.copy)) {
+              yield* Documents.remove(state.copy, { actor: publisher, reason: `withdrawn: ${reason}` })
+            }
+            return { ...state, copy: undefined }
+          })
+      },
+      announce: {
+        run: (state) =>
+          Effect.gen(function*() {
+            yield* tell(state.author, `version ${state.version} of ${state.draft} is published as ${state.copy}`)
+            yield* tell(state.reviewer, `thank you: version ${state.version} of ${state.draft} is published`)
+            return state
+          })
+      }
     }
-  }
-})
+  })
+
+/** The workflow, with 48 hours to review. */
+export const reviewAndPublish = reviewAndPublishWithin(Duration.hours(48))
 
 /**
  * Submits a draft (at its current version) for review, and returns the request's id. The version

@@ -3,17 +3,21 @@
  *
  * @since 0.1.0
  */
-import { EventBus, IdGenerator, NervEvent } from "@nerv/core"
+import { Documents, EventBus, IdGenerator, NervEvent } from "@nerv/core"
 import * as Cause from "effect/Cause"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
+import * as Option from "effect/Option"
 import { describeFailure } from "./internal/failure.js"
 
 /**
- * Logs when an operation starts, how it ended and how long it took, with a request id on every
- * log line the operation writes. A failure is also published on the bus as `OperationFailed`,
+ * Logs when an operation starts, how it ended and how long it took, with a request id, a
+ * correlation id and a causation id on every log line the operation writes. An operation that runs
+ * in no correlation yet (`Documents.withCorrelation`, `Documents.causedBy`) starts one: its request
+ * id, which its commands' events then carry, so a log line leads to the events and back. A failure is also published on the bus as `OperationFailed`,
  * with how long the operation ran.
  * Interruption is logged, not published: it is not the operation's failure.
  *
@@ -27,6 +31,8 @@ export const withLogging = (operation: string) =>
     const ids = yield* IdGenerator.IdGenerator
     const requestId = yield* ids.next
     const clock = yield* Effect.clock
+    const cause = yield* FiberRef.get(Documents.currentCause)
+    const origin = Option.getOrElse(cause, () => ({ correlationId: requestId, causationId: requestId }))
     return yield* Effect.gen(function*() {
       yield* Effect.logInfo(`${operation} started`)
       const start = clock.unsafeCurrentTimeNanos()
@@ -54,5 +60,13 @@ export const withLogging = (operation: string) =>
             })
           )
         }))
-    }).pipe(Effect.annotateLogs({ operation, requestId }))
+    }).pipe(
+      Effect.annotateLogs({
+        operation,
+        requestId,
+        correlationId: origin.correlationId,
+        causationId: origin.causationId
+      }),
+      (program) => Option.isSome(cause) ? program : Effect.locally(program, Documents.currentCause, Option.some(origin))
+    )
   })

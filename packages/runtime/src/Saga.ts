@@ -383,6 +383,9 @@ export const runner = <S, I, R>(
           if (instance.pending?.step !== step || instance.pending.kind !== kind) {
             instance.pending = { kind, step, from: yield* journal.head }
             yield* save(key, instance)
+          } else {
+            // Stored as begun, not as finished: a crash interrupted it.
+            instance.log = [...instance.log, `resumed ${kind === "run" ? step : `compensation of ${step}`}`]
           }
           const outcome = yield* Effect.exit(attempt(key, instance, kind, step, instance.pending.from))
           instance.pending = undefined

@@ -80,6 +80,41 @@ describe("withLogging", () => {
     }).pipe(Effect.provide(Nerv.layerTest)))
 })
 
+describe("withLogging and correlation", () => {
+  it.effect("a command's correlation and causation ids reach its events and every log line of the operation", () =>
+    Effect.gen(function*() {
+      const id = yield* Documents.create({ title: "Plan", content: "a", author: "ann" }).pipe(
+        Logging.withLogging("Plan.create")
+      )
+      const [created] = yield* Documents.history(id)
+      const logged = yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Logged"))
+      // A request with no correlation yet starts one: its request id.
+      const requestId = logged[0]!.annotations.requestId
+      assert.deepStrictEqual([created!.event.correlationId, created!.event.causationId], [requestId, requestId])
+      for (const line of logged) {
+        assert.deepStrictEqual([line.annotations.correlationId, line.annotations.causationId], [requestId, requestId])
+      }
+      // A reaction keeps its cause: the event it reacts to.
+      yield* Documents.update(id, { content: "b" }, { editor: "bob" }).pipe(
+        Logging.withLogging("Plan.react"),
+        Documents.causedBy(created!.event)
+      )
+      const [, updated] = yield* Documents.history(id)
+      const reacted = (yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Logged"))).slice(logged.length)
+      assert.deepStrictEqual([updated!.event.correlationId, updated!.event.causationId], [
+        requestId,
+        created!.event.eventId
+      ])
+      assert.isAbove(reacted.length, 0)
+      for (const line of reacted) {
+        assert.deepStrictEqual([line.annotations.correlationId, line.annotations.causationId], [
+          requestId,
+          created!.event.eventId
+        ])
+      }
+    }).pipe(Effect.provide(Nerv.layerTest)))
+})
+
 describe("withLogging and interruption", () => {
   it.effect("an operation interrupted from outside is logged as a warning and not published as a failure", () =>
     Effect.gen(function*() {

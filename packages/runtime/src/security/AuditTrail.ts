@@ -1,6 +1,6 @@
 /**
  * The audit trail: an append-only record of every operation attempt (who, action, target, outcome,
- * time, correlation id), tamper-evident by a SHA-256 hash chain. Each record's hash covers its
+ * time, correlation and causation ids), tamper-evident by a SHA-256 hash chain. Each record's hash covers its
  * content, its sequence number and the hash of the record before it, so editing a record, dropping
  * one or reordering them breaks the chain at that point, and `verify` names the first broken link.
  *
@@ -42,6 +42,11 @@ export interface Draft {
   readonly outcome: Outcome
   readonly detail: string | null
   readonly correlationId: string
+  /**
+   * The command or event that caused the attempt (a reaction's cause; the correlation id itself for
+   * a request). Absent from records written before the trail kept it.
+   */
+  readonly causationId?: string | undefined
 }
 
 /**
@@ -79,7 +84,9 @@ export const hashOf = (entry: Omit<Entry, "hash">): string =>
     entry.outcome,
     entry.detail,
     entry.correlationId,
-    entry.previousHash
+    entry.previousHash,
+    // Only when present, so that records written before it was kept still verify.
+    ...(entry.causationId === undefined ? [] : [entry.causationId])
   ])).digest("hex")
 
 /**
@@ -286,6 +293,7 @@ interface Row {
   readonly outcome: string
   readonly detail: string | null
   readonly correlation_id: string
+  readonly causation_id?: string | null | undefined
   readonly previous_hash: string
   readonly hash: string
 }
@@ -310,6 +318,7 @@ const toEntry = (row: Row): Entry => ({
   outcome: row.outcome as Outcome,
   detail: row.detail,
   correlationId: row.correlation_id,
+  ...(row.causation_id === null || row.causation_id === undefined ? {} : { causationId: row.causation_id }),
   previousHash: row.previous_hash,
   hash: row.hash
 })
@@ -340,7 +349,8 @@ export const makeSql: Effect.Effect<AuditTrailService, AuditStoreError, SqlClien
     detail TEXT,
     correlation_id TEXT NOT NULL,
     previous_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
+    hash TEXT NOT NULL,
+    causation_id TEXT
   )`)
   }).pipe(Effect.mapError(fail(`could not create the table ${table}`)))
   const lock = yield* Effect.makeSemaphore(1)
@@ -368,6 +378,7 @@ export const makeSql: Effect.Effect<AuditTrailService, AuditStoreError, SqlClien
           outcome: entry.outcome,
           detail: entry.detail,
           correlation_id: entry.correlationId,
+          causation_id: entry.causationId ?? null,
           previous_hash: entry.previousHash,
           hash: entry.hash
         })

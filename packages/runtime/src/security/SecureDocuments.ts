@@ -142,7 +142,8 @@ export const guarded = <A, E, R>(
         target,
         outcome,
         detail,
-        correlationId
+        correlationId,
+        causationId: Option.isSome(cause) ? cause.value.causationId : correlationId
       })
     const unavailable = (error: AuditStoreError) =>
       new Errors.AuditUnavailable({ action: guard.action, reason: error.reason, cause: error })

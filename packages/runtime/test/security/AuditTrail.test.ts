@@ -121,6 +121,24 @@ describe("AuditTrail", () => {
         })
       ))
 
+    it.effect("keeps a causation id where one is given, verifies records without one, and detects it edited", () =>
+      withTrail((trail, sql) =>
+        Effect.gen(function*() {
+          const caused = yield* trail.append({ ...draft(7), causationId: "event-7" })
+          assert.strictEqual(caused.causationId, "event-7")
+          const [older, newer] = yield* trail.read({ after: 5 })
+          assert.isFalse("causationId" in older!)
+          assert.strictEqual(newer!.causationId, "event-7")
+          assert.strictEqual((yield* trail.verify())._tag, "Intact")
+          yield* sql`UPDATE nerv_audit SET causation_id = 'event-8' WHERE sequence = 7`
+          assert.deepStrictEqual(yield* trail.verify(), {
+            _tag: "Broken",
+            sequence: 7,
+            reason: "its content was changed after it was written"
+          })
+        })
+      ))
+
     it.effect("detects a dropped record", () =>
       withTrail((trail, sql) =>
         Effect.gen(function*() {

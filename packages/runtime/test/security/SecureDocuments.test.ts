@@ -138,7 +138,7 @@ describe("SecureDocuments", () => {
       assert.strictEqual((yield* trail.verify())._tag, "Intact")
     }).pipe(Effect.provide(layer)))
 
-  it.effect("gives the audit record and the events of one call the same correlation id", () =>
+  it.effect("gives the audit record and the events of one call the same correlation and causation ids", () =>
     Effect.gen(function*() {
       yield* SecureDocuments.create({ title: "A", content: "b" }).pipe(as("ann", "author"))
       const [appended] = yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Appended"))
@@ -150,6 +150,24 @@ describe("SecureDocuments", () => {
       )
       const last = yield* lastAudit
       assert.strictEqual(last.correlationId, "req-42")
+      assert.strictEqual(last.causationId, "req-42")
+      // A reaction's audit records name the event that caused it, as its events do.
+      const [created] = (yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Appended")))[0]!.events
+      yield* SecureDocuments.create({ title: "E", content: "f" }).pipe(
+        as("ann", "author"),
+        Documents.causedBy(created!)
+      )
+      const reaction = yield* lastAudit
+      const [, , third] = yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Appended"))
+      assert.deepStrictEqual(
+        [reaction.correlationId, reaction.causationId],
+        [created!.correlationId, created!.eventId]
+      )
+      assert.deepStrictEqual(
+        [third!.events[0]!.correlationId, third!.events[0]!.causationId],
+        [created!.correlationId, created!.eventId]
+      )
+      assert.strictEqual((yield* Effect.flatMap(AuditTrail.AuditTrail, (trail) => trail.verify()))._tag, "Intact")
     }).pipe(Effect.provide(layer)))
 
   it.effect("records the principal as the actor; callers cannot name another author", () =>

@@ -128,6 +128,10 @@ export const migrations = {
       PRIMARY KEY (saga, key)
     ) WITHOUT ROWID`,
     "CREATE INDEX nerv_saga_instances_active ON nerv_saga_instances (saga, done)"
+  ),
+  "9_audit_causation": statements(
+    // What caused each audited attempt (NULL in the records written before).
+    "ALTER TABLE nerv_audit ADD COLUMN causation_id TEXT"
   )
 }
 
