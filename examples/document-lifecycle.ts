@@ -6,7 +6,8 @@
  * Everything is kept in a SQLite file (`NERV_DATABASE`, default `.nerv/nerv.db` in the working
  * directory, the same file the `nerv` command line uses): run it again and the documents of earlier
  * runs are still there, rebuilt from the journal on start. Unlike the command line, the demo
- * creates its database if there is none.
+ * creates its database if there is none. With `NERV_DATABASE_URL=postgres://…` set, everything is
+ * kept in that PostgreSQL database instead (`Nerv.layerPostgres`), as several nodes would share it.
  *
  * A dispatcher handler prints each document event it works through. In process by default; with
  * `NERV_NATS_URL` set, the dispatcher and the committed events go through NATS JetStream (streams
@@ -180,7 +181,7 @@ const delivery: Effect.Effect<
 })
 
 Effect.flatMap(delivery, (layer) => program.pipe(Effect.provide(layer))).pipe(
-  Effect.provide(Nerv.layerSqlite({ create: true })),
+  Effect.provide(Nerv.layerDatabase({ create: true })),
   Effect.provide(Logger.replace(Logger.defaultLogger, compactLogger)),
   NodeRuntime.runMain({ disablePrettyLogger: true })
 )

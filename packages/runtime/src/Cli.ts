@@ -24,6 +24,7 @@ import type * as SqlClient from "@effect/sql/SqlClient"
 import { type DocumentEvent, Documents, DocumentStore, Errors } from "@nerv/core"
 import { Document } from "@nerv/core"
 import { JournalVerify, type PayloadCodec, Rebuild, Retention } from "@nerv/store"
+import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
 import * as DateTime from "effect/DateTime"
@@ -33,6 +34,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
@@ -43,7 +45,7 @@ import * as Output from "./cli/Output.js"
 import { exitWith, say, sayJson, UsageError } from "./cli/Output.js"
 import * as Trace from "./cli/Trace.js"
 import { colorsFor, escapeControl } from "./internal/terminal.js"
-import { databaseFile, type Services } from "./Nerv.js"
+import { databaseFile, databaseUrl, isPostgresUrl, type Services } from "./Nerv.js"
 import * as ProgressBar from "./ProgressBar.js"
 import type * as AuditTrail from "./security/AuditTrail.js"
 import type * as DataKeys from "./security/DataKeys.js"
@@ -354,18 +356,39 @@ export interface Databases<E> {
 /** The database file a command line names, resolved; an empty name is refused, never taken as SQLite's temporary database. */
 const fileOf = (database: Option.Option<string>): Effect.Effect<string, UsageError | ConfigError.ConfigError> =>
   Option.match(database, {
-    onNone: () => databaseFile,
+    onNone: () =>
+      Effect.flatMap(
+        Config.option(databaseUrl),
+        (url) =>
+          url._tag === "Some" && Redacted.value(url.value).trim() !== ""
+            ? Effect.succeed(Redacted.value(url.value).trim())
+            : databaseFile
+      ),
     onSome: (file) =>
       file.trim() === ""
         ? Effect.fail(new UsageError({ message: "--database is empty: give the path of a database file" }))
-        : Effect.succeed(Path.resolve(file))
+        : Effect.succeed(isPostgresUrl(file) ? file.trim() : Path.resolve(file))
   })
+
+/** A database as a message names it: a PostgreSQL URL without its password. */
+const shown = (database: string) => {
+  if (!isPostgresUrl(database)) return database
+  try {
+    const url = new URL(database)
+    if (url.password !== "") url.password = "***"
+    return url.toString()
+  } catch {
+    return "the PostgreSQL database"
+  }
+}
 
 const command = <E>(databases: Databases<E>) => {
   const root = Command.make("nerv", {
     database: Options.text("database").pipe(
       Options.optional,
-      Options.withDescription("the database file (default: $NERV_DATABASE or .nerv/nerv.db)")
+      Options.withDescription(
+        "the database file, or a postgres:// URL (default: $NERV_DATABASE_URL, else $NERV_DATABASE, else .nerv/nerv.db)"
+      )
     ),
     create: Options.boolean("create").pipe(
       Options.withDescription("create the database if it does not exist (otherwise only nerv init does)")
@@ -385,6 +408,11 @@ const command = <E>(databases: Databases<E>) => {
   const init = Command.make("init", {}, () =>
     Effect.gen(function*() {
       const path = yield* file
+      if (isPostgresUrl(path)) {
+        // A PostgreSQL database exists already: init brings its tables up to date.
+        yield* Effect.scoped(Layer.build(databases.open(path, { create: true })))
+        return yield* say(`${shown(path)} is ready as a NERV database`)
+      }
       const existed = Fs.existsSync(path)
       yield* Effect.scoped(Layer.build(databases.open(path, { create: true })))
       yield* say(existed ? `${path} is already a NERV database; nothing changed` : `created ${path}`)
@@ -395,7 +423,7 @@ const command = <E>(databases: Databases<E>) => {
   const verify = Command.make("verify", {}, () =>
     Effect.gen(function*() {
       const path = yield* file
-      if (databases.readOnly === undefined) {
+      if (databases.readOnly === undefined || isPostgresUrl(path)) {
         return yield* new Errors.JournalError({ reason: "nerv verify reads a SQLite database, and there is none here" })
       }
       const report = yield* JournalVerify.scan({ onDamaged: (finding) => say(JournalVerify.describe(finding)) }).pipe(

@@ -12,6 +12,7 @@ import {
   Forgetting,
   MemoryJournal,
   PayloadCodec,
+  PostgresJournal,
   Retention,
   SagaStore,
   Snapshots,
@@ -22,6 +23,7 @@ import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as Path from "node:path"
 import * as DatabaseFile from "./DatabaseFile.js"
 import * as EventBus from "./EventBus.js"
@@ -223,6 +225,132 @@ export const layerSqlite = (
       Layer.merge(Layer.mergeAll(EventBus.layer(options?.bus), Notifier.layerConsole, Ids.layerRandom))
     )
   }))
+
+/**
+ * @since 0.1.0
+ */
+export interface PostgresOptions {
+  /** The database, `postgres://user:password@host:port/database`. Default: `NERV_DATABASE_URL`. */
+  readonly url?: Redacted.Redacted | string | undefined
+  /** Take a snapshot of a document every this many versions (default 1000). */
+  readonly snapshotEvery?: number | undefined
+  /** Gzip payloads from this many bytes on (default: no compression). */
+  readonly compressFrom?: number | undefined
+  /** How payloads are encoded before they are sealed; overrides `compressFrom`. */
+  readonly codec?: Layer.Layer<PayloadCodec.PayloadCodec> | undefined
+  /**
+   * Where the master key is kept when none is configured: default `.nerv/master.key` under the
+   * working directory. Several nodes must share their master keys: configure them
+   * (`NERV_MASTER_KEYS`, `NERV_MASTER_KEYS_FILE`) rather than let each node make its own.
+   */
+  readonly masterKeyFile?: string | undefined
+  readonly encryption?: (SealedPayloads.Options & DataKeys.Options) | undefined
+  readonly budget?: Partial<VersionedStore.Budget> | undefined
+  readonly bus?: EventBus.Options | undefined
+  /** Options of the journal (group size, how long a commit waits for the head row). */
+  readonly journal?: PostgresJournal.Options | undefined
+}
+
+/**
+ * What `layerPostgres` provides: the document services, projection checkpoints, the data keys, the
+ * audit trail and `Forgetting`. (Retention and sagas' progress are the SQLite journal's so far.)
+ *
+ * @since 0.1.0
+ */
+export type PostgresServices =
+  | Services
+  | Checkpoints.Checkpoints
+  | Forgetting.Forgetting
+  | DataKeys.DataKeys
+  | AuditTrail.AuditTrail
+
+/**
+ * The PostgreSQL database `layerPostgres` uses by default: `NERV_DATABASE_URL`.
+ *
+ * @since 0.1.0
+ */
+export const databaseUrl: Config.Config<Redacted.Redacted> = Config.redacted("NERV_DATABASE_URL")
+
+/**
+ * Whether a database named on the command line (or in configuration) is a PostgreSQL URL rather
+ * than a SQLite file.
+ *
+ * @since 0.1.0
+ */
+export const isPostgresUrl = (database: string): boolean => /^postgres(ql)?:\/\//i.test(database.trim())
+
+const hasDataKeysPg = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+  const keys = yield* sql.unsafe<{ readonly n: number }>(
+    `SELECT count(*)::int AS n FROM ${KeyStore.table} WHERE wrapped IS NOT NULL OR forgotten_at IS NOT NULL`
+  )
+  return keys[0]!.n > 0
+}).pipe(Effect.mapError((cause) => new Errors.JournalError({ reason: "could not read the data key store", cause })))
+
+/**
+ * Everything durable in a PostgreSQL database that several nodes share: the journal (group commit,
+ * positions gap-free and in commit order, notifications that wake every node's store), snapshots
+ * and projection checkpoints, the wrapped data keys and the audit trail; a bus, random ids and
+ * console notifications. Payloads are sealed as under `layerSqlite`.
+ *
+ * @since 0.1.0
+ */
+export const layerPostgres = (
+  options?: PostgresOptions
+): Layer.Layer<PostgresServices, Errors.JournalError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.gen(function*() {
+    const url = options?.url === undefined
+      ? yield* databaseUrl
+      : Redacted.isRedacted(options.url)
+      ? options.url
+      : Redacted.make(options.url)
+    const inner = options?.codec ??
+      (options?.compressFrom === undefined
+        ? PayloadCodec.layerJson
+        : PayloadCodec.layerCompressed({ minBytes: options.compressFrom }))
+    const keyFile = options?.masterKeyFile ?? Path.resolve(".nerv", "master.key")
+    const named = (what: string) => (error: { readonly reason: string }) =>
+      new Errors.JournalError({ reason: `could not open ${what} in PostgreSQL: ${error.reason}`, cause: error })
+    const keyStore = KeyStore.layerSql.pipe(Layer.mapError(named("the data key store")))
+    const codec = SealedPayloads.layerConfigWith({
+      keyStore,
+      keyring: Layer.effect(
+        Keyring.Keyring,
+        Effect.zipRight(PostgresJournal.migrate, Keyring.configOrLocalFile(keyFile, hasDataKeysPg))
+      )
+    }, options?.encryption).pipe(Layer.provide(inner))
+    const journal = PostgresJournal.layer(options?.journal).pipe(Layer.provideMerge(codec))
+    const store = VersionedStore.layerFromJournal.pipe(
+      Layer.provideMerge(journal),
+      Layer.provide(Snapshots.layerPolicy(options?.snapshotEvery ?? 1_000)),
+      Layer.provide(options?.budget === undefined ? Layer.empty : VersionedStore.layerBudget(options.budget))
+    )
+    const audit = AuditTrail.layerSql.pipe(Layer.mapError(named("the audit trail")))
+    return Layer.mergeAll(store, audit).pipe(
+      Layer.provide(PostgresJournal.layerClient({ url })),
+      Layer.provideMerge(Forgetting.layer),
+      Layer.merge(Layer.mergeAll(EventBus.layer(options?.bus), Notifier.layerConsole, Ids.layerRandom))
+    )
+  }))
+
+/**
+ * The durable layer the configuration names: `layerPostgres` on `NERV_DATABASE_URL` when it is set,
+ * else `layerSqlite` on its file (`NERV_DATABASE`, else `.nerv/nerv.db`), created if `create`.
+ *
+ * @since 0.1.0
+ */
+export const layerDatabase = (
+  options?: { readonly create?: boolean | undefined }
+): Layer.Layer<PostgresServices, Errors.JournalError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(
+    Effect.map(
+      Config.option(databaseUrl),
+      (url): Layer.Layer<PostgresServices, Errors.JournalError | ConfigError.ConfigError> =>
+        url._tag === "Some" && Redacted.value(url.value).trim() !== ""
+          ? layerPostgres({ url: url.value })
+          : layerSqlite({ create: options?.create })
+    )
+  )
 
 /**
  * Exports the spans and metrics of the aspects (`Tracing.withTracing`, `Metrics.withMetrics`, the

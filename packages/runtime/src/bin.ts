@@ -2,7 +2,8 @@
 /**
  * The `nerv` binary: the command line on the durable embedded default (`Nerv.layerSqlite`), on
  * the file `--database` names, else `$NERV_DATABASE`, else `.nerv/nerv.db` in the working
- * directory. It creates that file only under `nerv init` or `--create`.
+ * directory. It creates that file only under `nerv init` or `--create`. On PostgreSQL
+ * (`Nerv.layerPostgres`) when `--database` or `$NERV_DATABASE_URL` is a `postgres://` URL.
  *
  * @since 0.1.0
  */
@@ -10,17 +11,23 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Path from "node:path"
 import * as Cli from "./Cli.js"
 import * as Ask from "./cli/Ask.js"
 import * as DatabaseFile from "./DatabaseFile.js"
 import * as Nerv from "./Nerv.js"
 
 Cli.run(process.argv, {
-  open: (filename, { create }) =>
-    // The database first: on a first start it makes the master key that seals ask's model.
-    Ask.layerBesideDatabase(filename).pipe(
-      Layer.provideMerge(Nerv.layerSqlite({ filename, create }))
-    ),
+  open: (database, { create }) =>
+    Nerv.isPostgresUrl(database)
+      // On PostgreSQL, the local files (a generated master key, ask's model) are kept in .nerv.
+      ? Ask.layerBesideDatabase(Path.resolve(".nerv", "nerv.db")).pipe(
+        Layer.provideMerge(Nerv.layerPostgres({ url: database }))
+      )
+      // The database first: on a first start it makes the master key that seals ask's model.
+      : Ask.layerBesideDatabase(database).pipe(
+        Layer.provideMerge(Nerv.layerSqlite({ filename: database, create }))
+      ),
   readOnly: (filename) => DatabaseFile.layerReadOnly(filename)
 }).pipe(
   Effect.provide(NodeContext.layer),

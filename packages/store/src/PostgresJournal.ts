@@ -38,7 +38,7 @@ import { Checkpoints } from "./Checkpoints.js"
 import { checkBatch } from "./internal/appendCheck.js"
 import { decodeEntries, encodeEvent, fromValues, selectList } from "./internal/eventRow.js"
 import { listen } from "./internal/pgListener.js"
-import { migrate } from "./internal/pgSchema.js"
+import { migrate as migrateSchema } from "./internal/pgSchema.js"
 import { Busy, InDoubt, makeWriter, NotCommitted, types } from "./internal/pgWriter.js"
 import type { Outcome, PendingAppend } from "./internal/sqliteWriter.js"
 import { makeSqlCheckpoints, makeSqlSnapshots } from "./internal/sqlSnapshots.js"
@@ -333,6 +333,18 @@ export const make: (
 })
 
 /**
+ * Brings a PostgreSQL journal database up to date: the journal's tables, and those of the data keys
+ * and the audit trail (`KeyStore.layerSql` and `AuditTrail.layerSql` run it on PostgreSQL). Nodes
+ * starting together migrate once.
+ *
+ * @since 0.1.0
+ */
+export const migrate: Effect.Effect<void, Errors.JournalError, SqlClient.SqlClient> = Effect.mapError(
+  Effect.asVoid(migrateSchema),
+  (cause) => new Errors.JournalError({ reason: "could not migrate", cause })
+)
+
+/**
  * A `PgClient` (the `SqlClient` of snapshots, checkpoints, keys and the audit trail) whose
  * `bigint` columns read as numbers, as the journal's do.
  *
@@ -359,7 +371,7 @@ export const layer = (
   PgClient.PgClient | SqlClient.SqlClient | PayloadCodec
 > =>
   Layer.scopedContext(Effect.gen(function*() {
-    yield* Effect.mapError(migrate, (cause) => new Errors.JournalError({ reason: "could not migrate", cause }))
+    yield* migrate
     const journal = yield* make(options)
     const snapshots = yield* makeSqlSnapshots(options?.pageSize ?? 1_000)
     const checkpoints = yield* makeSqlCheckpoints

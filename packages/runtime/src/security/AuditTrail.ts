@@ -11,7 +11,7 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { SqliteJournal } from "@nerv/store"
+import { PostgresJournal, SqliteJournal } from "@nerv/store"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
@@ -326,17 +326,18 @@ const toEntry = (row: Row): Entry => ({
 /**
  * A trail in a table of an `@effect/sql` database, created if missing. Appends from this process
  * are serialized; appends from other processes that race for the same sequence number lose on the
- * primary key and retry on the new head.
+ * primary key and retry on the new head (on PostgreSQL they take turns on an advisory lock first).
  *
  * @since 0.1.0
  */
 export const makeSql: Effect.Effect<AuditTrailService, AuditStoreError, SqlClient.SqlClient> = Effect.gen(function*() {
   const sql = yield* SqlClient.SqlClient
   const fail = (reason: string) => (cause: unknown) => new AuditStoreError({ reason, cause })
-  // In a NERV database file the table comes from the file's migrations; elsewhere (until that
-  // journal's migrations hold it) it is created here.
+  // In a NERV database (a SQLite file, a PostgreSQL journal) the table comes from its migrations;
+  // elsewhere it is created here.
   yield* sql.onDialectOrElse({
     sqlite: () => SqliteJournal.migrate,
+    pg: () => PostgresJournal.migrate,
     orElse: () =>
       Effect.asVoid(sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
     sequence BIGINT PRIMARY KEY,
@@ -364,6 +365,12 @@ export const makeSql: Effect.Effect<AuditTrailService, AuditStoreError, SqlClien
 
   const appendOnce = (draft: Draft) =>
     sql.withTransaction(Effect.gen(function*() {
+      // On PostgreSQL, nodes take turns: a transaction-scoped lock instead of losing on the key
+      // (SQLite's transactions already take the file's write lock).
+      yield* sql.onDialectOrElse({
+        pg: () => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(hashtext(${table}))`),
+        orElse: () => Effect.void
+      })
       const [last] = yield* sql<{ readonly sequence: number; readonly hash: string }>`
         SELECT sequence, hash FROM ${sql(table)} ORDER BY sequence DESC LIMIT 1`
       const entry = seal(draft, last && { sequence: Number(last.sequence), hash: last.hash }, yield* DateTime.now)

@@ -7,7 +7,7 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { SqliteJournal } from "@nerv/store"
+import { PostgresJournal, SqliteJournal } from "@nerv/store"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
@@ -179,10 +179,11 @@ export const makeSql: Effect.Effect<KeyStoreService, KeyStoreError, SqlClient.Sq
       sql`PRAGMA secure_delete = ON`.pipe(Effect.asVoid, Effect.mapError(failed("could not set secure_delete"))),
     orElse: () => Effect.void
   })
-  // In a NERV database file the table comes from the file's migrations; elsewhere (until that
-  // journal's migrations hold it) it is created here.
+  // In a NERV database (a SQLite file, a PostgreSQL journal) the table comes from its migrations;
+  // elsewhere it is created here.
   yield* sql.onDialectOrElse({
     sqlite: () => SqliteJournal.migrate,
+    pg: () => PostgresJournal.migrate,
     orElse: () =>
       Effect.asVoid(sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
     document_id TEXT PRIMARY KEY,

@@ -1,13 +1,17 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { SqliteJournal } from "@nerv/store"
+import { PostgresJournal, SqliteJournal } from "@nerv/store"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as AuditTrail from "../../src/security/AuditTrail.js"
+import { pgLayer, tempSchema } from "../fixtures/postgres.js"
 import { sqliteLayer } from "./fixtures.js"
 
 const draft = (n: number): AuditTrail.Draft => ({
@@ -88,129 +92,157 @@ describe("AuditTrail", () => {
     })
   })
 
-  describe("in the journal's SQLite database", () => {
-    const withTrail = <A, E>(
-      f: (trail: AuditTrail.AuditTrailService, sql: SqlClient.SqlClient) => Effect.Effect<A, E>
-    ) =>
-      Effect.gen(function*() {
-        const trail = yield* AuditTrail.makeSql
-        yield* fill(trail, 6)
-        assert.strictEqual((yield* trail.verify())._tag, "Intact")
-        return yield* f(trail, yield* SqlClient.SqlClient)
-      }).pipe(Effect.provide(sqliteLayer))
-
-    it.effect("stores and reads records in order, and pages through them", () =>
-      withTrail((trail) =>
-        Effect.gen(function*() {
-          const page = yield* trail.read({ after: 2, limit: 3 })
-          assert.deepStrictEqual(page.map((e) => e.sequence), [3, 4, 5])
-          assert.deepStrictEqual(page[0], { ...page[0]!, ...draft(3) })
-        })
-      ))
-
-    it.effect("detects an edited record", () =>
-      withTrail((trail, sql) =>
-        Effect.gen(function*() {
-          yield* sql`UPDATE nerv_audit SET outcome = 'succeeded' WHERE sequence = 3`
-          const result = yield* trail.verify()
-          assert.deepStrictEqual(result, {
-            _tag: "Broken",
-            sequence: 3,
-            reason: "its content was changed after it was written"
-          })
-        })
-      ))
-
-    it.effect("keeps a causation id where one is given, verifies records without one, and detects it edited", () =>
-      withTrail((trail, sql) =>
-        Effect.gen(function*() {
-          const caused = yield* trail.append({ ...draft(7), causationId: "event-7" })
-          assert.strictEqual(caused.causationId, "event-7")
-          const [older, newer] = yield* trail.read({ after: 5 })
-          assert.isFalse("causationId" in older!)
-          assert.strictEqual(newer!.causationId, "event-7")
-          assert.strictEqual((yield* trail.verify())._tag, "Intact")
-          yield* sql`UPDATE nerv_audit SET causation_id = 'event-8' WHERE sequence = 7`
-          assert.deepStrictEqual(yield* trail.verify(), {
-            _tag: "Broken",
-            sequence: 7,
-            reason: "its content was changed after it was written"
-          })
-        })
-      ))
-
-    it.effect("detects a dropped record", () =>
-      withTrail((trail, sql) =>
-        Effect.gen(function*() {
-          yield* sql`DELETE FROM nerv_audit WHERE sequence = 2`
-          const result = yield* trail.verify()
-          assert.strictEqual(result._tag === "Broken" && result.sequence, 2)
-        })
-      ))
-
-    it.effect("detects reordered records", () =>
-      withTrail((trail, sql) =>
-        Effect.gen(function*() {
-          yield* sql`UPDATE nerv_audit SET sequence = -1 WHERE sequence = 4`
-          yield* sql`UPDATE nerv_audit SET sequence = 4 WHERE sequence = 5`
-          yield* sql`UPDATE nerv_audit SET sequence = 5 WHERE sequence = -1`
-          const result = yield* trail.verify()
-          assert.strictEqual(result._tag === "Broken" && result.sequence, 4)
-        })
-      ))
-
-    it.effect("detects roles rewritten to something that is not even JSON", () =>
-      withTrail((trail, sql) =>
-        Effect.gen(function*() {
-          yield* sql`UPDATE nerv_audit SET roles = 'admin' WHERE sequence = 6`
-          const result = yield* trail.verify()
-          assert.strictEqual(result._tag === "Broken" && result.sequence, 6)
-        })
-      ))
-
-    it.effect("continues the chain across restarts", () =>
-      withTrail((_, sql) =>
-        Effect.gen(function*() {
-          const again = yield* Effect.provideService(AuditTrail.makeSql, SqlClient.SqlClient, sql)
-          const next = yield* again.append(draft(7))
-          assert.strictEqual(next.sequence, 7)
-          assert.strictEqual((yield* again.verify())._tag, "Intact")
-        })
-      ))
-
-    it.effect("serializes concurrent appends into one unbroken chain", () =>
-      withTrail((trail) =>
-        Effect.gen(function*() {
-          yield* Effect.forEach(Array.from({ length: 50 }, (_, i) => draft(i + 10)), trail.append, {
-            concurrency: "unbounded"
-          })
-          const result = yield* trail.verify()
-          assert.deepStrictEqual(result._tag === "Intact" && result.count, 56)
-        })
-      ))
-
-    it.live("keeps one chain when several processes append to one file at once", () =>
-      Effect.gen(function*() {
+  /** The databases the trail is kept in, and four connections to one of them, as four processes have. */
+  const databases: ReadonlyArray<{
+    readonly name: string
+    readonly layer: Layer.Layer<SqlClient.SqlClient, unknown>
+    readonly connections: Effect.Effect<ReadonlyArray<Context.Context<SqlClient.SqlClient>>, never, Scope.Scope>
+  }> = [
+    {
+      name: "SQLite",
+      layer: sqliteLayer,
+      connections: Effect.gen(function*() {
         const dir = yield* Effect.acquireRelease(
           Effect.sync(() => mkdtempSync(join(tmpdir(), "nerv-audit-"))),
           (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
         )
-        // Four connections of their own, as four processes have, appending at the same time.
-        const trails = yield* Effect.forEach([0, 1, 2, 3], () =>
-          Effect.flatMap(
-            Layer.build(SqliteJournal.layerClient({ filename: join(dir, "audit.db") })),
-            (client) => Effect.provide(AuditTrail.makeSql, client)
-          ))
-        yield* Effect.forEach(
-          trails,
-          (trail, t) =>
-            Effect.forEach(Array.from({ length: 25 }, (_, i) => draft(t * 100 + i)), trail.append, { discard: true }),
-          { concurrency: "unbounded" }
+        return yield* Effect.forEach(
+          [0, 1, 2, 3],
+          () => Layer.build(SqliteJournal.layerClient({ filename: join(dir, "audit.db") })).pipe(Effect.orDie)
         )
-        for (const trail of trails) {
-          const result = yield* trail.verify()
-          assert.deepStrictEqual(result._tag === "Intact" && result.count, 100)
-        }
-      }).pipe(Effect.scoped))
-  })
+      })
+    },
+    {
+      name: "PostgreSQL",
+      layer: pgLayer,
+      connections: Effect.flatMap(tempSchema, (url) =>
+        Effect.forEach(
+          [0, 1, 2, 3],
+          () => Layer.build(PostgresJournal.layerClient({ url: Redacted.make(url) })).pipe(Effect.orDie)
+        ))
+    }
+  ]
+
+  for (const database of databases) {
+    describe(`in the journal's ${database.name} database`, () => {
+      const withTrail = <A, E>(
+        f: (trail: AuditTrail.AuditTrailService, sql: SqlClient.SqlClient) => Effect.Effect<A, E>
+      ) =>
+        Effect.gen(function*() {
+          const trail = yield* AuditTrail.makeSql
+          yield* fill(trail, 6)
+          assert.strictEqual((yield* trail.verify())._tag, "Intact")
+          return yield* f(trail, yield* SqlClient.SqlClient)
+        }).pipe(Effect.provide(database.layer))
+
+      it.effect("stores and reads records in order, and pages through them", () =>
+        withTrail((trail) =>
+          Effect.gen(function*() {
+            const page = yield* trail.read({ after: 2, limit: 3 })
+            assert.deepStrictEqual(page.map((e) => e.sequence), [3, 4, 5])
+            assert.deepStrictEqual(page[0], { ...page[0]!, ...draft(3) })
+          })
+        ))
+
+      it.effect("detects an edited record", () =>
+        withTrail((trail, sql) =>
+          Effect.gen(function*() {
+            yield* sql`UPDATE nerv_audit SET outcome = 'succeeded' WHERE sequence = 3`
+            const result = yield* trail.verify()
+            assert.deepStrictEqual(result, {
+              _tag: "Broken",
+              sequence: 3,
+              reason: "its content was changed after it was written"
+            })
+          })
+        ))
+
+      it.effect("keeps a causation id where one is given, verifies records without one, and detects it edited", () =>
+        withTrail((trail, sql) =>
+          Effect.gen(function*() {
+            const caused = yield* trail.append({ ...draft(7), causationId: "event-7" })
+            assert.strictEqual(caused.causationId, "event-7")
+            const [older, newer] = yield* trail.read({ after: 5 })
+            assert.isFalse("causationId" in older!)
+            assert.strictEqual(newer!.causationId, "event-7")
+            assert.strictEqual((yield* trail.verify())._tag, "Intact")
+            yield* sql`UPDATE nerv_audit SET causation_id = 'event-8' WHERE sequence = 7`
+            assert.deepStrictEqual(yield* trail.verify(), {
+              _tag: "Broken",
+              sequence: 7,
+              reason: "its content was changed after it was written"
+            })
+          })
+        ))
+
+      it.effect("detects a dropped record", () =>
+        withTrail((trail, sql) =>
+          Effect.gen(function*() {
+            yield* sql`DELETE FROM nerv_audit WHERE sequence = 2`
+            const result = yield* trail.verify()
+            assert.strictEqual(result._tag === "Broken" && result.sequence, 2)
+          })
+        ))
+
+      it.effect("detects reordered records", () =>
+        withTrail((trail, sql) =>
+          Effect.gen(function*() {
+            yield* sql`UPDATE nerv_audit SET sequence = -1 WHERE sequence = 4`
+            yield* sql`UPDATE nerv_audit SET sequence = 4 WHERE sequence = 5`
+            yield* sql`UPDATE nerv_audit SET sequence = 5 WHERE sequence = -1`
+            const result = yield* trail.verify()
+            assert.strictEqual(result._tag === "Broken" && result.sequence, 4)
+          })
+        ))
+
+      it.effect("detects roles rewritten to something that is not even JSON", () =>
+        withTrail((trail, sql) =>
+          Effect.gen(function*() {
+            yield* sql`UPDATE nerv_audit SET roles = 'admin' WHERE sequence = 6`
+            const result = yield* trail.verify()
+            assert.strictEqual(result._tag === "Broken" && result.sequence, 6)
+          })
+        ))
+
+      it.effect("continues the chain across restarts", () =>
+        withTrail((_, sql) =>
+          Effect.gen(function*() {
+            const again = yield* Effect.provideService(AuditTrail.makeSql, SqlClient.SqlClient, sql)
+            const next = yield* again.append(draft(7))
+            assert.strictEqual(next.sequence, 7)
+            assert.strictEqual((yield* again.verify())._tag, "Intact")
+          })
+        ))
+
+      it.effect("serializes concurrent appends into one unbroken chain", () =>
+        withTrail((trail) =>
+          Effect.gen(function*() {
+            yield* Effect.forEach(Array.from({ length: 50 }, (_, i) => draft(i + 10)), trail.append, {
+              concurrency: "unbounded"
+            })
+            const result = yield* trail.verify()
+            assert.deepStrictEqual(result._tag === "Intact" && result.count, 56)
+          })
+        ))
+
+      it.live("keeps one chain when several processes append to one database at once", () =>
+        Effect.gen(function*() {
+          // Four connections of their own, as four processes have, appending at the same time.
+          const trails = yield* Effect.forEach(
+            yield* database.connections,
+            (client) => Effect.provide(AuditTrail.makeSql, client)
+          )
+          yield* Effect.forEach(
+            trails,
+            (trail, t) =>
+              Effect.forEach(Array.from({ length: 25 }, (_, i) => draft(t * 100 + i)), trail.append, { discard: true }),
+            { concurrency: "unbounded" }
+          )
+          for (const trail of trails) {
+            const result = yield* trail.verify()
+            assert.deepStrictEqual(result._tag === "Intact" && result.count, 100)
+          }
+        }).pipe(Effect.scoped))
+    })
+  }
 })

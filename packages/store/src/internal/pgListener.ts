@@ -44,7 +44,8 @@ export const listen = (
       }
       connect(config, finish).then(async (opened) => {
         client = opened
-        if (done) return finish()
+        // Interrupted while connecting: the connection is closed at once.
+        if (done) return void opened.end().catch(() => undefined)
         opened.on("end", finish)
         opened.on("notification", (message) => {
           if (message.payload !== instance) wake()

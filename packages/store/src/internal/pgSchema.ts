@@ -68,6 +68,32 @@ export const migrations = {
       document_id text NOT NULL UNIQUE,
       forgotten_at bigint NOT NULL
     )`
+  ),
+  "2_security": statements(
+    // The wrapped per-document data keys (KeyStore.layerSql) and the hash-chained audit trail
+    // (AuditTrail.layerSql), with the DDL those layers run on a database that is not a journal's.
+    `CREATE TABLE IF NOT EXISTS nerv_data_keys (
+      document_id TEXT PRIMARY KEY,
+      key_id TEXT,
+      master_key_id TEXT,
+      wrapped TEXT,
+      created_at TEXT NOT NULL,
+      forgotten_at TEXT
+    )`,
+    `CREATE TABLE IF NOT EXISTS nerv_audit (
+      sequence BIGINT PRIMARY KEY,
+      recorded_at TEXT NOT NULL,
+      principal TEXT NOT NULL,
+      roles TEXT NOT NULL,
+      action TEXT NOT NULL,
+      target TEXT,
+      outcome TEXT NOT NULL,
+      detail TEXT,
+      correlation_id TEXT NOT NULL,
+      previous_hash TEXT NOT NULL,
+      hash TEXT NOT NULL,
+      causation_id TEXT
+    )`
   )
 }
 
