@@ -6,8 +6,9 @@ import * as Stream from "effect/Stream"
 import { spawn } from "node:child_process"
 import { join } from "node:path"
 import { Projection, Rebuild, VersionedStore } from "../src/index.js"
+import { type Backend, backends, storeOn } from "./fixtures/backends.js"
 import { counter, expectedCounter } from "./fixtures/counter.js"
-import { listAll, sqliteStore, tempDir } from "./fixtures/events.js"
+import { listAll } from "./fixtures/events.js"
 
 interface Ack {
   readonly documentId: string
@@ -19,13 +20,14 @@ interface Ack {
  * Starts the writer, lets it run for a random while after it is ready, and `kill -9`s it in the
  * middle of its stream of commands. Returns the commands it acknowledged before it died.
  */
-const runAndKill = (file: string, round: number) =>
+const runAndKill = (backend: Backend, address: string, round: number) =>
   Effect.async<ReadonlyArray<Ack>, Error>((resume) => {
     const child = spawn(process.execPath, [
       "--import",
       "tsx",
       join(import.meta.dirname, "fixtures", "writer.ts"),
-      file,
+      backend.name,
+      address,
       `${round}`
     ], {
       cwd: join(import.meta.dirname, ".."),
@@ -103,21 +105,23 @@ const check = (acks: ReadonlyArray<Ack>) =>
   })
 
 describe("crash safety", () => {
-  it.live(
-    "kill -9 during a stream of acknowledged commands loses nothing and shows nothing partial",
-    () =>
-      Effect.gen(function*() {
-        const file = join(yield* tempDir, "journal.db")
-        const layer = sqliteStore(file, 25)
-        let heads = 0
-        for (let round = 0; round < 4; round++) {
-          const acks = yield* runAndKill(file, round)
-          assert.isAbove(acks.length, 0, `round ${round} acknowledged nothing before it was killed`)
-          const { head } = yield* Effect.scoped(Effect.provide(check(acks), layer))
-          assert.isAbove(head, heads)
-          heads = head
-        }
-      }).pipe(Effect.scoped),
-    { timeout: 120_000 }
-  )
+  for (const backend of backends) {
+    it.live(
+      `${backend.name}: kill -9 during a stream of acknowledged commands loses nothing and shows nothing partial`,
+      () =>
+        Effect.gen(function*() {
+          const address = yield* backend.database
+          const layer = storeOn(backend, address, 25)
+          let heads = 0
+          for (let round = 0; round < 4; round++) {
+            const acks = yield* runAndKill(backend, address, round)
+            assert.isAbove(acks.length, 0, `round ${round} acknowledged nothing before it was killed`)
+            const { head } = yield* Effect.scoped(Effect.provide(check(acks), layer))
+            assert.isAbove(head, heads)
+            heads = head
+          }
+        }).pipe(Effect.scoped),
+      { timeout: 120_000 }
+    )
+  }
 })
