@@ -1,25 +1,30 @@
 /**
  * Several OS processes on one SQLite file, each with the durable embedded default
- * (`Nerv.layerSqlite`): the journal is the truth and every process's store follows it.
+ * (`Nerv.layerSqlite`), and the same cases as several nodes on one PostgreSQL database
+ * (`Nerv.layerPostgres`): the journal is the truth and every process's store follows it.
  * The processes are `fixtures/process.ts`.
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Documents, Journal } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Nerv } from "../src/index.js"
+import { Keyring, Nerv } from "../src/index.js"
+import { tempSchema } from "./fixtures/postgres.js"
 
 const fixture = join(import.meta.dirname, "fixtures", "process.ts")
 
 /** A fresh database folder for the scope. */
-const database = Effect.map(
+const sqliteDatabase = Effect.map(
   Effect.acquireRelease(
     Effect.sync(() => mkdtempSync(join(tmpdir(), "nerv-processes-"))),
     (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
@@ -27,10 +32,38 @@ const database = Effect.map(
   (dir) => join(dir, "nerv.db")
 )
 
+/**
+ * The master keys every node of a PostgreSQL run shares (configured, as several nodes must be:
+ * a SQLite file's processes share the key file beside it).
+ */
+const sharedKeys = { NERV_MASTER_KEYS: Keyring.generate("nodes") }
+
+/** Where the processes of a run keep their documents, and what each needs to open them. */
+interface Target {
+  readonly name: string
+  readonly database: Effect.Effect<string, never, Scope.Scope>
+  readonly env: Record<string, string>
+}
+
+const targets: ReadonlyArray<Target> = [
+  { name: "several processes on one SQLite file", database: sqliteDatabase, env: {} },
+  { name: "several nodes on one PostgreSQL database", database: tempSchema, env: sharedKeys }
+]
+
+const layerOf = (database: string): Layer.Layer<Nerv.Services, unknown> =>
+  Nerv.isPostgresUrl(database) ? Nerv.layerPostgres({ url: database }) : Nerv.layerSqlite({ filename: database })
+
 /** Runs a program in this test process on the database, as one more process would. */
-const inProcess = <A, E>(file: string, program: Effect.Effect<A, E, Nerv.SqliteServices>) =>
+const inProcess = <A, E>(file: string, program: Effect.Effect<A, E, Nerv.Services>) =>
   program.pipe(
-    Effect.provide(Nerv.layerSqlite({ filename: file })),
+    Effect.provide(layerOf(file)),
+    Effect.withConfigProvider(
+      Nerv.isPostgresUrl(file)
+        ? ConfigProvider.fromMap(new Map(Object.entries(sharedKeys))).pipe(
+          ConfigProvider.orElse(() => ConfigProvider.fromEnv())
+        )
+        : ConfigProvider.fromEnv()
+    ),
     Logger.withMinimumLogLevel(LogLevel.Error),
     Effect.scoped
   )
@@ -46,6 +79,7 @@ interface Finished {
 const start = (file: string, ...args: Array<string>) =>
   spawn(process.execPath, ["--import", "tsx", fixture, file, ...args], {
     cwd: join(import.meta.dirname, ".."),
+    env: Nerv.isPostgresUrl(file) ? { ...process.env, ...sharedKeys } : process.env,
     stdio: ["pipe", "pipe", "pipe"]
   })
 
@@ -93,138 +127,140 @@ const assertAllSucceeded = (runs: ReadonlyArray<Finished>) => {
 const create = (file: string, titles: ReadonlyArray<string>) =>
   inProcess(file, Effect.forEach(titles, (title) => Documents.create({ title, content: "v1", author: "ann" })))
 
-describe("several processes on one SQLite file", () => {
-  it.live("4 processes × 50 updates of 4 documents: 200 acknowledged, gap-free", () =>
-    Effect.gen(function*() {
-      const file = yield* database
-      const ids = yield* create(file, ["a", "b", "c", "d"])
-      const runs = yield* runAll(file, ids.map((id, p) => ["blind", id, "50", `p${p}`]))
-      assertAllSucceeded(runs)
-      assert.strictEqual(acknowledged(runs).length, 200)
-      const entries = yield* inProcess(
-        file,
-        Effect.flatMap(Journal.Journal, (journal) => Stream.runCollect(journal.read()))
-      ).pipe(Effect.map(Chunk.toReadonlyArray))
-      // Positions are gap-free across the processes; every document's versions are consecutive.
-      assert.deepStrictEqual(entries.map((e) => e.position), Array.from({ length: 204 }, (_, i) => i + 1))
-      for (const [p, id] of ids.entries()) {
-        const contents = yield* contentsOf(file, id)
-        assert.deepStrictEqual(contents, [
-          "DocumentCreated",
-          ...Array.from({ length: 50 }, (_, i) => `p${p} #${i}`)
-        ])
-      }
-    }).pipe(Effect.scoped), { timeout: 120_000 })
-
-  it.live(
-    "4 processes × 25 blind updates of one document: version 101, every update once",
-    () =>
+for (const target of targets) {
+  describe(target.name, () => {
+    it.live("4 processes × 50 updates of 4 documents: 200 acknowledged, gap-free", () =>
       Effect.gen(function*() {
-        const file = yield* database
-        const [id] = yield* create(file, ["shared"])
-        const runs = yield* runAll(file, [0, 1, 2, 3].map((p) => ["blind", id!, "25", `p${p}`]))
+        const file = yield* target.database
+        const ids = yield* create(file, ["a", "b", "c", "d"])
+        const runs = yield* runAll(file, ids.map((id, p) => ["blind", id, "50", `p${p}`]))
         assertAllSucceeded(runs)
-        assert.strictEqual(acknowledged(runs).length, 100)
-        const contents = yield* contentsOf(file, id!)
-        assert.strictEqual(contents.length, 101)
-        assert.deepStrictEqual(
-          [...contents.slice(1)].sort(),
-          [0, 1, 2, 3].flatMap((p) => Array.from({ length: 25 }, (_, i) => `p${p} #${i}`)).sort()
-        )
-        // Each process's updates landed in its own order, each at the version it was acknowledged at.
-        for (const line of acknowledged(runs)) {
-          const [, version, ...content] = line.split(" ")
-          assert.strictEqual(contents[Number(version) - 1], content.join(" "))
+        assert.strictEqual(acknowledged(runs).length, 200)
+        const entries = yield* inProcess(
+          file,
+          Effect.flatMap(Journal.Journal, (journal) => Stream.runCollect(journal.read()))
+        ).pipe(Effect.map(Chunk.toReadonlyArray))
+        // Positions are gap-free across the processes; every document's versions are consecutive.
+        assert.deepStrictEqual(entries.map((e) => e.position), Array.from({ length: 204 }, (_, i) => i + 1))
+        for (const [p, id] of ids.entries()) {
+          const contents = yield* contentsOf(file, id)
+          assert.deepStrictEqual(contents, [
+            "DocumentCreated",
+            ...Array.from({ length: 50 }, (_, i) => `p${p} #${i}`)
+          ])
         }
-      }).pipe(Effect.scoped),
-    { timeout: 120_000 }
-  )
+      }).pipe(Effect.scoped), { timeout: 120_000 })
 
-  it.live(
-    "4 processes naming the version they read, re-reading on a conflict: all succeed",
-    () =>
-      Effect.gen(function*() {
-        const file = yield* database
-        const [id] = yield* create(file, ["shared"])
-        const runs = yield* runAll(file, [0, 1, 2, 3].map((p) => ["expected", id!, "25", `p${p}`]))
-        assertAllSucceeded(runs)
-        assert.strictEqual(acknowledged(runs).length, 100)
-        assert.strictEqual((yield* contentsOf(file, id!)).length, 101)
-      }).pipe(Effect.scoped),
-    { timeout: 120_000 }
-  )
+    it.live(
+      "4 processes × 25 blind updates of one document: version 101, every update once",
+      () =>
+        Effect.gen(function*() {
+          const file = yield* target.database
+          const [id] = yield* create(file, ["shared"])
+          const runs = yield* runAll(file, [0, 1, 2, 3].map((p) => ["blind", id!, "25", `p${p}`]))
+          assertAllSucceeded(runs)
+          assert.strictEqual(acknowledged(runs).length, 100)
+          const contents = yield* contentsOf(file, id!)
+          assert.strictEqual(contents.length, 101)
+          assert.deepStrictEqual(
+            [...contents.slice(1)].sort(),
+            [0, 1, 2, 3].flatMap((p) => Array.from({ length: 25 }, (_, i) => `p${p} #${i}`)).sort()
+          )
+          // Each process's updates landed in its own order, each at the version it was acknowledged at.
+          for (const line of acknowledged(runs)) {
+            const [, version, ...content] = line.split(" ")
+            assert.strictEqual(contents[Number(version) - 1], content.join(" "))
+          }
+        }).pipe(Effect.scoped),
+      { timeout: 120_000 }
+    )
 
-  it.live(
-    "a process that stays up reads another process's create and update, then updates it",
-    () =>
-      Effect.gen(function*() {
-        const file = yield* database
-        yield* create(file, ["seed"])
-        const server = start(file, "serve")
-        const answers: Array<string> = []
-        const waiting: Array<(line: string) => void> = []
-        linesOf(server, (line) => {
-          const next = waiting.shift()
-          if (next !== undefined) next(line)
-          else answers.push(line)
-        })
-        const next = Effect.async<string>((resume) => {
-          const line = answers.shift()
-          if (line !== undefined) resume(Effect.succeed(line))
-          else waiting.push((line) => resume(Effect.succeed(line)))
-        })
-        const ask = (request: string) =>
-          Effect.zipRight(Effect.sync(() => server.stdin!.write(request + "\n")), Effect.map(next, JSON.parse))
-        yield* Effect.addFinalizer(() => Effect.sync(() => server.kill("SIGKILL")))
-        assert.strictEqual(yield* next, "READY")
+    it.live(
+      "4 processes naming the version they read, re-reading on a conflict: all succeed",
+      () =>
+        Effect.gen(function*() {
+          const file = yield* target.database
+          const [id] = yield* create(file, ["shared"])
+          const runs = yield* runAll(file, [0, 1, 2, 3].map((p) => ["expected", id!, "25", `p${p}`]))
+          assertAllSucceeded(runs)
+          assert.strictEqual(acknowledged(runs).length, 100)
+          assert.strictEqual((yield* contentsOf(file, id!)).length, 101)
+        }).pipe(Effect.scoped),
+      { timeout: 120_000 }
+    )
 
-        // Another process creates and updates a document while the server runs.
-        const [id] = yield* create(file, ["Plan"])
-        yield* inProcess(file, Documents.update(id!, { content: "v2" }, { editor: "bob" }))
-        // The server's next read sees both: reads look whether the journal moved on first.
-        assert.deepInclude(yield* ask(`get ${id}`), { version: 2, content: "v2", title: "Plan" })
-        // And it can update it: its view is not behind, and its write is the journal's next version.
-        assert.deepInclude(yield* ask(`update ${id} from the server`), { version: 3, content: "from the server" })
-        assert.deepStrictEqual((yield* contentsOf(file, id!)).slice(1), ["v2", "from the server"])
-        // What the server creates, this process reads.
-        const created: { readonly created: string } = yield* ask("create from-server")
-        assert.strictEqual((yield* inProcess(file, Documents.get(created.created))).title, "from-server")
-      }).pipe(Effect.scoped),
-    { timeout: 120_000 }
-  )
-
-  it.live(
-    "kill -9 of one of 3 writers: the other two finish with no failure, and nothing acknowledged is lost",
-    () =>
-      Effect.gen(function*() {
-        const file = yield* database
-        const [shared, own1, own2] = yield* create(file, ["shared", "own 1", "own 2"])
-        const victim = start(file, "hammer", shared!, "victim")
-        const victimAcks: Array<string> = []
-        const killed = Effect.async<void>((resume) => {
-          linesOf(victim, (line) => {
-            victimAcks.push(line)
-            if (victimAcks.length === 30) victim.kill("SIGKILL")
+    it.live(
+      "a process that stays up reads another process's create and update, then updates it",
+      () =>
+        Effect.gen(function*() {
+          const file = yield* target.database
+          yield* create(file, ["seed"])
+          const server = start(file, "serve")
+          const answers: Array<string> = []
+          const waiting: Array<(line: string) => void> = []
+          linesOf(server, (line) => {
+            const next = waiting.shift()
+            if (next !== undefined) next(line)
+            else answers.push(line)
           })
-          victim.on("exit", () => resume(Effect.void))
-        })
-        const others = runAll(file, [
-          ["blind", shared!, "60", "survivor1"],
-          ["blind", own1!, "60", "survivor2"]
-        ])
-        const [runs] = yield* Effect.all([others, killed], { concurrency: "unbounded" })
-        assertAllSucceeded(runs)
-        assert.strictEqual(acknowledged(runs).length, 120)
-        assert.isAtLeast(victimAcks.length, 30)
-        // Every update acknowledged by any of the three is in the journal, at the version acknowledged.
-        const contents = yield* contentsOf(file, shared!)
-        for (const line of [...victimAcks, ...acknowledged(runs.slice(0, 1))]) {
-          const [, version, ...content] = line.split(" ")
-          assert.strictEqual(contents[Number(version) - 1], content.join(" "))
-        }
-        assert.strictEqual((yield* contentsOf(file, own1!)).length, 61)
-        assert.strictEqual((yield* contentsOf(file, own2!)).length, 1)
-      }).pipe(Effect.scoped),
-    { timeout: 120_000 }
-  )
-})
+          const next = Effect.async<string>((resume) => {
+            const line = answers.shift()
+            if (line !== undefined) resume(Effect.succeed(line))
+            else waiting.push((line) => resume(Effect.succeed(line)))
+          })
+          const ask = (request: string) =>
+            Effect.zipRight(Effect.sync(() => server.stdin!.write(request + "\n")), Effect.map(next, JSON.parse))
+          yield* Effect.addFinalizer(() => Effect.sync(() => server.kill("SIGKILL")))
+          assert.strictEqual(yield* next, "READY")
+
+          // Another process creates and updates a document while the server runs.
+          const [id] = yield* create(file, ["Plan"])
+          yield* inProcess(file, Documents.update(id!, { content: "v2" }, { editor: "bob" }))
+          // The server's next read sees both: reads look whether the journal moved on first.
+          assert.deepInclude(yield* ask(`get ${id}`), { version: 2, content: "v2", title: "Plan" })
+          // And it can update it: its view is not behind, and its write is the journal's next version.
+          assert.deepInclude(yield* ask(`update ${id} from the server`), { version: 3, content: "from the server" })
+          assert.deepStrictEqual((yield* contentsOf(file, id!)).slice(1), ["v2", "from the server"])
+          // What the server creates, this process reads.
+          const created: { readonly created: string } = yield* ask("create from-server")
+          assert.strictEqual((yield* inProcess(file, Documents.get(created.created))).title, "from-server")
+        }).pipe(Effect.scoped),
+      { timeout: 120_000 }
+    )
+
+    it.live(
+      "kill -9 of one of 3 writers: the other two finish with no failure, and nothing acknowledged is lost",
+      () =>
+        Effect.gen(function*() {
+          const file = yield* target.database
+          const [shared, own1, own2] = yield* create(file, ["shared", "own 1", "own 2"])
+          const victim = start(file, "hammer", shared!, "victim")
+          const victimAcks: Array<string> = []
+          const killed = Effect.async<void>((resume) => {
+            linesOf(victim, (line) => {
+              victimAcks.push(line)
+              if (victimAcks.length === 30) victim.kill("SIGKILL")
+            })
+            victim.on("exit", () => resume(Effect.void))
+          })
+          const others = runAll(file, [
+            ["blind", shared!, "60", "survivor1"],
+            ["blind", own1!, "60", "survivor2"]
+          ])
+          const [runs] = yield* Effect.all([others, killed], { concurrency: "unbounded" })
+          assertAllSucceeded(runs)
+          assert.strictEqual(acknowledged(runs).length, 120)
+          assert.isAtLeast(victimAcks.length, 30)
+          // Every update acknowledged by any of the three is in the journal, at the version acknowledged.
+          const contents = yield* contentsOf(file, shared!)
+          for (const line of [...victimAcks, ...acknowledged(runs.slice(0, 1))]) {
+            const [, version, ...content] = line.split(" ")
+            assert.strictEqual(contents[Number(version) - 1], content.join(" "))
+          }
+          assert.strictEqual((yield* contentsOf(file, own1!)).length, 61)
+          assert.strictEqual((yield* contentsOf(file, own2!)).length, 1)
+        }).pipe(Effect.scoped),
+      { timeout: 120_000 }
+    )
+  })
+}
