@@ -90,7 +90,7 @@ const linesOf = (child: ChildProcess, onLine: (line: string) => void) => {
     buffered += data
     const lines = buffered.split("\n")
     buffered = lines.pop()!
-    for (const line of lines) if (/^(OK|ACK|RETRIES|FAILED|READY|\{)/.test(line)) onLine(line)
+    for (const line of lines) if (/^(OK|ACK|RETRIES|FAILED|READY|DONE|\{)/.test(line)) onLine(line)
   })
 }
 
@@ -264,3 +264,144 @@ for (const target of targets) {
     )
   })
 }
+
+/** A running process's lines: `next` waits for the next one, `ask` writes a request and reads a JSON answer. */
+const conversation = (child: ChildProcess, onAck: (line: string) => void = () => {}) => {
+  const lines: Array<string> = []
+  const waiting: Array<(line: string) => void> = []
+  linesOf(child, (line) => {
+    if (line.startsWith("OK ")) return onAck(line)
+    const next = waiting.shift()
+    if (next !== undefined) next(line)
+    else lines.push(line)
+  })
+  const next = Effect.async<string>((resume) => {
+    const line = lines.shift()
+    if (line !== undefined) resume(Effect.succeed(line))
+    else waiting.push((line) => resume(Effect.succeed(line)))
+  })
+  return {
+    next,
+    ask: (request: string) =>
+      Effect.zipRight(Effect.sync(() => child.stdin!.write(request + "\n")), Effect.map(next, JSON.parse))
+  }
+}
+
+interface Ack {
+  readonly id: string
+  readonly version: number
+  readonly content: string
+}
+
+const ackOf = (line: string): Ack => {
+  const [, id, version, ...content] = line.split(" ")
+  return { id: id!, version: Number(version), content: content.join(" ") }
+}
+
+/** Every event of the journal: positions 1…head without a gap, each (document, version) once and in order. */
+const checkJournal = (file: string) =>
+  Effect.gen(function*() {
+    const entries = Chunk.toReadonlyArray(
+      yield* inProcess(file, Effect.flatMap(Journal.Journal, (journal) => Stream.runCollect(journal.read())))
+    )
+    assert.deepStrictEqual(entries.map((e) => e.position), Array.from({ length: entries.length }, (_, i) => i + 1))
+    const versions = new Map<string, number>()
+    const contents = new Map<string, string>()
+    for (const { event } of entries) {
+      assert.strictEqual(event.version, (versions.get(event.documentId) ?? 0) + 1, "no version lost or doubled")
+      versions.set(event.documentId, event.version)
+      const content = event._tag === "DocumentUpdated" ? event.content : event._tag === "DocumentCreated"
+        ? event.content
+        : undefined
+      if (content !== undefined) contents.set(`${event.documentId} ${event.version}`, content)
+    }
+    return { entries, contents }
+  })
+
+/** Each acknowledged command is in the journal once, at the version it was acknowledged at. */
+const assertAcknowledged = (acks: ReadonlyArray<Ack>, contents: ReadonlyMap<string, string>) => {
+  const seen = new Set<string>()
+  for (const ack of acks) {
+    assert.strictEqual(contents.get(`${ack.id} ${ack.version}`), ack.content, `acknowledged, then lost: ${ack.content}`)
+    assert.isFalse(seen.has(ack.content), `acknowledged twice: ${ack.content}`)
+    seen.add(ack.content)
+  }
+  const written = [...contents.values()].filter((content) => /^n[ab]\d? w\d #\d+$/.test(content))
+  assert.strictEqual(new Set(written).size, written.length, "no command is in the journal twice")
+}
+
+describe("two nodes on one PostgreSQL database", () => {
+  it.live(
+    "8 writers each, on shared and separate documents: both stores converge; 0 lost, 0 duplicated, 0 gaps",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* tempSchema
+        const shared = yield* create(url, ["shared 1", "shared 2"])
+        const acks: Array<Ack> = []
+        const nodes = ["na", "nb"].map((tag) => {
+          const child = start(url, "node", shared.join(","), "20", tag)
+          return { child, talk: conversation(child, (line) => acks.push(ackOf(line))) }
+        })
+        yield* Effect.addFinalizer(() => Effect.sync(() => nodes.forEach(({ child }) => child.kill("SIGKILL"))))
+        for (const { talk } of nodes) {
+          assert.strictEqual(yield* talk.next, "DONE")
+          assert.strictEqual(yield* talk.next, "READY")
+        }
+        // 2 nodes × (4 writers × 20 updates + 4 writers × (1 create + 19 updates)).
+        assert.strictEqual(acks.length, 2 * 8 * 20)
+        const { contents, entries } = yield* checkJournal(url)
+        assert.strictEqual(entries.length, 2 + 2 * 8 * 20)
+        assertAcknowledged(acks, contents)
+        // Both nodes' stores hold the same documents at the same versions, as the journal does.
+        const [a, b] = [(yield* nodes[0]!.talk.ask("state")).documents, (yield* nodes[1]!.talk.ask("state")).documents]
+        assert.deepStrictEqual(a, b)
+        assert.strictEqual(a.length, 2 + 2 * 4)
+        assert.strictEqual(
+          a.reduce((n: number, d: { readonly version: number }) => n + d.version, 0),
+          entries.length
+        )
+      }).pipe(Effect.scoped),
+    { timeout: 180_000 }
+  )
+
+  it.live(
+    "kill -9 of one node mid-stream: the other goes on with no failure, and the restarted one catches up",
+    () =>
+      Effect.gen(function*() {
+        const url = yield* tempSchema
+        const shared = yield* create(url, ["shared 1", "shared 2"])
+        const victimAcks: Array<Ack> = []
+        const survivorAcks: Array<Ack> = []
+        const victim = start(url, "node", shared.join(","), "forever", "na")
+        const killed = Effect.async<void>((resume) => {
+          conversation(victim, (line) => {
+            victimAcks.push(ackOf(line))
+            if (victimAcks.length === 100) victim.kill("SIGKILL")
+          })
+          victim.on("exit", () => resume(Effect.void))
+        })
+        const survivor = start(url, "node", shared.join(","), "40", "nb")
+        const talk = conversation(survivor, (line) => survivorAcks.push(ackOf(line)))
+        yield* Effect.addFinalizer(() =>
+          Effect.sync(() => [victim, survivor].forEach((child) => child.kill("SIGKILL")))
+        )
+        const [done] = yield* Effect.all([talk.next, killed], { concurrency: "unbounded" })
+        assert.strictEqual(done, "DONE", "the survivor finished every command without a failure")
+        assert.strictEqual(yield* talk.next, "READY")
+        assert.strictEqual(survivorAcks.length, 8 * 40)
+        assert.isAtLeast(victimAcks.length, 100)
+        const { contents, entries } = yield* checkJournal(url)
+        assertAcknowledged([...victimAcks, ...survivorAcks], contents)
+
+        // The node restarts and catches up: its store holds what the survivor's does.
+        const restarted = start(url, "serve")
+        yield* Effect.addFinalizer(() => Effect.sync(() => restarted.kill("SIGKILL")))
+        const again = conversation(restarted)
+        assert.strictEqual(yield* again.next, "READY")
+        const [a, b] = [(yield* again.ask("state")).documents, (yield* talk.ask("state")).documents]
+        assert.deepStrictEqual(a, b)
+        assert.strictEqual(a.reduce((n: number, d: { readonly version: number }) => n + d.version, 0), entries.length)
+      }).pipe(Effect.scoped),
+    { timeout: 180_000 }
+  )
+})
