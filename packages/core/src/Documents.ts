@@ -31,7 +31,7 @@ import { IdGenerator } from "./IdGenerator.js"
 import { decoder } from "./Input.js"
 import { annotateCommit, spanIn } from "./internal/commitSpan.js"
 import { Journal } from "./Journal.js"
-import { Notifier } from "./Notifier.js"
+import * as Outbox from "./Outbox.js"
 
 /**
  * The input to `create`.
@@ -140,6 +140,8 @@ interface WriteServices {
   readonly ids: IdGenerator["Type"]
   /** The span the command runs in, when the host traces it: the commit annotates it. */
   readonly span: Tracer.Span | undefined
+  /** The outbox rules: what effects each committed command records. */
+  readonly rules: ReadonlyArray<Outbox.Rule>
 }
 
 type Outcome<R = never> = Effect.Effect<
@@ -213,7 +215,8 @@ const execute = (command: Command): Outcome<DocumentStore | Journal | EventBus |
       journal: Context.get(context, Journal),
       bus: Context.get(context, EventBus),
       ids: Context.get(context, IdGenerator),
-      span: spanIn(context)
+      span: spanIn(context),
+      rules: Option.getOrElse(Context.getOption(context, Outbox.Rules), () => Outbox.defaultRules)
     }
     return Effect.flatMap(
       originOf(services.ids),
@@ -281,24 +284,36 @@ const decideAndCommit = (
     }
   )
 
-/** Appends (the commit), adds to the store, publishes, and reads back the new state. */
+/**
+ * Appends (the commit) with the command's effects (the outbox, in the same transaction), adds to the
+ * store, publishes, and reads back the new state. The effects are performed later, by performers:
+ * the command does not wait for them.
+ */
 const commit = (
-  { bus, journal, span, store }: WriteServices,
+  { bus, journal, rules, span, store }: WriteServices,
   state: Document | undefined,
   events: ReadonlyArray<DocumentEvent>
 ): Effect.Effect<
   { readonly state: Document; readonly events: ReadonlyArray<DocumentEvent> },
   VersionConflict | JournalBusy | JournalError
-> =>
+> => {
+  // The state this command makes (the view may already hold later versions from other processes).
+  const after = fold(events, state)!
+  const effects = rules.length === 0 ? undefined : Outbox.decide(rules, { state: after, events })
   // Once the journal has committed, the store must follow: no interruption in between.
-  Effect.uninterruptible(Effect.flatMap(journal.append(events, state?.version ?? 0), store.committed)).pipe(
+  return Effect.uninterruptible(
+    Effect.flatMap(
+      journal.append(events, state?.version ?? 0, effects !== undefined && effects.length > 0 ? effects : undefined),
+      store.committed
+    )
+  ).pipe(
     Effect.zipRight(bus.publishAll(events)),
-    // The state this command made (the view may already hold later versions from other processes).
     Effect.map(() => {
       annotateCommit(span, events)
-      return { state: fold(events, state)!, events }
+      return { state: after, events }
     })
   )
+}
 
 /** Where a command comes from: the caller's cause, or else a correlation of its own. */
 const originOf = (ids: IdGenerator["Type"]) =>
@@ -306,12 +321,6 @@ const originOf = (ids: IdGenerator["Type"]) =>
     Option.isSome(cause)
       ? Effect.succeed(cause.value)
       : Effect.map(ids.next, (commandId) => ({ correlationId: commandId, causationId: commandId })))
-
-/** Tells the author; a failed notification is logged, it does not undo a committed change. */
-const notifyAuthor = (document: Document, message: string) =>
-  Effect.flatMap(Notifier, (notifier) => notifier.notify(document.author, message)).pipe(
-    Effect.catchTag("NotificationFailed", (error) => Effect.logWarning(error.message))
-  )
 
 /**
  * Creates a document and returns its id.
@@ -339,12 +348,7 @@ export const update = Effect.fnUntraced(function*(
   options: typeof UpdateOptions.Encoded
 ) {
   const input = yield* decodeUpdate({ id, changes, options })
-  const { events, state } = yield* execute(
-    Command.Update({ documentId: input.id, ...input.changes, ...input.options })
-  )
-  if (events.length > 0) {
-    yield* notifyAuthor(state, `${input.options.editor} updated "${state.title}" (now version ${state.version})`)
-  }
+  const { state } = yield* execute(Command.Update({ documentId: input.id, ...input.changes, ...input.options }))
   return state
 })
 
@@ -356,7 +360,6 @@ export const update = Effect.fnUntraced(function*(
 export const remove = Effect.fnUntraced(function*(id: string, options: typeof RemoveOptions.Encoded) {
   const input = yield* decodeRemove({ id, options })
   const { state } = yield* execute(Command.Delete({ documentId: input.id, ...input.options }))
-  yield* notifyAuthor(state, `${input.options.actor} deleted "${state.title}": ${input.options.reason}`)
   return state
 })
 

@@ -10,6 +10,7 @@ import type * as Stream from "effect/Stream"
 import type { DocumentId } from "./Document.js"
 import type { DocumentEvent } from "./DocumentEvent.js"
 import type { JournalBusy, JournalError, VersionConflict } from "./Errors.js"
+import type * as Outbox from "./Outbox.js"
 
 /**
  * One committed event and its global position. Positions start at 1, grow by one per event across
@@ -100,10 +101,14 @@ export interface JournalService {
    * document is still at `expectedVersion` (0 for a new document); otherwise fails with
    * `VersionConflict` and writes nothing. Returns the committed entries. Fails with `JournalBusy`
    * when another process held the journal's write lock for longer than the journal waits.
+   *
+   * `effects` (the outbox, see `Outbox`) are recorded in the same transaction as the events, or not
+   * at all: a journal that has no outbox must refuse them rather than drop them.
    */
   readonly append: (
     events: ReadonlyArray<DocumentEvent>,
-    expectedVersion: number
+    expectedVersion: number,
+    effects?: ReadonlyArray<Outbox.Recorded>
   ) => Effect.Effect<ReadonlyArray<JournalEntry>, VersionConflict | JournalBusy | JournalError>
   /** Every entry after a position, in position order, fetched in pages. */
   readonly read: (options?: ReadOptions) => Stream.Stream<JournalEntry, JournalError>

@@ -46,3 +46,7 @@ export * as NervEvent from "./NervEvent.js"
  * @since 0.1.0
  */
 export * as Notifier from "./Notifier.js"
+/**
+ * @since 0.1.0
+ */
+export * as Outbox from "./Outbox.js"

@@ -4,7 +4,14 @@
  * @since 0.1.0
  */
 import * as SqlClient from "@effect/sql/SqlClient"
-import { type DocumentStore, EventBus as Port, type IdGenerator, Journal, Notifier as NotifierPort } from "@nerv/core"
+import {
+  type DocumentStore,
+  EventBus as Port,
+  type IdGenerator,
+  Journal,
+  Notifier as NotifierPort,
+  Outbox
+} from "@nerv/core"
 import type { NervEvent } from "@nerv/core"
 import { Errors } from "@nerv/core"
 import {
@@ -21,6 +28,7 @@ import {
 } from "@nerv/store"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -30,6 +38,7 @@ import * as EventBus from "./EventBus.js"
 import * as Ids from "./Ids.js"
 import * as Notifier from "./Notifier.js"
 import type * as OpenTelemetry from "./OpenTelemetry.js"
+import * as Performers from "./Performers.js"
 import * as Recorder from "./Recorder.js"
 import * as AuditTrail from "./security/AuditTrail.js"
 import type * as DataKeys from "./security/DataKeys.js"
@@ -50,35 +59,79 @@ export type Services =
   | IdGenerator.IdGenerator
 
 /**
- * Everything in memory, with random ids, real time and console notifications: for trying NERV out
- * and for programs whose documents need not outlive the process.
+ * The outbox and its performers: the effects the commands record (see `Outbox`), and the registry
+ * a host adds its performers to (`Performers.register`).
  *
  * @since 0.1.0
  */
-export const layerMemory = (options?: { readonly bus?: EventBus.Options }): Layer.Layer<Services> =>
+export type OutboxServices = Outbox.Outbox | Performers.Performers
+
+/**
+ * The performers' registry with the notification performer on the `Notifier` in context, and the
+ * worker that performs what the commands record.
+ */
+const performing = (options?: Performers.Options) =>
+  Layer.provideMerge(
+    Layer.merge(Performers.layerWorker(), Performers.layerNotify),
+    Performers.layer(options)
+  )
+
+/**
+ * Everything in memory, with random ids, real time and console notifications (performed from the
+ * outbox by a worker): for trying NERV out and for programs whose documents need not outlive the
+ * process.
+ *
+ * @since 0.1.0
+ */
+export const layerMemory = (
+  options?: { readonly bus?: EventBus.Options; readonly performers?: Performers.Options | undefined }
+): Layer.Layer<Services | OutboxServices> =>
   Layer.mergeAll(
-    VersionedStore.layerFromJournal.pipe(Layer.provideMerge(MemoryJournal.layer), Layer.orDie),
-    EventBus.layer(options?.bus),
+    performing(options?.performers).pipe(Layer.provide(Notifier.layerConsole)),
     Notifier.layerConsole,
+    EventBus.layer(options?.bus),
     Ids.layerRandom
+  ).pipe(
+    Layer.provideMerge(
+      VersionedStore.layerFromJournal.pipe(
+        Layer.provideMerge(MemoryJournal.layerOutbox.pipe(Layer.provideMerge(MemoryJournal.layer))),
+        Layer.orDie
+      )
+    )
   )
 
 /**
  * The test layer: in-memory journal and store, a bus, sequential ids, and a `Recorder` that keeps
- * every side effect in order (journal appends, published events, notifications, log lines; logs
- * are recorded instead of printed). Time is Effect's `Clock`, so under `it.effect` it is the
- * `TestClock`. Each build is fresh and isolated.
+ * every side effect in order (journal appends, effects recorded in the outbox, published events,
+ * effects performed, notifications, log lines; logs are recorded instead of printed). Time is
+ * Effect's `Clock`, so under `it.effect` it is the `TestClock`. Each build is fresh and isolated.
+ *
+ * No worker runs: a test performs what is due with `Performers.drain`, so it asserts what a program
+ * intends (`EffectRecorded`) apart from what the world saw (`EffectPerformed`, `Notified`).
  *
  * @since 0.1.0
  */
-export const layerTest: Layer.Layer<Services | Recorder.Recorder> = Layer.mergeAll(
+export const layerTest: Layer.Layer<Services | OutboxServices | Recorder.Recorder> = Layer.mergeAll(
   VersionedStore.layerFromJournal.pipe(
-    Layer.provideMerge(Layer.effect(
-      Journal.Journal,
-      Effect.zipWith(MemoryJournal.make, Recorder.Recorder, Recorder.recordingJournal)
-    )),
+    Layer.provideMerge(Layer.effectContext(Effect.gen(function*() {
+      const journal = yield* MemoryJournal.make
+      const recorder = yield* Recorder.Recorder
+      return Context.make(Journal.Journal, Recorder.recordingJournal(journal, recorder)).pipe(
+        Context.add(Outbox.Outbox, yield* MemoryJournal.outbox(journal))
+      )
+    }))),
     Layer.orDie
   ),
+  Layer.provideMerge(
+    Performers.layerNotify,
+    Layer.effect(
+      Performers.Performers,
+      Effect.flatMap(
+        Recorder.Recorder,
+        (recorder) => Performers.make({ onPerformed: Recorder.recordPerformed(recorder) })
+      )
+    )
+  ).pipe(Layer.provide(Layer.effect(NotifierPort.Notifier, Effect.map(Recorder.Recorder, Recorder.recordingNotifier)))),
   Layer.scoped(
     Port.EventBus,
     Effect.flatMap(
@@ -123,6 +176,10 @@ export interface SqliteOptions {
   /** How much the store holds in memory (default: 10,000 documents, 32 MiB; see `VersionedStore.Budget`). */
   readonly budget?: Partial<VersionedStore.Budget> | undefined
   readonly bus?: EventBus.Options | undefined
+  /** How the outbox's effects are performed (retries, claims, polling). See `Performers.Options`. */
+  readonly performers?: Performers.Options | undefined
+  /** Who notifications go to (default: the console's error stream). */
+  readonly notifier?: Layer.Layer<NotifierPort.Notifier> | undefined
 }
 
 /**
@@ -149,6 +206,7 @@ export const databaseFile: Config.Config<string> = Config.string("NERV_DATABASE"
  */
 export type SqliteServices =
   | Services
+  | OutboxServices
   | Retention.Retention
   | Checkpoints.Checkpoints
   | SagaStore.SagaStore
@@ -218,12 +276,17 @@ export const layerSqlite = (
     )
     // One connection for all of them: the journal, the data keys and the audit trail share the file;
     // one `Forgetting` too: the store tells the key cache and the read models what others forgot.
-    const durable = Retention.layerSqlite.pipe(Layer.provideMerge(store))
-    return Layer.mergeAll(SagaStore.layerSqlite.pipe(Layer.provideMerge(durable)), audit).pipe(
+    const retained = Retention.layerSqlite.pipe(Layer.provideMerge(store))
+    const durable = Layer.mergeAll(SagaStore.layerSqlite.pipe(Layer.provideMerge(retained)), audit).pipe(
       Layer.provide(DatabaseFile.layerClient(filename, { create: options?.create ?? true })),
-      Layer.provideMerge(Forgetting.layer),
-      Layer.merge(Layer.mergeAll(EventBus.layer(options?.bus), Notifier.layerConsole, Ids.layerRandom))
+      Layer.provideMerge(Forgetting.layer)
     )
+    return Layer.mergeAll(
+      performing(options?.performers).pipe(Layer.provide(options?.notifier ?? Notifier.layerConsole)),
+      EventBus.layer(options?.bus),
+      options?.notifier ?? Notifier.layerConsole,
+      Ids.layerRandom
+    ).pipe(Layer.provideMerge(durable))
   }))
 
 /**

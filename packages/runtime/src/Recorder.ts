@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import type { DocumentEvent, Journal, NervEvent, Notifier } from "@nerv/core"
+import type { DocumentEvent, Journal, NervEvent, Notifier, Outbox } from "@nerv/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -19,6 +19,10 @@ export type SideEffect =
   | { readonly _tag: "Appended"; readonly events: ReadonlyArray<DocumentEvent.DocumentEvent> }
   | { readonly _tag: "Published"; readonly event: NervEvent.NervEvent }
   | { readonly _tag: "Notified"; readonly to: string; readonly message: string }
+  /** An effect recorded in the outbox with a command's events: what the program intends. */
+  | { readonly _tag: "EffectRecorded"; readonly id: string; readonly type: string; readonly payload: unknown }
+  /** An effect a performer performed: what the world saw (see `Performers.drain`). */
+  | { readonly _tag: "EffectPerformed"; readonly id: string; readonly type: string; readonly payload: unknown }
   | {
     readonly _tag: "Logged"
     readonly level: string
@@ -61,7 +65,7 @@ const make = (): RecorderService & { readonly unsafeRecord: (effect: SideEffect)
 }
 
 /**
- * A journal that records every successful append.
+ * A journal that records every successful append, and the effects recorded with it.
  *
  * @since 0.1.0
  */
@@ -70,9 +74,26 @@ export const recordingJournal = (
   recorder: RecorderService
 ): Journal.JournalService => ({
   ...journal,
-  append: (events, expectedVersion) =>
-    Effect.tap(journal.append(events, expectedVersion), () => recorder.record({ _tag: "Appended", events }))
+  append: (events, expectedVersion, effects) =>
+    Effect.tap(journal.append(events, expectedVersion, effects), () =>
+      Effect.zipRight(
+        recorder.record({ _tag: "Appended", events }),
+        Effect.forEach(
+          effects ?? [],
+          (effect) =>
+            recorder.record({ _tag: "EffectRecorded", id: effect.id, type: effect.type, payload: effect.payload }),
+          { discard: true }
+        )
+      ))
 })
+
+/**
+ * Records an effect a performer performed (`Performers.Options.onPerformed`).
+ *
+ * @since 0.1.0
+ */
+export const recordPerformed = (recorder: RecorderService) => (effect: Outbox.EffectRecord) =>
+  recorder.record({ _tag: "EffectPerformed", id: effect.id, type: effect.type, payload: effect.payload })
 
 /**
  * Records a batch the bus delivered, as `EventBus.make({ onDelivered })` hands it over: after

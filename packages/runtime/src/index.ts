@@ -70,6 +70,10 @@ export * as OpenTelemetry from "./OpenTelemetry.js"
 /**
  * @since 0.1.0
  */
+export * as Performers from "./Performers.js"
+/**
+ * @since 0.1.0
+ */
 export * as ProgressBar from "./ProgressBar.js"
 /**
  * @since 0.1.0

@@ -1,12 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Documents, DocumentStore, Errors, EventBus, Journal, Notifier } from "@nerv/core"
+import { Documents, DocumentStore, Errors, EventBus, Journal, Outbox } from "@nerv/core"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { Ids, Nerv, Recorder } from "../src/index.js"
+import { Ids, Nerv, Performers, Recorder } from "../src/index.js"
 
 const ann = { title: "Launch plan", content: "Draft", author: "ann" }
 
@@ -106,6 +106,16 @@ describe("Documents", () => {
         )
         assert.strictEqual((yield* Documents.at(id, 1)).content, "Draft")
 
+        // Recorded with the commit; performed when the performers run, not before.
+        const recorded = yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("EffectRecorded"))
+        assert.deepStrictEqual(recorded.map((e) => [e.type, e.payload]), [[
+          "notify",
+          { to: "ann", message: "bob updated \"Launch plan\" (now version 2)" }
+        ]])
+        assert.deepStrictEqual(yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Notified")), [])
+        assert.strictEqual(yield* Performers.drain, 1)
+        const performed = yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("EffectPerformed"))
+        assert.deepStrictEqual(performed.map((e) => e.id), recorded.map((e) => e.id))
         const notified = yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Notified"))
         assert.deepStrictEqual(notified, [{
           _tag: "Notified",
@@ -194,6 +204,7 @@ describe("Documents", () => {
           "DocumentCreated",
           "DocumentDeleted"
         ])
+        yield* Performers.drain
         const notified = yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Notified"))
         assert.deepStrictEqual(notified.map((n) => [n.to, n.message]), [[
           "ann",
@@ -280,17 +291,19 @@ describe("Documents", () => {
   })
 
   describe("swapping services", () => {
-    it.effect("a host replaces the notifier with its own layer; the rest stays the test layer", () =>
+    it.effect("a host registers its own notification performer; the rest stays the test layer", () =>
       Effect.gen(function*() {
         const sent: Array<string> = []
-        const mailer = Layer.succeed(Notifier.Notifier, {
-          notify: (to, message) => Effect.sync(() => sent.push(`${to}: ${message}`))
-        })
-        yield* Effect.gen(function*() {
-          const id = yield* Documents.create(ann)
-          yield* Documents.update(id, { content: "x" }, { editor: "bob" })
-        }).pipe(Effect.provide(mailer))
-        assert.deepStrictEqual(sent, ["ann: bob updated \"Launch plan\" (now version 2)"])
+        yield* Performers.add(
+          Outbox.Notify,
+          ({ message, to }, { key }) => Effect.sync(() => sent.push(`${to}: ${message} [${key}]`))
+        )
+        const id = yield* Documents.create(ann)
+        const updated = yield* Documents.update(id, { content: "x" }, { editor: "bob" })
+        yield* Performers.drain
+        const key = `${(yield* Documents.history(id))[1]!.event.eventId}:0`
+        assert.strictEqual(updated.version, 2)
+        assert.deepStrictEqual(sent, [`ann: bob updated "Launch plan" (now version 2) [${key}]`])
         assert.deepStrictEqual(yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Notified")), [])
       }).pipe(Effect.provide(Nerv.layerTest)))
 
@@ -306,17 +319,38 @@ describe("Documents", () => {
         assert.deepStrictEqual(appended.map((a) => a.events[0]!._tag), ["DocumentCreated", "DocumentUpdated"])
       }).pipe(Effect.provide(Nerv.layerTest)))
 
-    it.effect("a failed notification is logged as a warning and does not undo the committed update", () =>
+    it.effect("a failing notifier does not undo the update: the notification is retried, then dead-lettered", () =>
       Effect.gen(function*() {
-        const failing = Layer.succeed(Notifier.Notifier, {
-          notify: (to) => Effect.fail(new Errors.NotificationFailed({ to, reason: "mail server down" }))
-        })
+        let calls = 0
+        yield* Performers.add(Outbox.Notify, ({ to }) =>
+          Effect.suspend(() => {
+            calls++
+            return Effect.fail(new Errors.NotificationFailed({ to, reason: "mail server down" }))
+          }))
         const id = yield* Documents.create(ann)
-        const updated = yield* Documents.update(id, { content: "x" }, { editor: "bob" }).pipe(Effect.provide(failing))
+        const updated = yield* Documents.update(id, { content: "x" }, { editor: "bob" })
         assert.strictEqual(updated.version, 2)
         assert.strictEqual((yield* Documents.get(id)).version, 2)
+        const outbox = yield* Outbox.Outbox
+        // The default schedule: 10 attempts, 0.5 s doubling between them.
+        for (let i = 0; i < 12; i++) {
+          yield* Performers.drain
+          yield* TestClock.adjust("10 minutes")
+        }
+        assert.strictEqual(calls, 10)
+        const [dead] = yield* outbox.list({ status: "dead" })
+        assert.strictEqual(dead!.lastError, "could not notify ann: mail server down")
+        assert.strictEqual(dead!.attempts, 10)
         const logged = yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Logged"))
-        assert.isTrue(logged.some((l) => l.level === "WARN" && l.message === "could not notify ann: mail server down"))
+        assert.isTrue(logged.some((l) => l.level === "WARN" && l.message.includes("gave up after 10 attempts")))
+        // Re-driven once the server is back: performed.
+        yield* Performers.add(Outbox.Notify, () => Effect.void)
+        assert.strictEqual(yield* outbox.redrive("all", 0), 1)
+        assert.strictEqual(yield* Performers.drain, 1)
+        assert.deepStrictEqual(
+          (yield* outbox.counts()).map((c) => [c.type, c.pending, c.performed, c.dead]),
+          [["notify", 0, 1, 0]]
+        )
       }).pipe(Effect.provide(Nerv.layerTest)))
 
     it.effect("a journal that fails commits nothing: no store change, no event, no notification", () =>
@@ -344,9 +378,9 @@ describe("Documents", () => {
           self,
           Layer.succeed(Journal.Journal, {
             ...journal,
-            append: (events, expected) =>
+            append: (events, expected, effects) =>
               Effect.yieldNow().pipe(
-                Effect.zipRight(journal.append(events, expected)),
+                Effect.zipRight(journal.append(events, expected, effects)),
                 Effect.zipLeft(Effect.yieldNow())
               )
           })

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import { type DocumentEvent, Errors, Journal } from "@nerv/core"
+import { type DocumentEvent, Errors, Journal, Outbox } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -12,6 +12,7 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { checkBatch } from "./internal/appendCheck.js"
 import { decodeEvent } from "./internal/eventRow.js"
+import * as MemoryOutbox from "./internal/memoryOutbox.js"
 import * as Vector from "./internal/vector.js"
 import * as PayloadCodec from "./PayloadCodec.js"
 import * as Upcasting from "./Upcasting.js"
@@ -27,6 +28,8 @@ interface Log {
   /** The index of documents, in creation order. */
   readonly index: Array<Journal.DocumentSummary>
   readonly indexed: Map<string, number>
+  /** The outbox: the effects recorded with the commands. */
+  readonly effects: MemoryOutbox.EffectLog
 }
 
 /** Which log each connection reads and writes, so that `connect` can open another one to it. */
@@ -43,7 +46,8 @@ const connectTo = (log: Log): Journal.JournalService => {
 
   const append = (
     events: ReadonlyArray<DocumentEvent.DocumentEvent>,
-    expectedVersion: number
+    expectedVersion: number,
+    effects?: ReadonlyArray<Outbox.Recorded>
   ): Effect.Effect<ReadonlyArray<Journal.JournalEntry>, Errors.VersionConflict | Errors.JournalError> =>
     Effect.suspend((): Effect.Effect<
       ReadonlyArray<Journal.JournalEntry>,
@@ -82,6 +86,7 @@ const connectTo = (log: Log): Journal.JournalService => {
         summary.version = stream.length
         if (deleted) summary.deleted = true
       }
+      if (effects !== undefined && effects.length > 0) MemoryOutbox.record(log.effects, events, effects)
       return Effect.succeed(committed)
     })
 
@@ -149,7 +154,38 @@ const connectTo = (log: Log): Journal.JournalService => {
  * @since 0.1.0
  */
 export const make: Effect.Effect<Journal.JournalService> = Effect.sync(() =>
-  connectTo({ entries: Vector.empty(), byDocument: new Map(), forgotten: [], index: [], indexed: new Map() })
+  connectTo({
+    entries: Vector.empty(),
+    byDocument: new Map(),
+    forgotten: [],
+    index: [],
+    indexed: new Map(),
+    effects: MemoryOutbox.makeLog()
+  })
+)
+
+/**
+ * The outbox of an in-memory journal (made by `make`, or a connection to one): the effects its
+ * appends recorded, shared by every connection.
+ *
+ * @since 0.1.0
+ */
+export const outbox = (journal: Journal.JournalService): Effect.Effect<Outbox.OutboxService> =>
+  Effect.suspend(() => {
+    const log = logs.get(journal)
+    return log === undefined
+      ? Effect.dieMessage("MemoryJournal.outbox takes a journal made by MemoryJournal")
+      : Effect.succeed(MemoryOutbox.makeOutbox(log.effects))
+  })
+
+/**
+ * The outbox of the in-memory journal in context (see `outbox`).
+ *
+ * @since 0.1.0
+ */
+export const layerOutbox: Layer.Layer<Outbox.Outbox, never, Journal.Journal> = Layer.effect(
+  Outbox.Outbox,
+  Effect.flatMap(Journal.Journal, outbox)
 )
 
 /**

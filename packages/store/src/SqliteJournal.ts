@@ -17,7 +17,7 @@
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Errors, Journal } from "@nerv/core"
+import { Errors, Journal, Outbox } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -32,8 +32,9 @@ import * as Stream from "effect/Stream"
 import { Checkpoints } from "./Checkpoints.js"
 import { checkBatch } from "./internal/appendCheck.js"
 import { decodeEntries, encodeEvent, fromValues, selectList } from "./internal/eventRow.js"
+import { makeSqliteOutbox } from "./internal/sqliteOutbox.js"
 import { migrate as migrateSchema } from "./internal/sqliteSchema.js"
-import { openWriter, type Outcome, type PendingAppend } from "./internal/sqliteWriter.js"
+import { type EffectRow, openWriter, type Outcome, type PendingAppend } from "./internal/sqliteWriter.js"
 import { makeSqlCheckpoints, makeSqlSnapshots } from "./internal/sqlSnapshots.js"
 import { PayloadCodec } from "./PayloadCodec.js"
 import { SnapshotStore } from "./Snapshots.js"
@@ -123,10 +124,45 @@ const lockRetry = Schedule.spaced("1 millis").pipe(
  *
  * @since 0.1.0
  */
-export const make: (
+export const make = (
+  options?: Options
+): Effect.Effect<
+  Journal.JournalService,
+  Errors.JournalError,
+  SqlClient.SqlClient | SqliteClient.SqliteClient | PayloadCodec | Scope.Scope
+> => Effect.map(makeWithOutbox(options), ({ journal }) => journal)
+
+const encoder = new TextEncoder()
+
+/** Encodes (and seals, per the codec) a command's effects as the outbox stores them. */
+const encodeEffects = (
+  effects: ReadonlyArray<Outbox.Recorded>,
+  row: { readonly documentId: string; readonly version: number },
+  codec: PayloadCodec["Type"]
+): Effect.Effect<ReadonlyArray<EffectRow>, Errors.JournalError> =>
+  Effect.forEach(effects, (effect) =>
+    Effect.map(
+      codec.encode(encoder.encode(JSON.stringify(effect.payload)), row),
+      (encoded): EffectRow => ({
+        effect_id: effect.id,
+        effect_type: effect.type,
+        encoding: encoded.encoding,
+        payload: encoded.data
+      })
+    )).pipe(
+      Effect.mapError((cause) => new Errors.JournalError({ reason: "could not encode the command's effects", cause }))
+    )
+
+/**
+ * Makes the journal on a migrated database, and its outbox (the effects its appends record, on the
+ * same connection). Its group-commit writer runs in the scope.
+ *
+ * @since 0.1.0
+ */
+export const makeWithOutbox: (
   options?: Options
 ) => Effect.Effect<
-  Journal.JournalService,
+  { readonly journal: Journal.JournalService; readonly outbox: Outbox.OutboxService },
   Errors.JournalError,
   SqlClient.SqlClient | SqliteClient.SqliteClient | PayloadCodec | Scope.Scope
 > = Effect.fnUntraced(function*(options?: Options) {
@@ -142,10 +178,19 @@ export const make: (
     Effect.mapError(journalError("could not configure the database"))
   )
   const writer = yield* openWriter(client.config.filename, options?.durability ?? "FULL")
+  // The performers of this process waiting for an effect to be recorded.
+  const waiters = new Set<() => void>()
+  const wake = () => {
+    const woken = [...waiters]
+    waiters.clear()
+    for (const resume of woken) resume()
+  }
 
   const settle = (group: ReadonlyArray<Pending>, outcomes: ReadonlyArray<Outcome>) => {
+    let recorded = false
     for (let i = 0; i < group.length; i++) {
       const [pending, outcome] = [group[i]!, outcomes[i]!]
+      if (outcome._tag === "Committed" && pending.effects !== undefined) recorded = true
       pending.reply(
         outcome._tag === "Committed"
           ? Effect.succeed(outcome.entries)
@@ -158,6 +203,7 @@ export const make: (
           )
       )
     }
+    if (recorded && waiters.size > 0) wake()
   }
 
   /**
@@ -214,19 +260,33 @@ export const make: (
     Effect.forkScoped
   )
 
-  const append: Journal.JournalService["append"] = (events, expectedVersion) =>
+  const append: Journal.JournalService["append"] = (events, expectedVersion, effects) =>
     Effect.suspend(() => {
       const invalid = checkBatch(events, expectedVersion)
       if (invalid !== undefined) return Effect.fail(invalid)
+      const last = events[events.length - 1]!
       return Effect.flatMap(
-        Effect.forEach(events, (event) => encodeEvent(event, codec, upcasters)),
-        (rows) =>
+        Effect.zip(
+          Effect.forEach(events, (event) => encodeEvent(event, codec, upcasters)),
+          effects === undefined || effects.length === 0
+            ? Effect.succeed(undefined)
+            : encodeEffects(effects, last, codec)
+        ),
+        ([rows, effectRows]) =>
           Effect.async<
             ReadonlyArray<Journal.JournalEntry>,
             Errors.VersionConflict | Errors.JournalBusy | Errors.JournalError
           >((reply) => {
             // An unbounded queue refuses only once shut down: the journal is closed.
-            if (!queue.unsafeOffer({ documentId: events[0]!.documentId, expectedVersion, events, rows, reply })) {
+            const pending = {
+              documentId: events[0]!.documentId,
+              expectedVersion,
+              events,
+              rows,
+              effects: effectRows,
+              reply
+            }
+            if (!queue.unsafeOffer(pending)) {
               reply(Effect.fail(new Errors.JournalError({ reason: "the journal is closed" })))
             }
           })
@@ -315,7 +375,7 @@ export const make: (
       catch: (cause) => new Errors.JournalError({ reason: "could not read the index of documents", cause })
     })
 
-  return {
+  const journal = {
     append,
     documents,
     read,
@@ -326,6 +386,7 @@ export const make: (
     recordForgotten,
     readForgotten
   } satisfies Journal.JournalService
+  return { journal, outbox: makeSqliteOutbox(writer.connection, codec, waiters, busyTimeout) }
 })
 
 const isBusy = (error: SqlError) => /SQLITE_BUSY|database is locked/.test(String(error.cause))
@@ -381,7 +442,7 @@ export const layerClient = (
 export const migrate = Effect.asVoid(migrateSchema)
 
 /**
- * The SQLite journal with its snapshots and projection checkpoints, on the `SqlClient` in context
+ * The SQLite journal with its outbox, snapshots and projection checkpoints, on the `SqlClient` in context
  * (`layerClient({ filename })`, which several processes may share), migrating the database first.
  *
  * @since 0.1.0
@@ -389,16 +450,17 @@ export const migrate = Effect.asVoid(migrateSchema)
 export const layer = (
   options?: Options
 ): Layer.Layer<
-  Journal.Journal | SnapshotStore | Checkpoints,
+  Journal.Journal | Outbox.Outbox | SnapshotStore | Checkpoints,
   Errors.JournalError,
   SqlClient.SqlClient | SqliteClient.SqliteClient | PayloadCodec
 > =>
   Layer.scopedContext(Effect.gen(function*() {
     yield* Effect.mapError(migrate, (cause) => new Errors.JournalError({ reason: "could not migrate", cause }))
-    const journal = yield* make(options)
+    const { journal, outbox } = yield* makeWithOutbox(options)
     const snapshots = yield* makeSqlSnapshots(options?.pageSize ?? 1_000)
     const checkpoints = yield* makeSqlCheckpoints
     return Context.make(Journal.Journal, journal).pipe(
+      Context.add(Outbox.Outbox, outbox),
       Context.add(SnapshotStore, snapshots),
       Context.add(Checkpoints, checkpoints)
     )

@@ -132,6 +132,28 @@ export const migrations = {
   "9_audit_causation": statements(
     // What caused each audited attempt (NULL in the records written before).
     "ALTER TABLE nerv_audit ADD COLUMN causation_id TEXT"
+  ),
+  "10_outbox": statements(
+    // The outbox: the effects each command decided, inserted in the transaction of its events, then
+    // claimed (claimed_by until claimed_until), performed, retried from available_at, or dead.
+    `CREATE TABLE nerv_effects (
+      seq INTEGER PRIMARY KEY,
+      effect_id TEXT NOT NULL UNIQUE,
+      effect_type TEXT NOT NULL,
+      document_id TEXT NOT NULL,
+      version INTEGER NOT NULL,
+      encoding TEXT NOT NULL,
+      payload BLOB NOT NULL,
+      recorded_at INTEGER NOT NULL,
+      status TEXT NOT NULL DEFAULT 'pending',
+      attempts INTEGER NOT NULL DEFAULT 0,
+      available_at INTEGER NOT NULL,
+      claimed_by TEXT,
+      claimed_until INTEGER NOT NULL DEFAULT 0,
+      performed_at INTEGER,
+      last_error TEXT
+    )`,
+    "CREATE INDEX nerv_effects_by_status ON nerv_effects (status, seq)"
   )
 }
 

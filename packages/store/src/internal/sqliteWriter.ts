@@ -37,6 +37,16 @@ export interface Writer {
   readonly forgotten: (after: number) => Array<Journal.ForgottenRecord>
   /** The index of documents (see `Journal.DocumentQuery`). */
   readonly documents: (query: Journal.DocumentQuery | undefined) => Array<Journal.DocumentSummary>
+  /** The connection itself, for the outbox's statements (see `sqliteOutbox.ts`). */
+  readonly connection: Database.Database
+}
+
+/** One outbox effect as a row, its payload encoded (and sealed) like an event's. */
+export interface EffectRow {
+  readonly effect_id: string
+  readonly effect_type: string
+  readonly encoding: string
+  readonly payload: Uint8Array
 }
 
 /** One command waiting in a group commit. */
@@ -45,6 +55,8 @@ export interface PendingAppend {
   readonly expectedVersion: number
   readonly events: ReadonlyArray<DocumentEvent.DocumentEvent>
   readonly rows: ReadonlyArray<Omit<EventRow, "position">>
+  /** The command's outbox effects, inserted in the same transaction as its events. */
+  readonly effects?: ReadonlyArray<EffectRow> | undefined
 }
 
 /** What a group commit did with one command. */
@@ -141,6 +153,10 @@ const makeWriter = (db: Database.Database): Writer => {
       deleted: deleted === 1
     }))
   }
+  const effect = db.prepare(
+    "INSERT INTO nerv_effects (effect_id, effect_type, document_id, version, encoding, payload, recorded_at, " +
+      "available_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+  )
   const forgotten = db.prepare(
     "SELECT sequence, document_id FROM nerv_forgotten WHERE sequence > ? ORDER BY sequence"
   ).raw()
@@ -194,6 +210,22 @@ const makeWriter = (db: Database.Database): Writer => {
       if (current === 0) created.run(entries[0]!.position, pending.documentId, pending.rows[0]!.actor, last, deleted)
       else changed.run(last, deleted, pending.documentId)
       actual.set(pending.documentId, last)
+      if (pending.effects !== undefined) {
+        const row = pending.rows[pending.rows.length - 1]!
+        for (const e of pending.effects) {
+          const payload = Buffer.from(e.payload.buffer, e.payload.byteOffset, e.payload.byteLength)
+          effect.run(
+            e.effect_id,
+            e.effect_type,
+            row.document_id,
+            row.version,
+            e.encoding,
+            payload,
+            row.occurred_at,
+            row.occurred_at
+          )
+        }
+      }
       outcomes.push({ _tag: "Committed", entries })
     }
     if (rows > 0) flush(rows)
@@ -226,6 +258,7 @@ const makeWriter = (db: Database.Database): Writer => {
         eventType: type as Journal.EntryHeader["eventType"]
       })),
     documents,
+    connection: db,
     forgotten: (after) =>
       (forgotten.all(after) as Array<[number, string]>).map(([sequence, id]) => ({
         sequence,
