@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Documents, Errors, Journal, Notifier } from "@nerv/core"
-import { CausalTrace, Nerv, Recorder, Saga } from "@nerv/runtime"
+import { CausalTrace, Nerv, Performers, Recorder, Saga } from "@nerv/runtime"
 import { SagaStore } from "@nerv/store"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
@@ -18,7 +18,11 @@ const layer = Layer.mergeAll(Nerv.layerTest, SagaStore.layerMemory)
 const entries = Effect.flatMap(Journal.Journal, (journal) => Stream.runCollect(journal.read())).pipe(
   Effect.map(Chunk.toReadonlyArray)
 )
-const notified = Effect.flatMap(Recorder.Recorder, (recorder) => recorder.ofKind("Notified")).pipe(
+/** The notifications performed, once the outbox's due ones have been. */
+const notified = Effect.zipRight(
+  Performers.drain,
+  Effect.flatMap(Recorder.Recorder, (recorder) => recorder.ofKind("Notified"))
+).pipe(
   Effect.map((all) => all.map(({ message, to }) => `${to}: ${message}`))
 )
 const instanceOf = (request: string) => Effect.map(Saga.instance(reviewAndPublish, request), Option.getOrThrow)
@@ -54,6 +58,8 @@ describe("examples/review-and-publish", () => {
       assert.deepStrictEqual(yield* notified, [`bob: ann asks you to review version 1 of ${draft}`])
 
       yield* decide(request, "bob", { decision: "approved" })
+      // The outbox's notification of the decision (an update of the request) is performed first.
+      yield* Performers.drain
       yield* saga.poll
       const done = yield* instanceOf(request)
       assert.strictEqual(done.status, "completed")

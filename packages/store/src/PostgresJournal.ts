@@ -22,7 +22,7 @@
 import * as PgClient from "@effect/sql-pg/PgClient"
 import type * as SqlClient from "@effect/sql/SqlClient"
 import type { SqlError } from "@effect/sql/SqlError"
-import { Errors, Journal } from "@nerv/core"
+import { Errors, Journal, Outbox } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -37,7 +37,9 @@ import type pg from "pg"
 import { Checkpoints } from "./Checkpoints.js"
 import { checkBatch } from "./internal/appendCheck.js"
 import { decodeEntries, encodeEvent, fromValues, selectList } from "./internal/eventRow.js"
+import { encodeEffects } from "./internal/outboxRows.js"
 import { listen } from "./internal/pgListener.js"
+import { makePgOutbox } from "./internal/pgOutbox.js"
 import { migrate as migrateSchema } from "./internal/pgSchema.js"
 import { Busy, InDoubt, makeWriter, NotCommitted, types } from "./internal/pgWriter.js"
 import type { Outcome, PendingAppend } from "./internal/sqliteWriter.js"
@@ -97,10 +99,24 @@ const channelOf = (database: string, schema: string) => {
  *
  * @since 0.1.0
  */
-export const make: (
+export const make = (
+  options?: Options
+): Effect.Effect<
+  Journal.JournalService,
+  Errors.JournalError,
+  PgClient.PgClient | PayloadCodec | Scope.Scope
+> => Effect.map(makeWithOutbox(options), ({ journal }) => journal)
+
+/**
+ * Makes the journal on a migrated database, and its outbox (the effects its appends record, claimed
+ * by the nodes' performers). Its group-commit writer and its listener run in the scope.
+ *
+ * @since 0.1.0
+ */
+export const makeWithOutbox: (
   options?: Options
 ) => Effect.Effect<
-  Journal.JournalService,
+  { readonly journal: Journal.JournalService; readonly outbox: Outbox.OutboxService },
   Errors.JournalError,
   PgClient.PgClient | PayloadCodec | Scope.Scope
 > = Effect.fnUntraced(function*(options?: Options) {
@@ -126,11 +142,15 @@ export const make: (
   const listener = yield* listen(config, channel, instance)
   /** What this journal committed (positions, and forgotten records): subtracted from the head for the token. */
   let own = 0
+  // The performers of this process waiting for an effect to be recorded.
+  const waiters = new Set<() => void>()
 
   const settle = (group: ReadonlyArray<Pending>, outcomes: ReadonlyArray<Outcome>) => {
+    let recorded = false
     for (let i = 0; i < group.length; i++) {
       const [pending, outcome] = [group[i]!, outcomes[i]!]
       if (outcome._tag === "Committed") own += outcome.entries.length
+      if (outcome._tag === "Committed" && pending.effects !== undefined) recorded = true
       pending.reply(
         outcome._tag === "Committed"
           ? Effect.succeed(outcome.entries)
@@ -142,6 +162,11 @@ export const make: (
             })
           )
       )
+    }
+    if (recorded && waiters.size > 0) {
+      const woken = [...waiters]
+      waiters.clear()
+      for (const resume of woken) resume()
     }
   }
 
@@ -187,18 +212,31 @@ export const make: (
     Effect.forkScoped
   )
 
-  const append: Journal.JournalService["append"] = (events, expectedVersion) =>
+  const append: Journal.JournalService["append"] = (events, expectedVersion, effects) =>
     Effect.suspend(() => {
       const invalid = checkBatch(events, expectedVersion)
       if (invalid !== undefined) return Effect.fail(invalid)
       return Effect.flatMap(
-        Effect.forEach(events, (event) => encodeEvent(event, codec, upcasters)),
-        (rows) =>
+        Effect.zip(
+          Effect.forEach(events, (event) => encodeEvent(event, codec, upcasters)),
+          effects === undefined || effects.length === 0
+            ? Effect.succeed(undefined)
+            : encodeEffects(effects, events[events.length - 1]!, codec)
+        ),
+        ([rows, effectRows]) =>
           Effect.async<
             ReadonlyArray<Journal.JournalEntry>,
             Errors.VersionConflict | Errors.JournalBusy | Errors.JournalError
           >((reply) => {
-            if (!queue.unsafeOffer({ documentId: events[0]!.documentId, expectedVersion, events, rows, reply })) {
+            const pending = {
+              documentId: events[0]!.documentId,
+              expectedVersion,
+              events,
+              rows,
+              effects: effectRows,
+              reply
+            }
+            if (!queue.unsafeOffer(pending)) {
               reply(Effect.fail(new Errors.JournalError({ reason: "the journal is closed" })))
             }
           })
@@ -316,7 +354,7 @@ export const make: (
     )
   }
 
-  return {
+  const journal = {
     append,
     documents,
     read,
@@ -330,6 +368,7 @@ export const make: (
     recordForgotten,
     readForgotten
   } satisfies Journal.JournalService
+  return { journal, outbox: makePgOutbox(sql, codec, waiters) }
 })
 
 /**
@@ -358,7 +397,7 @@ export const layerClient = (
   )
 
 /**
- * The PostgreSQL journal with its snapshots and projection checkpoints, on the `PgClient` in context
+ * The PostgreSQL journal with its outbox, snapshots and projection checkpoints, on the `PgClient` in context
  * (`layerClient({ url })`), migrating the database first.
  *
  * @since 0.1.0
@@ -366,16 +405,17 @@ export const layerClient = (
 export const layer = (
   options?: Options
 ): Layer.Layer<
-  Journal.Journal | SnapshotStore | Checkpoints,
+  Journal.Journal | Outbox.Outbox | SnapshotStore | Checkpoints,
   Errors.JournalError,
   PgClient.PgClient | SqlClient.SqlClient | PayloadCodec
 > =>
   Layer.scopedContext(Effect.gen(function*() {
     yield* migrate
-    const journal = yield* make(options)
+    const { journal, outbox } = yield* makeWithOutbox(options)
     const snapshots = yield* makeSqlSnapshots(options?.pageSize ?? 1_000)
     const checkpoints = yield* makeSqlCheckpoints
     return Context.make(Journal.Journal, journal).pipe(
+      Context.add(Outbox.Outbox, outbox),
       Context.add(SnapshotStore, snapshots),
       Context.add(Checkpoints, checkpoints)
     )

@@ -32,9 +32,10 @@ import * as Stream from "effect/Stream"
 import { Checkpoints } from "./Checkpoints.js"
 import { checkBatch } from "./internal/appendCheck.js"
 import { decodeEntries, encodeEvent, fromValues, selectList } from "./internal/eventRow.js"
+import { encodeEffects } from "./internal/outboxRows.js"
 import { makeSqliteOutbox } from "./internal/sqliteOutbox.js"
 import { migrate as migrateSchema } from "./internal/sqliteSchema.js"
-import { type EffectRow, openWriter, type Outcome, type PendingAppend } from "./internal/sqliteWriter.js"
+import { openWriter, type Outcome, type PendingAppend } from "./internal/sqliteWriter.js"
 import { makeSqlCheckpoints, makeSqlSnapshots } from "./internal/sqlSnapshots.js"
 import { PayloadCodec } from "./PayloadCodec.js"
 import { SnapshotStore } from "./Snapshots.js"
@@ -131,27 +132,6 @@ export const make = (
   Errors.JournalError,
   SqlClient.SqlClient | SqliteClient.SqliteClient | PayloadCodec | Scope.Scope
 > => Effect.map(makeWithOutbox(options), ({ journal }) => journal)
-
-const encoder = new TextEncoder()
-
-/** Encodes (and seals, per the codec) a command's effects as the outbox stores them. */
-const encodeEffects = (
-  effects: ReadonlyArray<Outbox.Recorded>,
-  row: { readonly documentId: string; readonly version: number },
-  codec: PayloadCodec["Type"]
-): Effect.Effect<ReadonlyArray<EffectRow>, Errors.JournalError> =>
-  Effect.forEach(effects, (effect) =>
-    Effect.map(
-      codec.encode(encoder.encode(JSON.stringify(effect.payload)), row),
-      (encoded): EffectRow => ({
-        effect_id: effect.id,
-        effect_type: effect.type,
-        encoding: encoded.encoding,
-        payload: encoded.data
-      })
-    )).pipe(
-      Effect.mapError((cause) => new Errors.JournalError({ reason: "could not encode the command's effects", cause }))
-    )
 
 /**
  * Makes the journal on a migrated database, and its outbox (the effects its appends record, on the

@@ -8,8 +8,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import { join } from "node:path"
-import { MemoryJournal, SqliteJournal } from "../src/index.js"
+import { MemoryJournal, PostgresJournal, SqliteJournal } from "../src/index.js"
 import { created, sqliteClient, tempDir, updated } from "./fixtures/events.js"
+import { pgClient, tempSchema } from "./fixtures/postgres.js"
 
 const notify = (to: string, message: string) => Outbox.plan(Outbox.Notify, { to, message })
 
@@ -36,10 +37,19 @@ const sqliteAt = (filename: string): Open =>
 
 const sqlite: Open = Effect.flatMap(tempDir, (dir) => sqliteAt(join(dir, "nerv.db")))
 
+const postgres: Open = Effect.gen(function*() {
+  const url = yield* tempSchema
+  const context = yield* Layer.build(PostgresJournal.layer().pipe(Layer.provide(pgClient(url)), Layer.orDie))
+  return {
+    journal: Effect.runSync(Effect.provide(Journal.Journal, context)),
+    outbox: Effect.runSync(Effect.provide(Outbox.Outbox, context))
+  }
+})
+
 const claimAll = (outbox: Outbox.OutboxService, owner: string, now: number, until = now + 30_000) =>
   outbox.claim({ owner, types: ["notify"], limit: 100, now, until })
 
-for (const [name, open] of [["memory", memory], ["sqlite", sqlite]] as const) {
+for (const [name, open] of [["memory", memory], ["sqlite", sqlite], ["postgres", postgres]] as const) {
   describe(`Outbox (${name})`, () => {
     it.scoped("records a command's effects with its events, and none for a refused append", () =>
       Effect.gen(function*() {

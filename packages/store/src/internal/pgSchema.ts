@@ -94,6 +94,28 @@ export const migrations = {
       hash TEXT NOT NULL,
       causation_id TEXT
     )`
+  ),
+  "3_outbox": statements(
+    // The outbox (see SQLite's): the effects each command decided, inserted in the transaction of its
+    // events, then claimed (claimed_by until claimed_until), performed, retried, or dead.
+    `CREATE TABLE nerv_effects (
+      seq bigserial PRIMARY KEY,
+      effect_id text NOT NULL UNIQUE,
+      effect_type text NOT NULL,
+      document_id text NOT NULL,
+      version integer NOT NULL,
+      encoding text NOT NULL,
+      payload bytea NOT NULL,
+      recorded_at bigint NOT NULL,
+      status text NOT NULL DEFAULT 'pending',
+      attempts integer NOT NULL DEFAULT 0,
+      available_at bigint NOT NULL,
+      claimed_by text,
+      claimed_until bigint NOT NULL DEFAULT 0,
+      performed_at bigint,
+      last_error text
+    )`,
+    "CREATE INDEX nerv_effects_by_status ON nerv_effects (status, seq)"
   )
 }
 

@@ -67,6 +67,12 @@ const appendStatement = `WITH e AS (${insertEvents}), d AS (${upsertDocuments}),
   h AS (UPDATE nerv_head SET position = $18 WHERE id = 1)
   SELECT pg_notify($19, $20)`
 
+/** The outbox effects of a group's commands, in the same transaction as their events. */
+const insertEffects = `INSERT INTO nerv_effects (effect_id, effect_type, document_id, version, encoding, payload,
+  recorded_at, available_at)
+  SELECT i, t, d, v, e, p, r, r FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bytea[],
+    $7::bigint[]) AS x(i, t, d, v, e, p, r)`
+
 /**
  * The writer: commits groups of commands on its connection, reconnecting after a failure.
  */
@@ -121,6 +127,7 @@ export const makeWriter = (options: {
     const outcomes: Array<Outcome> = []
     const columns: Array<Array<unknown>> = Array.from({ length: 12 }, () => [])
     const documents = new Map<string, { seq: number; author: string; version: number; deleted: boolean }>()
+    const effects: Array<Array<unknown>> = Array.from({ length: 7 }, () => [])
     for (const pending of group) {
       const current = actual.get(pending.documentId) ?? 0
       if (current !== pending.expectedVersion) {
@@ -161,6 +168,18 @@ export const makeWriter = (options: {
         known.deleted ||= deleted
       }
       actual.set(pending.documentId, last)
+      if (pending.effects !== undefined) {
+        const row = pending.rows[pending.rows.length - 1]!
+        for (const effect of pending.effects) {
+          effects[0]!.push(effect.effect_id)
+          effects[1]!.push(effect.effect_type)
+          effects[2]!.push(row.document_id)
+          effects[3]!.push(row.version)
+          effects[4]!.push(effect.encoding)
+          effects[5]!.push(effect.payload)
+          effects[6]!.push(row.occurred_at)
+        }
+      }
       outcomes.push({ _tag: "Committed", entries })
     }
     if (documents.size === 0) {
@@ -184,6 +203,7 @@ export const makeWriter = (options: {
         options.instance
       ]
     })
+    if (effects[0]!.length > 0) await c.query({ name: "nerv_append_effects", text: insertEffects, values: effects })
     await c.query("COMMIT")
     return outcomes
   }

@@ -5,26 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type { PayloadCodecService } from "../PayloadCodec.js"
-
-type Row = [
-  seq: number,
-  id: string,
-  type: string,
-  documentId: string,
-  version: number,
-  encoding: string,
-  payload: Uint8Array,
-  recordedAt: number,
-  status: Outbox.Status,
-  attempts: number,
-  availableAt: number,
-  performedAt: number | null,
-  lastError: string | null
-]
-
-const columns =
-  "seq, effect_id, effect_type, document_id, version, encoding, payload, recorded_at, status, attempts, " +
-  "available_at, performed_at, last_error"
+import { columns, countsOf, decodeRow, recordOf, type Row } from "./outboxRows.js"
 
 const isBusy = (error: unknown) =>
   typeof error === "object" && error !== null && "code" in error &&
@@ -97,23 +78,7 @@ export const makeSqliteOutbox = (
       )
     )
 
-  const decode = (row: Row): Effect.Effect<Outbox.EffectRecord, Errors.PayloadError> =>
-    Effect.map(
-      codec.decode({ encoding: row[5], data: row[6] }, { documentId: row[3], version: row[4] }),
-      (bytes) => ({
-        id: row[1],
-        type: row[2],
-        documentId: row[3],
-        version: row[4],
-        payload: JSON.parse(new TextDecoder().decode(bytes)),
-        status: row[8],
-        attempts: row[9],
-        recordedAt: row[7],
-        availableAt: row[10],
-        performedAt: row[11] ?? undefined,
-        lastError: row[12] ?? undefined
-      })
-    )
+  const decode = decodeRow(codec)
 
   const service: Outbox.OutboxService = {
     claim: (request) =>
@@ -166,25 +131,7 @@ export const makeSqliteOutbox = (
           (query.type === undefined
             ? listAll.all(query.status, query.limit ?? 100)
             : listOfType.all(query.status, query.type, query.limit ?? 100)) as Array<Row>),
-        (rows) =>
-          Effect.forEach(rows, (row) =>
-            decode(row).pipe(
-              Effect.catchAll(() =>
-                Effect.succeed<Outbox.EffectRecord>({
-                  id: row[1],
-                  type: row[2],
-                  documentId: row[3],
-                  version: row[4],
-                  payload: undefined,
-                  status: row[8],
-                  attempts: row[9],
-                  recordedAt: row[7],
-                  availableAt: row[10],
-                  performedAt: row[11] ?? undefined,
-                  lastError: row[12] ?? undefined
-                })
-              )
-            ))
+        (rows) => Effect.forEach(rows, (row) => Effect.orElseSucceed(decode(row), () => recordOf(row, undefined)))
       ),
     redrive: (ids, now) =>
       Effect.map(
@@ -202,19 +149,7 @@ export const makeSqliteOutbox = (
               [string, Outbox.Status, number, number]
             >
         ),
-        (rows) => {
-          const byType = new Map<
-            string,
-            { pending: number; performed: number; dead: number; oldestPendingAt?: number }
-          >()
-          for (const [type, status, count, oldest] of rows) {
-            let entry = byType.get(type)
-            if (entry === undefined) byType.set(type, entry = { pending: 0, performed: 0, dead: 0 })
-            entry[status] = count
-            if (status === "pending") entry.oldestPendingAt = oldest
-          }
-          return [...byType].sort(([a], [b]) => a.localeCompare(b)).map(([type, entry]) => ({ type, ...entry }))
-        }
+        countsOf
       ),
     recorded: Effect.async<void>((resume) => {
       const wake = () => resume(Effect.void)
