@@ -40,6 +40,7 @@ import * as Fs from "node:fs"
 import * as Path from "node:path"
 import * as Ask from "./cli/Ask.js"
 import * as Content from "./cli/Content.js"
+import * as Effects from "./cli/Effects.js"
 import * as Inspect from "./cli/Inspect.js"
 import * as Output from "./cli/Output.js"
 import { exitWith, say, sayJson, UsageError } from "./cli/Output.js"
@@ -332,7 +333,7 @@ const audit = Command.make("audit").pipe(
  *
  * @since 0.1.0
  */
-export type CliServices = Services | AuditTrail.AuditTrail | DataKeys.DataKeys
+export type CliServices = Services | AuditTrail.AuditTrail | DataKeys.DataKeys | Effects.Services
 
 /**
  * The databases the command line opens, by file (`--database`, else `NERV_DATABASE`, else
@@ -464,7 +465,8 @@ const command = <E>(databases: Databases<E>) => {
       withDatabase(audit),
       withDatabase(Ask.command),
       withDatabase(Trace.command),
-      withDatabase(Inspect.command)
+      withDatabase(Inspect.command),
+      withDatabase(Effects.command)
     ])
   )
 }

@@ -310,6 +310,10 @@ export interface PostgresOptions {
   readonly encryption?: (SealedPayloads.Options & DataKeys.Options) | undefined
   readonly budget?: Partial<VersionedStore.Budget> | undefined
   readonly bus?: EventBus.Options | undefined
+  /** How the outbox's effects are performed (retries, claims, polling). See `Performers.Options`. */
+  readonly performers?: Performers.Options | undefined
+  /** Who notifications go to (default: the console's error stream). */
+  readonly notifier?: Layer.Layer<NotifierPort.Notifier> | undefined
   /** Options of the journal (group size, how long a commit waits for the head row). */
   readonly journal?: PostgresJournal.Options | undefined
 }
@@ -322,6 +326,7 @@ export interface PostgresOptions {
  */
 export type PostgresServices =
   | Services
+  | OutboxServices
   | Checkpoints.Checkpoints
   | Forgetting.Forgetting
   | DataKeys.DataKeys
@@ -353,8 +358,9 @@ const hasDataKeysPg = Effect.gen(function*() {
 /**
  * Everything durable in a PostgreSQL database that several nodes share: the journal (group commit,
  * positions gap-free and in commit order, notifications that wake every node's store), snapshots
- * and projection checkpoints, the wrapped data keys and the audit trail; a bus, random ids and
- * console notifications. Payloads are sealed as under `layerSqlite`.
+ * and projection checkpoints, the wrapped data keys and the audit trail, the outbox (claimed by
+ * every node's worker); a bus, random ids and console notifications. Payloads are sealed as under
+ * `layerSqlite`.
  *
  * @since 0.1.0
  */
@@ -389,11 +395,16 @@ export const layerPostgres = (
       Layer.provide(options?.budget === undefined ? Layer.empty : VersionedStore.layerBudget(options.budget))
     )
     const audit = AuditTrail.layerSql.pipe(Layer.mapError(named("the audit trail")))
-    return Layer.mergeAll(store, audit).pipe(
+    const durable = Layer.mergeAll(store, audit).pipe(
       Layer.provide(PostgresJournal.layerClient({ url })),
-      Layer.provideMerge(Forgetting.layer),
-      Layer.merge(Layer.mergeAll(EventBus.layer(options?.bus), Notifier.layerConsole, Ids.layerRandom))
+      Layer.provideMerge(Forgetting.layer)
     )
+    return Layer.mergeAll(
+      performing(options?.performers).pipe(Layer.provide(options?.notifier ?? Notifier.layerConsole)),
+      EventBus.layer(options?.bus),
+      options?.notifier ?? Notifier.layerConsole,
+      Ids.layerRandom
+    ).pipe(Layer.provideMerge(durable))
   }))
 
 /**

@@ -74,6 +74,16 @@ export interface Options {
   readonly poll?: Duration.DurationInput | undefined
   /** Told about every effect performed (the test layer records them). */
   readonly onPerformed?: ((effect: Outbox.EffectRecord) => Effect.Effect<void>) | undefined
+  /**
+   * Performers registered from the start (see `performer`), before any worker looks: a host's own
+   * notification performer here replaces the ready-made layers' one.
+   */
+  readonly performers?: ReadonlyArray<Performer> | undefined
+  /**
+   * Whether the ready-made layers run a worker in this process (default `true`). Without one, effects
+   * are recorded here and performed by other processes on the database (or by `drain`).
+   */
+  readonly worker?: boolean | undefined
 }
 
 /**
@@ -82,6 +92,8 @@ export interface Options {
 export interface PerformersService {
   /** Adds (or replaces) the performer of a type. */
   readonly register: (performer: Performer) => Effect.Effect<void>
+  /** Adds the performer of a type unless one is registered already. */
+  readonly registerDefault: (performer: Performer) => Effect.Effect<void>
   /** The performers, by type. */
   readonly performers: Effect.Effect<ReadonlyMap<string, Performer>>
   /** Who this process is when it claims. */
@@ -104,8 +116,13 @@ export class Performers extends Context.Tag("@nerv/runtime/Performers")<Performe
 export const make = (options?: Options): Effect.Effect<PerformersService> =>
   Effect.sync(() => {
     const performers = new Map<string, Performer>()
+    for (const performer of options?.performers ?? []) performers.set(performer.type, performer)
     return {
       register: (performer) => Effect.sync(() => void performers.set(performer.type, performer)),
+      registerDefault: (performer) =>
+        Effect.sync(() => {
+          if (!performers.has(performer.type)) performers.set(performer.type, performer)
+        }),
       performers: Effect.sync(() => performers),
       owner: crypto.randomUUID(),
       options: options ?? {}
@@ -154,36 +171,52 @@ export const add = <A, I, E, R>(
   type: Outbox.EffectType<A, I>,
   perform: (value: A, attempt: Attempt) => Effect.Effect<void, E, R>
 ): Effect.Effect<void, never, Performers | R> =>
-  Effect.gen(function*() {
-    const registry = yield* Performers
-    const context = yield* Effect.context<R>()
-    const decode = Schema.decodeUnknown(type.schema)
-    yield* registry.register({
-      type: type.name,
-      perform: (effect) =>
-        decode(effect.payload).pipe(
-          Effect.mapError((error) => new EffectUnreadable({ type: type.name, details: error.message })),
-          Effect.flatMap((value) =>
-            perform(value, {
-              key: effect.id,
-              attempt: effect.attempts,
-              documentId: effect.documentId,
-              version: effect.version
-            })
-          ),
-          Effect.provide(context)
-        )
-    })
-  })
+  Effect.flatMap(
+    Effect.zip(Performers, Effect.context<R>()),
+    ([registry, context]) =>
+      registry.register(performer(type, (value, attempt) => Effect.provide(perform(value, attempt), context)))
+  )
 
 /**
- * The performer of notifications: the `Notifier` in context tells the person.
+ * A performer of an effect type, as a value (for `Options.performers`): `perform` gets the value,
+ * decoded by the type's Schema, and the attempt (with its idempotency key).
  *
  * @since 0.1.0
  */
-export const layerNotify: Layer.Layer<never, never, Performers | Notifier.Notifier> = register(
-  Outbox.Notify,
-  ({ message, to }) => Effect.flatMap(Notifier.Notifier, (notifier) => notifier.notify(to, message))
+export const performer = <A, I, E>(
+  type: Outbox.EffectType<A, I>,
+  perform: (value: A, attempt: Attempt) => Effect.Effect<void, E>
+): Performer => {
+  const decode = Schema.decodeUnknown(type.schema)
+  return {
+    type: type.name,
+    perform: (effect) =>
+      decode(effect.payload).pipe(
+        Effect.mapError((error) => new EffectUnreadable({ type: type.name, details: error.message })),
+        Effect.flatMap((value) =>
+          perform(value, {
+            key: effect.id,
+            attempt: effect.attempts,
+            documentId: effect.documentId,
+            version: effect.version
+          })
+        )
+      )
+  }
+}
+
+/**
+ * The performer of notifications: the `Notifier` in context tells the person. It does not replace
+ * a notification performer registered already (`Options.performers`).
+ *
+ * @since 0.1.0
+ */
+export const layerNotify: Layer.Layer<never, never, Performers | Notifier.Notifier> = Layer.effectDiscard(
+  Effect.gen(function*() {
+    const notifier = yield* Notifier.Notifier
+    const registry = yield* Performers
+    yield* registry.registerDefault(performer(Outbox.Notify, ({ message, to }) => notifier.notify(to, message)))
+  })
 )
 
 /**
@@ -345,6 +378,7 @@ export const layerWorker = (
   Layer.scopedDiscard(Effect.gen(function*() {
     const outbox = yield* Outbox.Outbox
     const registry = yield* Performers
+    if (registry.options.worker === false) return
     const poll = registry.options.poll ?? "1 second"
     const loop = Effect.gen(function*() {
       let measured = 0
