@@ -10,9 +10,10 @@ import {
   type EventBus as EventBusPort,
   type IdGenerator,
   type Journal,
-  Notifier
+  Notifier,
+  Outbox
 } from "@nerv/core"
-import { EventBus, Ids } from "@nerv/runtime"
+import { EventBus, Ids, Performers } from "@nerv/runtime"
 import { type Checkpoints, PayloadCodec, Snapshots, SqliteJournal, VersionedStore } from "@nerv/store"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -25,7 +26,7 @@ export const sqliteLayer = (
   filename: string,
   snapshotEvery = 1_000
 ): Layer.Layer<
-  DocumentStore.DocumentStore | Journal.Journal | Snapshots.SnapshotStore | Checkpoints.Checkpoints,
+  DocumentStore.DocumentStore | Journal.Journal | Outbox.Outbox | Snapshots.SnapshotStore | Checkpoints.Checkpoints,
   Errors.JournalError | ConfigError.ConfigError
 > =>
   VersionedStore.layerFromJournal.pipe(
@@ -34,17 +35,40 @@ export const sqliteLayer = (
     Layer.provide(Snapshots.layerPolicy(snapshotEvery))
   )
 
-/** The programs' services around a store, without log lines (the figures are about the store). */
+/**
+ * The programs' services around a store, without log lines (the figures are about the store), and
+ * without outbox effects: no rule records any (`nerv-durable-outbox` adds them, see `outboxLayer`).
+ */
 export const programLayer = <A, E>(
   store: Layer.Layer<A, E>
-): Layer.Layer<A | EventBusPort.EventBus | Notifier.Notifier | IdGenerator.IdGenerator, E> =>
+): Layer.Layer<A | EventBusPort.EventBus | Notifier.Notifier | IdGenerator.IdGenerator | Outbox.Rules, E> =>
   Layer.mergeAll(
     store,
     EventBus.layer(),
     Layer.succeed(Notifier.Notifier, { notify: () => Effect.void }),
+    Layer.succeed(Outbox.Rules, []),
     Ids.layerRandom,
     Logger.minimumLogLevel(LogLevel.None)
   )
+
+/**
+ * The programs' services around a store with an outbox: every update records its notification
+ * (`Outbox.notifyAuthor`), and a worker performs them with a performer that does nothing.
+ */
+export const outboxLayer = <A, E>(
+  store: Layer.Layer<A | Outbox.Outbox, E>
+): Layer.Layer<A | Outbox.Outbox | EventBusPort.EventBus | Notifier.Notifier | IdGenerator.IdGenerator, E> =>
+  Layer.mergeAll(
+    Performers.layerWorker().pipe(
+      Layer.provide(
+        Performers.layer({ performers: [Performers.performer(Outbox.Notify, () => Effect.void)] })
+      )
+    ),
+    EventBus.layer(),
+    Layer.succeed(Notifier.Notifier, { notify: () => Effect.void }),
+    Ids.layerRandom,
+    Logger.minimumLogLevel(LogLevel.None)
+  ).pipe(Layer.provideMerge(store))
 
 /** `writers` writers at once, each creating a document and updating it until it has `versions`. */
 export const nervWorkload = (

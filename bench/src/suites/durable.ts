@@ -1,7 +1,9 @@
 /**
  * The durable store, side by side with what it is built on and with its peer:
  * - `durable append`: NERV commands on the SQLite journal (64 concurrent writers,
- *   synchronous=FULL, group commit) vs raw better-sqlite3 inserts into the same kind of table,
+ *   synchronous=FULL, group commit), the same with an outbox (`nerv-durable-outbox`: each update also
+ *   records its notification in its transaction, performed by a worker with a no-op performer), vs
+ *   raw better-sqlite3 inserts into the same kind of table,
  *   one, 64 (the largest group 64 writers can form) and 1000 per transaction, also at
  *   synchronous=FULL in WAL mode.
  * - `memory commands`: NERV's in-memory commands vs Emmett's `CommandHandler` on its in-memory
@@ -14,7 +16,7 @@
  *   N documents × 1 version (seconds, lower is better).
  */
 import { CommandHandler, getInMemoryEventStore } from "@event-driven-io/emmett"
-import { Document, DocumentEvent, Documents, DocumentStore, Journal } from "@nerv/core"
+import { Document, DocumentEvent, Documents, DocumentStore, Journal, Outbox } from "@nerv/core"
 import { MemoryJournal, PayloadCodec, Rebuild, Snapshots, SqliteJournal, VersionedStore } from "@nerv/store"
 import Database from "better-sqlite3"
 import * as DateTime from "effect/DateTime"
@@ -25,7 +27,7 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type BenchContext, type BenchRecord, type Suite, summarize, throughput } from "../harness.js"
-import { nervWorkload, programLayer, sqliteLayer } from "../layers.js"
+import { nervWorkload, outboxLayer, programLayer, sqliteLayer } from "../layers.js"
 
 const memoryLayer = VersionedStore.layerFromJournal.pipe(Layer.provideMerge(MemoryJournal.layer))
 
@@ -127,6 +129,21 @@ const durableAppend = async (context: BenchContext): Promise<Array<BenchRecord>>
     })
     await runtime.dispose()
 
+    // The same commands, each update recording its notification; the worker performs them as they
+    // come. A run ends when its commands are acknowledged and its effects performed.
+    const withOutbox = ManagedRuntime.make(outboxLayer(sqliteLayer(join(dir, "nerv-outbox.db"))))
+    const outbox = await throughput(context, async () => {
+      await withOutbox.runPromise(Effect.gen(function*() {
+        yield* nervWorkload(writers, versions)
+        const effects = yield* Outbox.Outbox
+        while ((yield* effects.counts({ pendingOnly: true })).some((count) => count.pending > 0)) {
+          yield* Effect.sleep("1 millis")
+        }
+      }))
+      return writers * versions
+    })
+    await withOutbox.dispose()
+
     const one = rawInserts(join(dir, "raw-1.db"), 1, context.quick ? 100 : 500)
     const raw1 = await throughput(context, one.once)
     one.close()
@@ -140,6 +157,7 @@ const durableAppend = async (context: BenchContext): Promise<Array<BenchRecord>>
     thousand.close()
     return [
       summarize("durable append", "nerv-durable", "events/s", nerv),
+      summarize("durable append", "nerv-durable-outbox", "events/s", outbox),
       summarize("durable append", "sqlite-raw-1", "events/s", raw1),
       summarize("durable append", "sqlite-raw-64", "events/s", raw64),
       summarize("durable append", "sqlite-raw-1000", "events/s", raw1000)
@@ -441,6 +459,7 @@ export const targets = (records: ReadonlyArray<BenchRecord>): Array<{
   return [
     ...ratio("durable append", "nerv-durable", "sqlite-raw-1000", 0.5),
     ...ratio("durable append", "nerv-durable", "sqlite-raw-1", 8),
+    ...ratio("durable append", "nerv-durable-outbox", "nerv-durable", 0.8),
     ...ratio("memory commands", "nerv-memory", "emmett-memory", 3),
     ...ratio("rebuild 1M", "nerv-rebuild", "sqlite-raw-read", 0.6)
   ]
