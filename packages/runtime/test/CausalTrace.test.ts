@@ -114,7 +114,7 @@ describe("nerv trace", () => {
         Cli.run(["node", "nerv", ...args], { open: () => Layer.succeedContext(built) }).pipe(
           Effect.provide(NodeContext.layer)
         )
-      yield* scenario.pipe(Effect.provide(Layer.succeedContext(built)))
+      const made = yield* scenario.pipe(Effect.provide(Layer.succeedContext(built)))
       const tree = yield* CausalTrace.trace("request-1").pipe(Effect.provide(Layer.succeedContext(built)))
 
       yield* nerv("trace", "request-1")
@@ -132,6 +132,27 @@ describe("nerv trace", () => {
       json.roots.forEach(walk)
       assert.deepStrictEqual(positions, [1, 3, 4, 5])
       assert.strictEqual(json.roots[0].events[0].reactions[1].events[0].reactions[0].actor, "carl")
+
+      // From a document's version instead: the request that made it.
+      const { copy, draft } = made
+      yield* nerv("trace", "--document", copy)
+      assert.deepStrictEqual(out.splice(0), CausalTrace.render(tree))
+      assert.deepStrictEqual(err.splice(0), [`correlation request-1 (made version 2 of ${copy})`])
+      yield* nerv("trace", "--document", draft, "--version", "2")
+      assert.deepStrictEqual(out.splice(0), CausalTrace.render(tree))
+      assert.deepStrictEqual(err.splice(0), [`correlation request-1 (made version 2 of ${draft})`])
+      yield* nerv("trace", "--document", draft, "--version", "7")
+      assert.deepStrictEqual(out.splice(0), [])
+      assert.match(err.splice(0).join("\n"), /^VersionNotFound: /)
+      assert.strictEqual(process.exitCode, 1)
+      process.exitCode = 0
+      for (const args of [["request-1", "--document", draft], []]) {
+        yield* nerv("trace", ...args)
+        assert.deepStrictEqual(out.splice(0), [])
+        assert.match(err.splice(0).join("\n"), /^nerv: give a correlation id, or --document <id>/)
+        assert.strictEqual(process.exitCode, 2)
+        process.exitCode = 0
+      }
 
       yield* nerv("trace", "no-such-request")
       assert.deepStrictEqual(out.splice(0), [])
