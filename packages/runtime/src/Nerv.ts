@@ -277,7 +277,7 @@ export const layerSqlite = (
     // One connection for all of them: the journal, the data keys and the audit trail share the file;
     // one `Forgetting` too: the store tells the key cache and the read models what others forgot.
     const retained = Retention.layerSqlite.pipe(Layer.provideMerge(store))
-    const durable = Layer.mergeAll(SagaStore.layerSqlite.pipe(Layer.provideMerge(retained)), audit).pipe(
+    const durable = Layer.mergeAll(SagaStore.layerSql.pipe(Layer.provideMerge(retained)), audit).pipe(
       Layer.provide(DatabaseFile.layerClient(filename, { create: options?.create ?? true })),
       Layer.provideMerge(Forgetting.layer)
     )

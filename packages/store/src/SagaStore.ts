@@ -1,8 +1,8 @@
 /**
  * Where sagas (process managers) keep their progress: each saga's journal checkpoint and its
  * instances' states, written together in one transaction, so that after a crash a saga resumes with
- * a checkpoint and states that agree. `layerSqlite` keeps them in the journal's database (sealed like
- * the events); `layerMemory` in memory, for tests.
+ * a checkpoint and states that agree. `layerSql` keeps them in the journal's database, SQLite or
+ * PostgreSQL (sealed like the events); `layerMemory` in memory, for tests.
  *
  * @since 0.1.0
  */
@@ -61,6 +61,11 @@ export interface SagaStoreService {
  */
 export class SagaStore extends Context.Tag("@nerv/store/SagaStore")<SagaStore, SagaStoreService>() {}
 
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+const toBlob = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+const failed = (reason: string) => (cause: unknown) => new Errors.JournalError({ reason, cause })
+
 /**
  * Sagas' progress in memory, for tests (a save replaces checkpoint and instances at once).
  *
@@ -84,18 +89,17 @@ export const layerMemory: Layer.Layer<SagaStore> = Layer.sync(SagaStore, () => {
     instances: (saga) => Effect.sync(() => sorted(saga)),
     instance: (saga, key) => Effect.sync(() => Option.fromNullable(of(saga).get(key))),
     save: (saga, position, changed) =>
-      Effect.sync(() => {
-        // A copy, as a database would hold: a later change to the caller's objects changes nothing here.
-        for (const instance of changed) of(saga).set(instance.key, structuredClone(instance))
+      Effect.try({
+        // JSON, as a database holds it: a later change to the caller's objects changes nothing here,
+        // and a state JSON cannot hold fails the save, before anything is written.
+        try: () => changed.map((instance) => ({ ...instance, data: JSON.parse(JSON.stringify(instance.data)) })),
+        catch: failed(`could not encode the progress of saga ${saga}`)
+      }).pipe(Effect.map((copies) => {
+        for (const instance of copies) of(saga).set(instance.key, instance)
         positions.set(saga, position)
-      })
+      }))
   }
 })
-
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
-const toBlob = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-const failed = (reason: string) => (cause: unknown) => new Errors.JournalError({ reason, cause })
 
 interface InstanceRow {
   readonly key: string
@@ -105,14 +109,13 @@ interface InstanceRow {
 }
 
 /**
- * Sagas' progress in the SQLite database of the journal (tables `nerv_sagas` and
- * `nerv_saga_instances`, created by the journal's migration `8_sagas`; open the journal first, or
- * run `SqliteJournal.migrate`). States are encoded by the journal's payload codec, so they are
- * sealed at rest like the events they copy from.
+ * Sagas' progress in the journal's SQL database, SQLite or PostgreSQL (tables `nerv_sagas` and
+ * `nerv_saga_instances`, created by the journal's migrations: open the journal first). States are
+ * encoded by the journal's payload codec, so they are sealed at rest like the events they copy from.
  *
  * @since 0.1.0
  */
-export const layerSqlite: Layer.Layer<SagaStore, never, SqlClient.SqlClient | PayloadCodec> = Layer.effect(
+export const layerSql: Layer.Layer<SagaStore, never, SqlClient.SqlClient | PayloadCodec> = Layer.effect(
   SagaStore,
   Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -124,34 +127,44 @@ export const layerSqlite: Layer.Layer<SagaStore, never, SqlClient.SqlClient | Pa
         Effect.mapError((error) => new Errors.JournalError({ reason: error.message, cause: error })),
         Effect.flatMap((bytes) =>
           Effect.try({
-            try: () => ({ key: row.key, done: row.done === 1, data: JSON.parse(decoder.decode(bytes)) as unknown }),
+            try: () => ({
+              key: row.key,
+              done: Number(row.done) === 1,
+              data: JSON.parse(decoder.decode(bytes)) as unknown
+            }),
             catch: failed(`the state of saga ${saga} instance ${row.key} is not JSON`)
           })
         )
       )
-    const select = (saga: string, where: string, params: ReadonlyArray<unknown>) =>
-      sql.unsafe<InstanceRow>(
-        `SELECT key, done, encoding, state FROM nerv_saga_instances WHERE saga = ? ${where} ORDER BY key`,
-        [saga, ...params]
-      ).pipe(
-        Effect.mapError(failed(`could not read the instances of saga ${saga}`)),
-        Effect.flatMap((rows) => Effect.forEach(rows, decodeRow(saga)))
-      )
+    const decodeRows = (saga: string) => (rows: ReadonlyArray<InstanceRow>) => Effect.forEach(rows, decodeRow(saga))
+    const readFailed = (saga: string) => failed(`could not read the instances of saga ${saga}`)
     return {
       load: (saga) =>
         Effect.zipWith(
-          sql.unsafe<{ readonly position: number }>("SELECT position FROM nerv_sagas WHERE name = ?", [saga]).pipe(
+          sql<{ readonly position: number }>`SELECT position FROM nerv_sagas WHERE name = ${saga}`.pipe(
             Effect.mapError(failed(`could not read the checkpoint of saga ${saga}`))
           ),
-          select(saga, "AND done = 0", []),
-          (rows, active) => ({ position: rows[0]?.position ?? 0, active })
+          sql<InstanceRow>`SELECT key, done, encoding, state FROM nerv_saga_instances
+            WHERE saga = ${saga} AND done = 0 ORDER BY key`.pipe(
+            Effect.mapError(readFailed(saga)),
+            Effect.flatMap(decodeRows(saga))
+          ),
+          (rows, active) => ({ position: Number(rows[0]?.position ?? 0), active })
         ),
-      instances: (saga) => select(saga, "", []),
-      instance: (saga, key) => Effect.map(select(saga, "AND key = ?", [key]), (rows) => Option.fromNullable(rows[0])),
+      instances: (saga) =>
+        sql<InstanceRow>`SELECT key, done, encoding, state FROM nerv_saga_instances
+          WHERE saga = ${saga} ORDER BY key`.pipe(Effect.mapError(readFailed(saga)), Effect.flatMap(decodeRows(saga))),
+      instance: (saga, key) =>
+        sql<InstanceRow>`SELECT key, done, encoding, state FROM nerv_saga_instances
+          WHERE saga = ${saga} AND key = ${key}`.pipe(
+          Effect.mapError(readFailed(saga)),
+          Effect.flatMap(decodeRows(saga)),
+          Effect.map((rows) => Option.fromNullable(rows[0]))
+        ),
       save: (saga, position, changed) =>
         Effect.forEach(changed, (instance) =>
           Effect.map(
-            codec.encode(encoder.encode(JSON.stringify(instance.data)), rowOf(saga)).pipe(
+            Effect.suspend(() => codec.encode(encoder.encode(JSON.stringify(instance.data)), rowOf(saga))).pipe(
               Effect.mapError((error) => new Errors.JournalError({ reason: error.message, cause: error }))
             ),
             (encoded) => ({ instance, encoded })
@@ -159,18 +172,14 @@ export const layerSqlite: Layer.Layer<SagaStore, never, SqlClient.SqlClient | Pa
             Effect.flatMap((rows) =>
               sql.withTransaction(Effect.gen(function*() {
                 const now = Date.now()
-                yield* sql.unsafe(
-                  `INSERT INTO nerv_sagas (name, position, updated_at) VALUES (?,?,?)
-                   ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
-                  [saga, position, now]
-                )
+                yield* sql`INSERT INTO nerv_sagas (name, position, updated_at) VALUES (${saga}, ${position}, ${now})
+                  ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`
                 for (const { encoded, instance } of rows) {
-                  yield* sql.unsafe(
-                    `INSERT INTO nerv_saga_instances (saga, key, done, encoding, state, updated_at) VALUES (?,?,?,?,?,?)
-                     ON CONFLICT (saga, key) DO UPDATE SET done = excluded.done, encoding = excluded.encoding,
-                     state = excluded.state, updated_at = excluded.updated_at`,
-                    [saga, instance.key, instance.done ? 1 : 0, encoded.encoding, toBlob(encoded.data), now]
-                  )
+                  yield* sql`INSERT INTO nerv_saga_instances (saga, key, done, encoding, state, updated_at)
+                    VALUES (${saga}, ${instance.key}, ${instance.done ? 1 : 0}, ${encoded.encoding},
+                      ${toBlob(encoded.data)}, ${now})
+                    ON CONFLICT (saga, key) DO UPDATE SET done = excluded.done, encoding = excluded.encoding,
+                    state = excluded.state, updated_at = excluded.updated_at`
                 }
               })).pipe(Effect.mapError(failed(`could not save the progress of saga ${saga}`)))
             )

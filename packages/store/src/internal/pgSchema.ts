@@ -116,6 +116,25 @@ export const migrations = {
       last_error text
     )`,
     "CREATE INDEX nerv_effects_by_status ON nerv_effects (status, seq)"
+  ),
+  "4_sagas": statements(
+    // Each saga's checkpoint and its instances' states (SagaStore.layerSql), written together in one
+    // transaction (see SQLite's 8_sagas).
+    `CREATE TABLE nerv_sagas (
+      name text PRIMARY KEY,
+      position bigint NOT NULL,
+      updated_at bigint NOT NULL
+    )`,
+    `CREATE TABLE nerv_saga_instances (
+      saga text NOT NULL,
+      key text NOT NULL,
+      done integer NOT NULL,
+      encoding text NOT NULL,
+      state bytea NOT NULL,
+      updated_at bigint NOT NULL,
+      PRIMARY KEY (saga, key)
+    )`,
+    "CREATE INDEX nerv_saga_instances_active ON nerv_saga_instances (saga, done)"
   )
 }
 

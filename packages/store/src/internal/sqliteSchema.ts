@@ -111,7 +111,7 @@ export const migrations = {
     )`
   ),
   "8_sagas": statements(
-    // Each saga's checkpoint, and its instances' states (SagaStore.layerSqlite): a saga writes both
+    // Each saga's checkpoint, and its instances' states (SagaStore.layerSql): a saga writes both
     // in one transaction, so that a crash never leaves a checkpoint and states that disagree.
     `CREATE TABLE nerv_sagas (
       name TEXT PRIMARY KEY,
