@@ -319,8 +319,8 @@ export interface PostgresOptions {
 }
 
 /**
- * What `layerPostgres` provides: the document services, projection checkpoints, the data keys, the
- * audit trail and `Forgetting`. (Retention and sagas' progress are the SQLite journal's so far.)
+ * What `layerPostgres` provides: the document services, projection checkpoints, sagas' progress,
+ * the data keys, the audit trail and `Forgetting`. (Retention is the SQLite journal's so far.)
  *
  * @since 0.1.0
  */
@@ -328,6 +328,7 @@ export type PostgresServices =
   | Services
   | OutboxServices
   | Checkpoints.Checkpoints
+  | SagaStore.SagaStore
   | Forgetting.Forgetting
   | DataKeys.DataKeys
   | AuditTrail.AuditTrail
@@ -395,7 +396,7 @@ export const layerPostgres = (
       Layer.provide(options?.budget === undefined ? Layer.empty : VersionedStore.layerBudget(options.budget))
     )
     const audit = AuditTrail.layerSql.pipe(Layer.mapError(named("the audit trail")))
-    const durable = Layer.mergeAll(store, audit).pipe(
+    const durable = Layer.mergeAll(SagaStore.layerSql.pipe(Layer.provideMerge(store)), audit).pipe(
       Layer.provide(PostgresJournal.layerClient({ url })),
       Layer.provideMerge(Forgetting.layer)
     )

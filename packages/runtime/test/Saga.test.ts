@@ -2,6 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Documents, Journal } from "@nerv/core"
 import { SagaStore } from "@nerv/store"
 import * as Chunk from "effect/Chunk"
+import * as ConfigProvider from "effect/ConfigProvider"
+import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -13,6 +15,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Nerv, Saga } from "../src/index.js"
+import { tempSchema } from "./fixtures/postgres.js"
+import { masterKeys } from "./security/fixtures.js"
 
 /**
  * An order: its creation reserves stock (a reservation document) and charges (an update of the
@@ -213,7 +217,7 @@ describe("Saga", () => {
     }).pipe(Effect.provide(Layer.mergeAll(Nerv.layerTest, SagaStore.layerMemory))))
 })
 
-describe("SagaStore.layerSqlite (through Nerv.layerSqlite)", () => {
+describe("SagaStore.layerSql on SQLite (through Nerv.layerSqlite)", () => {
   it.scoped("keeps checkpoint and instances across a reopen, sealed at rest", () =>
     Effect.gen(function*() {
       const dir = yield* Effect.acquireRelease(
@@ -242,4 +246,38 @@ describe("SagaStore.layerSqlite (through Nerv.layerSqlite)", () => {
       // The instance's state is sealed like the events: its JSON is nowhere in the file.
       assert.notInclude(readFileSync(file).toString("latin1"), `"order":"${id}"`)
     }))
+})
+
+describe("Saga on PostgreSQL (Nerv.layerPostgres)", () => {
+  it.live("a node dies mid-run; another node's runner resumes from what was stored, each command once", () =>
+    Effect.gen(function*() {
+      const url = yield* tempSchema
+      const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["NERV_MASTER_KEYS", masterKeys.k1]])))
+      const node = () =>
+        Effect.map(
+          Layer.build(Nerv.layerPostgres({ url }).pipe(Layer.provide(config), Layer.orDie)),
+          (context) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+            Effect.provide(effect, context as Context.Context<never>) as Effect.Effect<A, E, never>
+        )
+      const a = yield* node()
+      const b = yield* node()
+      // Node a's runner dies at its 5th save: after charging, before the save that records it.
+      const dying = yield* a(
+        Effect.flatMap(
+          SagaStore.SagaStore,
+          (store) => Saga.runner(order).pipe(Effect.provideService(SagaStore.SagaStore, dyingAt(store, 5)))
+        )
+      )
+      const id = yield* a(Documents.create({ title: "order", content: "2 books", author: "ann" }))
+      assert.isTrue(Exit.isFailure(yield* a(Effect.exit(dying.poll))))
+      const [created] = yield* b(Documents.history(id))
+      yield* b(Documents.update(id, { content: "confirm" }, { editor: "ann" }).pipe(Documents.causedBy(created!.event)))
+      const resumed = yield* b(Saga.runner(order))
+      yield* b(resumed.poll)
+      yield* b(resumed.poll)
+      const instance = Option.getOrThrow(yield* b(Saga.instance(order, id)))
+      assert.strictEqual(instance.status, "completed")
+      assert.include(instance.log, "resumed charge")
+      assert.deepStrictEqual(yield* b(shopCommands), expected.confirm)
+    }).pipe(Effect.scoped))
 })
