@@ -93,7 +93,7 @@ describe("review-and-publish under kill -9", () => {
         )
         const file = join(dir, "nerv.db")
         // This process: the authors and the reviewer, on the same file (created here first).
-        const here = yield* Layer.build(Nerv.layerSqlite({ filename: file, durability: "NORMAL" }))
+        const here = yield* Layer.build(Nerv.layerSqlite({ filename: file, durability: "NORMAL", notifier: silent }))
         const inHere = <A, E>(program: Effect.Effect<A, E, Nerv.SqliteServices>) =>
           program.pipe(Effect.provide(silent), Effect.provide(here))
 
