@@ -33,7 +33,7 @@ import { Checkpoints } from "./Checkpoints.js"
 import { checkBatch } from "./internal/appendCheck.js"
 import { decodeEntries, encodeEvent, fromValues, selectList } from "./internal/eventRow.js"
 import { encodeEffects } from "./internal/outboxRows.js"
-import { makeSqliteOutbox, openOutboxConnection } from "./internal/sqliteOutbox.js"
+import { makeSqliteOutbox } from "./internal/sqliteOutbox.js"
 import { migrate as migrateSchema } from "./internal/sqliteSchema.js"
 import { openWriter, type Outcome, type PendingAppend } from "./internal/sqliteWriter.js"
 import { makeSqlCheckpoints, makeSqlSnapshots } from "./internal/sqlSnapshots.js"
@@ -366,8 +366,10 @@ export const makeWithOutbox: (
     recordForgotten,
     readForgotten
   } satisfies Journal.JournalService
-  const connection = yield* openOutboxConnection(client.config.filename)
-  return { journal, outbox: makeSqliteOutbox(connection, codec, waiters, busyTimeout) }
+  return {
+    journal,
+    outbox: makeSqliteOutbox(writer.connection, codec, waiters, busyTimeout, options?.durability ?? "FULL")
+  }
 })
 
 const isBusy = (error: SqlError) => /SQLITE_BUSY|database is locked/.test(String(error.cause))

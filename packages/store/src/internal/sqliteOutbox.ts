@@ -1,10 +1,9 @@
 import { Errors, type Outbox } from "@nerv/core"
-import Database from "better-sqlite3"
+import type Database from "better-sqlite3"
 import * as Arr from "effect/Array"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
 import type { PayloadCodecService } from "../PayloadCodec.js"
 import { columns, countsOf, decodeRow, recordOf, type Row } from "./outboxRows.js"
 
@@ -17,38 +16,32 @@ class Busy {
 }
 
 /**
- * The outbox's own connection to the database file, closed with the scope. Its writes (claims,
- * performed and failed attempts) are not fsynced at commit (`synchronous = NORMAL` in WAL mode):
- * losing the last of them to a power cut only has an effect performed again, which at-least-once
- * allows, and the journal's next commit (`FULL`) syncs them anyway. An fsync per claim and per
- * batch performed would cost the commands about a third of their throughput (measured).
- */
-export const openOutboxConnection = (
-  filename: string
-): Effect.Effect<Database.Database, Errors.JournalError, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.try({
-      try: () => {
-        const db = new Database(filename, { timeout: 0 })
-        db.pragma("synchronous = NORMAL")
-        return db
-      },
-      catch: (cause) => new Errors.JournalError({ reason: `could not open ${filename}`, cause })
-    }),
-    (db) => Effect.sync(() => db.close())
-  )
-
-/**
- * The SQLite outbox, on its own connection (`openOutboxConnection`): each operation is one
- * statement, atomic on its own, so two processes never claim one effect. While another process holds
- * the write lock, a statement is tried again off the event loop for up to `busyTimeout`.
+ * The SQLite outbox, on the journal's own connection (see `sqliteWriter.ts`), between its group
+ * commits (every call is synchronous, on the event loop): each operation is one statement, atomic on
+ * its own, so two processes never claim one effect. While another process holds the write lock, a
+ * statement is tried again off the event loop for up to `busyTimeout`.
+ *
+ * The worker's writes (claims, performed and failed attempts) are not fsynced at commit
+ * (`synchronous = NORMAL` for the statement, in WAL mode): losing the last of them to a power cut
+ * only has an effect performed again, which at-least-once allows, and the journal's next commit
+ * syncs them anyway; an fsync per claim and per batch performed cost the commands a fifth of their
+ * throughput (measured). A re-drive, acknowledged to a person, is as durable as a command.
  */
 export const makeSqliteOutbox = (
   db: Database.Database,
   codec: PayloadCodecService,
   waiters: Set<() => void>,
-  busyTimeout: number
+  busyTimeout: number,
+  durability: "FULL" | "NORMAL"
 ): Outbox.OutboxService => {
+  const lazily = <A>(statement: () => A) => () => {
+    db.pragma("synchronous = NORMAL")
+    try {
+      return statement()
+    } finally {
+      db.pragma(`synchronous = ${durability}`)
+    }
+  }
   const claim = db.prepare(
     `UPDATE nerv_effects SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1
      WHERE seq IN (SELECT seq FROM nerv_effects WHERE status = 'pending' AND available_at <= ?
@@ -108,7 +101,7 @@ export const makeSqliteOutbox = (
       Effect.flatMap(
         run(
           "claim effects",
-          () =>
+          lazily(() =>
             (claim.all(
               request.owner,
               request.until,
@@ -117,6 +110,7 @@ export const makeSqliteOutbox = (
               JSON.stringify(request.types),
               request.limit
             ) as Array<Row>).sort((a, b) => a[0] - b[0])
+          )
         ),
         (rows) =>
           Effect.map(
@@ -138,16 +132,20 @@ export const makeSqliteOutbox = (
     performed: (ids, now) =>
       ids.length === 0 ?
         Effect.void :
-        Effect.asVoid(run("record performed effects", () => performed.run(now, JSON.stringify(ids)))),
+        Effect.asVoid(run("record performed effects", lazily(() => performed.run(now, JSON.stringify(ids))))),
     failed: (id, owner, failure) =>
-      Effect.asVoid(run("record a failed effect", () =>
-        failed.run(
-          failure.retryAt === undefined ? "dead" : "pending",
-          failure.retryAt ?? null,
-          failure.error,
-          id,
-          owner
-        ))),
+      Effect.asVoid(run(
+        "record a failed effect",
+        lazily(() =>
+          failed.run(
+            failure.retryAt === undefined ? "dead" : "pending",
+            failure.retryAt ?? null,
+            failure.error,
+            id,
+            owner
+          )
+        )
+      )),
     list: (query) =>
       Effect.flatMap(
         run("list effects", () =>
@@ -158,16 +156,10 @@ export const makeSqliteOutbox = (
       ),
     redrive: (ids, now) =>
       Effect.map(
-        run("re-drive dead effects", () => {
-          // Acknowledged to a person: durable like a command (see `openOutboxConnection`).
-          db.pragma("synchronous = FULL")
-          try {
-            return ids === "all" ? redriveAll.run(now) : redriveSome.run(now, JSON.stringify(ids))
-          } finally {
-            db.pragma("synchronous = NORMAL")
-          }
-        }),
-        (result) => result.changes
+        run("re-drive dead effects", () =>
+          ids === "all" ? redriveAll.run(now) : redriveSome.run(now, JSON.stringify(ids))),
+        (result) =>
+          result.changes
       ),
     counts: (options) =>
       Effect.map(

@@ -37,6 +37,8 @@ export interface Writer {
   readonly forgotten: (after: number) => Array<Journal.ForgottenRecord>
   /** The index of documents (see `Journal.DocumentQuery`). */
   readonly documents: (query: Journal.DocumentQuery | undefined) => Array<Journal.DocumentSummary>
+  /** The connection itself, for the outbox's statements (see `sqliteOutbox.ts`). */
+  readonly connection: Database.Database
 }
 
 /** One outbox effect as a row, its payload encoded (and sealed) like an event's. */
@@ -256,6 +258,7 @@ const makeWriter = (db: Database.Database): Writer => {
         eventType: type as Journal.EntryHeader["eventType"]
       })),
     documents,
+    connection: db,
     forgotten: (after) =>
       (forgotten.all(after) as Array<[number, string]>).map(([sequence, id]) => ({
         sequence,
