@@ -1,6 +1,7 @@
 // Bundles the benchmark suites into plain JavaScript (dist/bench.mjs), NERV's sources and the
 // peers' published builds alike, so that no figure pays for a development transform (see
-// docs/performance.md). better-sqlite3 stays external: it is a native addon.
+// docs/performance.md). better-sqlite3 stays external: it is a native addon; so does pg-native, pg's
+// optional native binding, never installed.
 import { build } from "esbuild"
 
 const options = {
@@ -8,7 +9,7 @@ const options = {
   platform: "node",
   format: "esm",
   target: "node20",
-  external: ["better-sqlite3"],
+  external: ["better-sqlite3", "pg-native"],
   logLevel: "warning",
   // Bundled CommonJS dependencies call require(); an ES module has none of its own.
   banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" }

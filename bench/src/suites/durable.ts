@@ -6,6 +6,7 @@
  *   raw better-sqlite3 inserts into the same kind of table,
  *   one, 64 (the largest group 64 writers can form) and 1000 per transaction, also at
  *   synchronous=FULL in WAL mode.
+ * - `durable append postgres`: the same on PostgreSQL (see durablePostgres.ts).
  * - `memory commands`: NERV's in-memory commands vs Emmett's `CommandHandler` on its in-memory
  *   event store, on the same workload (documents created, then updated).
  * - `memory commands one document`: the same, on one document that already has `depth` versions
@@ -28,6 +29,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type BenchContext, type BenchRecord, type Suite, summarize, throughput } from "../harness.js"
 import { nervWorkload, outboxLayer, programLayer, sqliteLayer } from "../layers.js"
+import { durableAppendPostgres } from "./durablePostgres.js"
 
 const memoryLayer = VersionedStore.layerFromJournal.pipe(Layer.provideMerge(MemoryJournal.layer))
 
@@ -422,6 +424,7 @@ export const durable: Suite = {
     for (
       const [name, workload] of [
         ["durable append", durableAppend],
+        ["durable append postgres", durableAppendPostgres],
         ["memory commands", memoryCommands],
         ["memory commands one document", memoryOneDocument],
         ["rebuild", rebuild],
@@ -460,6 +463,8 @@ export const targets = (records: ReadonlyArray<BenchRecord>): Array<{
     ...ratio("durable append", "nerv-durable", "sqlite-raw-1000", 0.5),
     ...ratio("durable append", "nerv-durable", "sqlite-raw-1", 8),
     ...ratio("durable append", "nerv-durable-outbox", "nerv-durable", 0.8),
+    ...ratio("durable append postgres", "nerv-postgres", "pg-raw-64", 0.5),
+    ...ratio("durable append postgres", "nerv-postgres", "emmett-postgres", 10),
     ...ratio("memory commands", "nerv-memory", "emmett-memory", 3),
     ...ratio("rebuild 1M", "nerv-rebuild", "sqlite-raw-read", 0.6)
   ]
