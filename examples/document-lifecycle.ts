@@ -14,11 +14,17 @@
  * named `NERV_NATS_PREFIX`, default `nerv`), sealed under the database's master key unless
  * `NERV_ENCRYPTION=off`.
  *
+ * Every call runs as a principal of the RBAC policy, checked and recorded in the database's audit
+ * trail (`pnpm nerv audit verify` walks it). The policy comes from configuration, as the command
+ * line's does (`NERV_RBAC_POLICY`, `NERV_RBAC_POLICY_FILE`, else `policy.json` beside the database);
+ * with none, the demo writes `policy.json` as `nerv init` would, plus its own principals: ann, bob
+ * and eve edit, the demo itself reads, and the system user is admin.
+ *
  * Run it with `pnpm demo` (from the repository root, as `pnpm nerv` runs), then look at what it
  * left with `pnpm nerv list`.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { DocumentEvent, Documents, type Errors, Journal } from "@nerv/core"
+import { Access, DocumentEvent, Documents, type Errors, Journal } from "@nerv/core"
 import { EventBus as Bus } from "@nerv/core"
 import {
   BusCodec,
@@ -44,6 +50,8 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import { existsSync, mkdirSync, writeFileSync } from "node:fs"
+import { userInfo } from "node:os"
 import * as Path from "node:path"
 
 /** One line per log entry, with the operation's request id shortened, so the lifecycle stays readable. */
@@ -99,20 +107,24 @@ const program = Effect.gen(function*() {
   )
 
   yield* Console.log("Creating two documents, updating one, deleting the other:")
-  const plan = yield* Documents.create({ title: "Launch plan", content: "Draft", author: "ann" }).pipe(
+  const plan = yield* Documents.create({ title: "Launch plan", content: "Draft" }).pipe(Access.as("ann")).pipe(
     observed("Documents.create")
   )
-  const memo = yield* Documents.create({ title: "Old memo", content: "Obsolete", author: "bob" }).pipe(
+  const memo = yield* Documents.create({ title: "Old memo", content: "Obsolete" }).pipe(Access.as("bob")).pipe(
     observed("Documents.create")
   )
-  const updated = yield* Documents.update(plan, { content: "Ship on Friday" }, { editor: "bob", expectedVersion: 1 })
+  const updated = yield* Documents.update(plan, { content: "Ship on Friday" }, { expectedVersion: 1 }).pipe(
+    Access.as("bob")
+  )
     .pipe(observed("Documents.update"))
-  yield* Documents.remove(memo, { actor: "ann", reason: "superseded by the launch plan" }).pipe(
+  yield* Documents.remove(memo, { reason: "superseded by the launch plan" }).pipe(Access.as("ann")).pipe(
     observed("Documents.remove")
   )
 
   // A stale write is refused with a typed error, and changes nothing.
-  const conflict = yield* Documents.update(plan, { content: "Ship on Monday" }, { editor: "eve", expectedVersion: 1 })
+  const conflict = yield* Documents.update(plan, { content: "Ship on Monday" }, { expectedVersion: 1 }).pipe(
+    Access.as("eve")
+  )
     .pipe(observed("Documents.update"), Effect.flip)
   yield* Console.log(`Refused: ${conflict._tag}: ${conflict.message}`)
 
@@ -180,8 +192,38 @@ const delivery: Effect.Effect<
   )
 })
 
+/**
+ * The demo's policy, written beside the database when no policy is configured and none is there:
+ * who may do what, for the demo and for the command line on the same database.
+ */
+const demoPolicy = Effect.gen(function*() {
+  const configured = process.env["NERV_RBAC_POLICY"] !== undefined || process.env["NERV_RBAC_POLICY_FILE"] !== undefined
+  const onPostgres = (process.env["NERV_DATABASE_URL"] ?? "").trim() !== ""
+  const file = Nerv.policyFileOf(onPostgres ? Path.resolve(".nerv", "nerv.db") : yield* Nerv.databaseFile)
+  if (configured || existsSync(file)) return
+  const policy = {
+    principals: {
+      ann: ["editor"],
+      bob: ["editor"],
+      eve: ["editor"],
+      demo: ["reader"],
+      [userInfo().username]: ["admin"]
+    },
+    roles: {
+      admin: ["*"],
+      editor: ["documents:read", "documents:write", "documents:delete"],
+      author: ["documents:read", "documents:write:own", "documents:delete:own"],
+      reader: ["documents:read"]
+    }
+  }
+  mkdirSync(Path.dirname(file), { recursive: true })
+  writeFileSync(file, JSON.stringify(policy, null, 2) + "\n", { mode: 0o600 })
+  yield* Console.log(`Policy: wrote ${file} (ann, bob and eve edit; ${userInfo().username} is admin)`)
+})
+
 Effect.flatMap(delivery, (layer) => program.pipe(Effect.provide(layer))).pipe(
-  Effect.provide(Nerv.layerDatabase({ create: true })),
+  Effect.provide(Access.layerPrincipal("demo")),
+  Effect.provide(Layer.unwrapEffect(Effect.map(demoPolicy, () => Nerv.layerDatabase({ create: true })))),
   Effect.provide(Logger.replace(Logger.defaultLogger, compactLogger)),
   NodeRuntime.runMain({ disablePrettyLogger: true })
 )

@@ -2,13 +2,13 @@
  * The README's host-code example: NERV's programs composed in a host's own program, with the
  * aspects, on the in-memory layer. Run it with `npx tsx examples/host-code.ts`.
  */
-import { Documents } from "@nerv/core"
+import { Access, Documents } from "@nerv/core"
 import { Logging, Metrics, Nerv } from "@nerv/runtime"
 import { Effect } from "effect"
 
 const program = Effect.gen(function*() {
-  const id = yield* Documents.create({ title: "Plan", content: "Draft", author: "ann" })
-  yield* Documents.update(id, { content: "Ship it" }, { editor: "bob", expectedVersion: 1 })
+  const id = yield* Documents.create({ title: "Plan", content: "Draft" }).pipe(Access.as("ann"))
+  yield* Documents.update(id, { content: "Ship it" }, { expectedVersion: 1 }).pipe(Access.as("bob"))
   const then = yield* Documents.at(id, 1)
   console.log(then.content, (yield* Documents.history(id)).length)
 }).pipe(

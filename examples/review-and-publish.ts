@@ -13,7 +13,7 @@
  * rejection and prints what happened and the trace of each.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Documents, type Errors, Notifier } from "@nerv/core"
+import { Access, Documents, type Errors, Notifier } from "@nerv/core"
 import { CausalTrace, Nerv, Saga } from "@nerv/runtime"
 import { SagaStore } from "@nerv/store"
 import * as Console from "effect/Console"
@@ -121,9 +121,7 @@ export const reviewAndPublishWithin = (
             // One command: the revert, unless the journal shows it already made.
             if (!committed.some((entry) => entry.event.documentId === state.draft)) {
               const approved = yield* Documents.at(state.draft, state.approved)
-              yield* Documents.update(state.draft, { title: approved.title, content: approved.content }, {
-                editor: publisher
-              })
+              yield* Documents.update(state.draft, { title: approved.title, content: approved.content })
             }
             yield* tell(
               state.author,
@@ -131,7 +129,7 @@ export const reviewAndPublishWithin = (
                 `it is back to version ${state.approved}'s text`
             )
             return state
-          })
+          }).pipe(Access.as(publisher))
       },
       publish: {
         run: (state, { committed }) =>
@@ -139,20 +137,16 @@ export const reviewAndPublishWithin = (
             const made = committed.find((entry) => entry.event._tag === "DocumentCreated")
             if (made !== undefined) return { ...state, copy: made.event.documentId }
             const draft = yield* Documents.at(state.draft, state.version)
-            const copy = yield* Documents.create({
-              title: `${draft.title} (published)`,
-              content: draft.content,
-              author: publisher
-            })
+            const copy = yield* Documents.create({ title: `${draft.title} (published)`, content: draft.content })
             return { ...state, copy }
-          }),
+          }).pipe(Access.as(publisher)),
         compensate: (state, { committed, reason }) =>
           Effect.gen(function*() {
             if (state.copy !== undefined && !committed.some((entry) => entry.event.documentId === state.copy)) {
-              yield* Documents.remove(state.copy, { actor: publisher, reason: `withdrawn: ${reason}` })
+              yield* Documents.remove(state.copy, { reason: `withdrawn: ${reason}` })
             }
             return { ...state, copy: undefined }
-          })
+          }).pipe(Access.as(publisher))
       },
       announce: {
         run: (state) =>
@@ -169,13 +163,14 @@ export const reviewAndPublishWithin = (
 export const reviewAndPublish = reviewAndPublishWithin(Duration.hours(48))
 
 /**
- * Submits a draft (at its current version) for review, and returns the request's id. The version
- * last approved is the highest one of the draft's completed workflows, as the saga stored them.
+ * Submits a draft (at its current version) for review, as the principal in context (its author),
+ * and returns the request's id. The version last approved is the highest one of the draft's
+ * completed workflows, as the saga stored them.
  */
 export const submit = (draft: string, reviewer: string): Effect.Effect<
   string,
   ErrorOf<typeof Documents.get> | ErrorOf<typeof Documents.create> | Errors.JournalError,
-  Nerv.Services | SagaStore.SagaStore
+  Nerv.Services | Access.Principal | SagaStore.SagaStore
 > =>
   Effect.gen(function*() {
     const document = yield* Documents.get(draft)
@@ -186,8 +181,7 @@ export const submit = (draft: string, reviewer: string): Effect.Effect<
       .reduce<number | undefined>((max, instance) => Math.max(max ?? 0, instance.state.version), undefined)
     return yield* Documents.create({
       title: requestTitle,
-      content: JSON.stringify({ draft, version: document.version, reviewer, approved }),
-      author: document.author
+      content: JSON.stringify({ draft, version: document.version, reviewer, approved })
     })
   })
 
@@ -199,22 +193,20 @@ export const decide = (request: string, reviewer: string, decision: typeof Decis
 > =>
   Effect.gen(function*() {
     const [created] = yield* Documents.history(request)
-    yield* Documents.update(request, { content: JSON.stringify(decision) }, { editor: reviewer }).pipe(
-      Documents.causedBy(created!.event)
-    )
-  })
+    yield* Documents.update(request, { content: JSON.stringify(decision) }).pipe(Documents.causedBy(created!.event))
+  }).pipe(Access.as(reviewer))
 
 const demo = Effect.gen(function*() {
   const saga = yield* Saga.runner(reviewAndPublish)
-  const draft = yield* Documents.create({ title: "Launch plan", content: "We launch in May.", author: "ann" })
+  const draft = yield* Documents.create({ title: "Launch plan", content: "We launch in May." }).pipe(Access.as("ann"))
 
-  const approval = yield* submit(draft, "bob")
+  const approval = yield* submit(draft, "bob").pipe(Access.as("ann"))
   yield* saga.poll
   yield* decide(approval, "bob", { decision: "approved" })
   yield* saga.poll
 
-  yield* Documents.update(draft, { content: "We launch in March!" }, { editor: "ann" })
-  const rejection = yield* submit(draft, "bob")
+  yield* Documents.update(draft, { content: "We launch in March!" }).pipe(Access.as("ann"))
+  const rejection = yield* submit(draft, "bob").pipe(Access.as("ann"))
   yield* saga.poll
   yield* decide(rejection, "bob", { decision: "rejected", note: "March is too early" })
   yield* saga.poll

@@ -4,6 +4,7 @@
  * synchronous=FULL) and the programs' other services, silent.
  */
 import {
+  Access,
   Documents,
   type DocumentStore,
   type Errors,
@@ -13,7 +14,7 @@ import {
   Notifier,
   Outbox
 } from "@nerv/core"
-import { EventBus, Ids, Performers } from "@nerv/runtime"
+import { EventBus, Ids, Performers, PolicyGuard } from "@nerv/runtime"
 import { type Checkpoints, PayloadCodec, Snapshots, SqliteJournal, VersionedStore } from "@nerv/store"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -38,18 +39,30 @@ export const sqliteLayer = (
 /**
  * The programs' services around a store, without log lines (the figures are about the store), and
  * without outbox effects: no rule records any (`nerv-durable-outbox` adds them, see `outboxLayer`).
+ * The programs run as `bench` through the guard of the memory layers (every call checked and
+ * recorded in an audit trail in memory), so the figures include the guard.
  */
 export const programLayer = <A, E>(
   store: Layer.Layer<A, E>
-): Layer.Layer<A | EventBusPort.EventBus | Notifier.Notifier | IdGenerator.IdGenerator | Outbox.Rules, E> =>
+): Layer.Layer<
+  | A
+  | EventBusPort.EventBus
+  | Notifier.Notifier
+  | IdGenerator.IdGenerator
+  | Outbox.Rules
+  | Access.Guard
+  | Access.Principal,
+  E
+> =>
   Layer.mergeAll(
     store,
     EventBus.layer(),
     Layer.succeed(Notifier.Notifier, { notify: () => Effect.void }),
     Layer.succeed(Outbox.Rules, []),
-    Ids.layerRandom,
+    PolicyGuard.layerAllowAll,
+    Access.layerPrincipal("bench"),
     Logger.minimumLogLevel(LogLevel.None)
-  )
+  ).pipe(Layer.provideMerge(Ids.layerRandom))
 
 /**
  * The programs' services around a store with an outbox: every update records its notification
@@ -57,7 +70,16 @@ export const programLayer = <A, E>(
  */
 export const outboxLayer = <A, E>(
   store: Layer.Layer<A | Outbox.Outbox, E>
-): Layer.Layer<A | Outbox.Outbox | EventBusPort.EventBus | Notifier.Notifier | IdGenerator.IdGenerator, E> =>
+): Layer.Layer<
+  | A
+  | Outbox.Outbox
+  | EventBusPort.EventBus
+  | Notifier.Notifier
+  | IdGenerator.IdGenerator
+  | Access.Guard
+  | Access.Principal,
+  E
+> =>
   Layer.mergeAll(
     Performers.layerWorker().pipe(
       Layer.provide(
@@ -66,9 +88,10 @@ export const outboxLayer = <A, E>(
     ),
     EventBus.layer(),
     Layer.succeed(Notifier.Notifier, { notify: () => Effect.void }),
-    Ids.layerRandom,
+    PolicyGuard.layerAllowAll,
+    Access.layerPrincipal("bench"),
     Logger.minimumLogLevel(LogLevel.None)
-  ).pipe(Layer.provideMerge(store))
+  ).pipe(Layer.provideMerge(Ids.layerRandom), Layer.provideMerge(store))
 
 /** `writers` writers at once, each creating a document and updating it until it has `versions`. */
 export const nervWorkload = (
@@ -82,9 +105,9 @@ export const nervWorkload = (
   Effect.all(
     Array.from({ length: writers }, (_, w) =>
       Effect.gen(function*() {
-        const id = yield* Documents.create({ title: `doc ${w}`, content: "v1", author: `author${w % 8}` })
+        const id = yield* Documents.create({ title: `doc ${w}`, content: "v1" }).pipe(Access.as(`author${w % 8}`))
         for (let v = 2; v <= versions; v++) {
-          yield* Documents.update(id, { content: `version ${v} of a document` }, { editor: "bench" })
+          yield* Documents.update(id, { content: `version ${v} of a document` }).pipe(Access.as("bench"))
         }
       })),
     { concurrency: writers, discard: true }

@@ -122,6 +122,23 @@ describe("the demo and the command line", () => {
       const listed = run(join(import.meta.dirname, "..", "..", "packages", "runtime", "src", "bin.ts"), "list")
       assert.strictEqual(listed.status, 0, listed.stderr)
       assert.match(listed.stdout, /^[0-9a-f-]{36} {2}v2 {2}Launch plan {2}\(by ann\)\n$/)
+      // Every call of the demo went through the door, recorded in the database's audit trail.
+      const audited = run(
+        join(import.meta.dirname, "..", "..", "packages", "runtime", "src", "bin.ts"),
+        "audit",
+        "verify"
+      )
+      assert.strictEqual(audited.status, 0, audited.stderr)
+      assert.match(audited.stdout, /^audit trail intact: \d+ records/)
+      // A principal the policy does not name is refused.
+      const refused = run(
+        join(import.meta.dirname, "..", "..", "packages", "runtime", "src", "bin.ts"),
+        "list",
+        "--as",
+        "mallory"
+      )
+      assert.strictEqual(refused.status, 1)
+      assert.include(refused.stderr, "UnknownPrincipal")
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

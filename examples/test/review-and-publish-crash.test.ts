@@ -6,8 +6,8 @@
  * causal trace of each is the journal's story of it.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Documents, Journal, Notifier } from "@nerv/core"
-import { CausalTrace, Nerv, Saga } from "@nerv/runtime"
+import { Access, Documents, Journal, Notifier } from "@nerv/core"
+import { CausalTrace, Nerv, Rbac, Saga } from "@nerv/runtime"
 import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -67,13 +67,12 @@ const workflow = (i: number) =>
   Effect.gen(function*() {
     // Spread over a few seconds, so that the saga is at work when it is killed.
     yield* Effect.sleep(Duration.millis(Math.floor(Math.random() * 4_000)))
-    const draft = yield* Documents.create({ title: `Plan ${i}`, content: `plan ${i} v1`, author: "ann" })
-    yield* Documents.update(draft, { content: `plan ${i} v2` }, { editor: "ann" })
+    const draft = yield* Documents.create({ title: `Plan ${i}`, content: `plan ${i} v1` }).pipe(Access.as("ann"))
+    yield* Documents.update(draft, { content: `plan ${i} v2` }).pipe(Access.as("ann"))
     const request = yield* Documents.create({
       title: requestTitle,
-      content: JSON.stringify({ draft, version: 2, reviewer: "bob", approved: 1 }),
-      author: "ann"
-    })
+      content: JSON.stringify({ draft, version: 2, reviewer: "bob", approved: 1 })
+    }).pipe(Access.as("ann"))
     const answer = i % 3 === 0 ? "approved" : i % 3 === 1 ? "rejected" : "none"
     if (answer !== "none") {
       yield* Effect.sleep(Duration.millis(Math.floor(Math.random() * 300)))
@@ -93,9 +92,11 @@ describe("review-and-publish under kill -9", () => {
         )
         const file = join(dir, "nerv.db")
         // This process: the authors and the reviewer, on the same file (created here first).
-        const here = yield* Layer.build(Nerv.layerSqlite({ filename: file, durability: "NORMAL", notifier: silent }))
-        const inHere = <A, E>(program: Effect.Effect<A, E, Nerv.SqliteServices>) =>
-          program.pipe(Effect.provide(silent), Effect.provide(here))
+        const here = yield* Layer.build(
+          Nerv.layerSqlite({ filename: file, durability: "NORMAL", notifier: silent, policy: Rbac.layerAllowAll })
+        )
+        const inHere = <A, E>(program: Effect.Effect<A, E, Nerv.SqliteServices | Access.Principal>) =>
+          program.pipe(Access.as("ann"), Effect.provide(silent), Effect.provide(here))
 
         // The saga kills itself at a random save, up to `maxKills` times, and is started again each time.
         let kills = 0

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Documents, Errors, Journal, Notifier } from "@nerv/core"
+import { Access, Documents, Errors, Journal, Notifier } from "@nerv/core"
 import { CausalTrace, Nerv, Performers, Recorder, Saga } from "@nerv/runtime"
 import { SagaStore } from "@nerv/store"
 import * as Chunk from "effect/Chunk"
@@ -38,12 +38,12 @@ const pollWithTime = (saga: Saga.Runner<Nerv.Services>) =>
 /** A draft by ann, approved once (version 1 published), then edited (version 2). */
 const approvedThenEdited = (saga: Saga.Runner<Nerv.Services>) =>
   Effect.gen(function*() {
-    const draft = yield* Documents.create({ title: "Launch plan", content: "We launch in May.", author: "ann" })
-    const first = yield* submit(draft, "bob")
+    const draft = yield* Documents.create({ title: "Launch plan", content: "We launch in May." }).pipe(Access.as("ann"))
+    const first = yield* submit(draft, "bob").pipe(Access.as("ann"))
     yield* saga.poll
     yield* decide(first, "bob", { decision: "approved" })
     yield* saga.poll
-    yield* Documents.update(draft, { content: "We launch in March!" }, { editor: "ann" })
+    yield* Documents.update(draft, { content: "We launch in March!" }).pipe(Access.as("ann"))
     return draft
   })
 
@@ -51,8 +51,10 @@ describe("examples/review-and-publish", () => {
   it.effect("approval: publishes a copy of the submitted version, tells both, and the trace shows the chain", () =>
     Effect.gen(function*() {
       const saga = yield* Saga.runner(reviewAndPublish)
-      const draft = yield* Documents.create({ title: "Launch plan", content: "We launch in May.", author: "ann" })
-      const request = yield* submit(draft, "bob")
+      const draft = yield* Documents.create({ title: "Launch plan", content: "We launch in May." }).pipe(
+        Access.as("ann")
+      )
+      const request = yield* submit(draft, "bob").pipe(Access.as("ann"))
       yield* saga.poll
       assert.strictEqual((yield* instanceOf(request)).status, "active")
       assert.deepStrictEqual(yield* notified, [`bob: ann asks you to review version 1 of ${draft}`])
@@ -100,7 +102,7 @@ describe("examples/review-and-publish", () => {
     Effect.gen(function*() {
       const saga = yield* Saga.runner(reviewAndPublish)
       const draft = yield* approvedThenEdited(saga)
-      const request = yield* submit(draft, "bob")
+      const request = yield* submit(draft, "bob").pipe(Access.as("ann"))
       yield* saga.poll
       yield* decide(request, "bob", { decision: "rejected", note: "March is too early" })
       yield* saga.poll
@@ -124,7 +126,7 @@ describe("examples/review-and-publish", () => {
     Effect.gen(function*() {
       const saga = yield* Saga.runner(reviewAndPublish)
       const draft = yield* approvedThenEdited(saga)
-      const request = yield* submit(draft, "bob")
+      const request = yield* submit(draft, "bob").pipe(Access.as("ann"))
       yield* saga.poll
       yield* TestClock.adjust("47 hours")
       yield* saga.poll
@@ -150,7 +152,7 @@ describe("examples/review-and-publish", () => {
     Effect.gen(function*() {
       const saga = yield* Saga.runner(reviewAndPublish)
       const draft = yield* approvedThenEdited(saga)
-      const request = yield* submit(draft, "bob")
+      const request = yield* submit(draft, "bob").pipe(Access.as("ann"))
       yield* saga.poll
       let attempts = 0
       // From now on, telling ann that something is published fails.

@@ -6,7 +6,7 @@
  *
  * Usage: node --expose-gc dist/processes-heap.mjs <database file> <documents> <versions>
  */
-import { Documents } from "@nerv/core"
+import { Access, Documents } from "@nerv/core"
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import { programLayer, sqliteLayer } from "../layers.js"
@@ -25,9 +25,9 @@ const program = Effect.gen(function*() {
     Array.from({ length: writers }, (_, w) =>
       Effect.gen(function*() {
         for (let d = w; d < documents; d += writers) {
-          const id = yield* Documents.create({ title: `doc ${d}`, content: "v1", author: `author${d % 8}` })
+          const id = yield* Documents.create({ title: `doc ${d}`, content: "v1" }).pipe(Access.as(`author${d % 8}`))
           for (let v = 2; v <= versions; v++) {
-            yield* Documents.update(id, { content: `version ${v} of document ${d}` }, { editor: "bench" })
+            yield* Documents.update(id, { content: `version ${v} of document ${d}` }).pipe(Access.as("bench"))
           }
           ids.push(id)
         }

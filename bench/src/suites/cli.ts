@@ -6,8 +6,8 @@
  * - `retained heap 1M events`: the heap a process retains after writing and reading 1M events
  *   across 100k documents with the store's default budget (`nerv`, MB).
  */
-import { Documents } from "@nerv/core"
-import { Nerv } from "@nerv/runtime"
+import { Access, Documents } from "@nerv/core"
+import { Nerv, Rbac } from "@nerv/runtime"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
@@ -40,22 +40,31 @@ const cliGet = async (context: BenchContext): Promise<Array<BenchRecord>> => {
   try {
     const filename = join(dir, "nerv.db")
     const documents = context.quick ? 2_000 : 20_000
+    // Eight authors who may write and read; the timed `get` runs as one of them.
+    const policy = JSON.stringify({
+      principals: Object.fromEntries(Array.from({ length: 8 }, (_, a) => [`author${a}`, ["author"]])),
+      roles: { author: ["documents:read", "documents:write"] }
+    })
     // Written as users write: sealed, by the commands, 64 at a time.
     const ids = await Effect.runPromise(
       Effect.forEach(
         Array.from({ length: documents }, (_, d) => d),
         (d) =>
-          Documents.create({ title: `doc ${d}`, content: `the content of document ${d}`, author: `author${d % 8}` }),
+          Documents.create({ title: `doc ${d}`, content: `the content of document ${d}` }).pipe(
+            Access.as(`author${d % 8}`)
+          ),
         { concurrency: 64 }
       ).pipe(
-        Effect.provide(Nerv.layerSqlite({ filename })),
+        Effect.provide(Nerv.layerSqlite({ filename, policy: Rbac.layerPolicy(policy) })),
         Logger.withMinimumLogLevel(LogLevel.None),
         Effect.scoped
       )
     )
     const id = ids[Math.floor(documents / 2)]!
     const runs = Math.max(context.runs, 5)
-    const nerv = timedProcess(runs, process.execPath, [cli, "--database", filename, "get", id])
+    const nerv = timedProcess(runs, process.execPath, [cli, "--database", filename, "get", id, "--as", "author0"], {
+      NERV_RBAC_POLICY: policy
+    })
     const empty = timedProcess(runs, process.execPath, ["-e", "0"])
     return [
       summarize("cli get 20k documents", "nerv-cli", "seconds", nerv),

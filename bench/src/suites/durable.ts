@@ -17,7 +17,7 @@
  *   N documents × 1 version (seconds, lower is better).
  */
 import { CommandHandler, getInMemoryEventStore } from "@event-driven-io/emmett"
-import { Document, DocumentEvent, Documents, DocumentStore, Journal, Outbox } from "@nerv/core"
+import { Access, Document, DocumentEvent, Documents, DocumentStore, Journal, Outbox } from "@nerv/core"
 import { MemoryJournal, PayloadCodec, Rebuild, Snapshots, SqliteJournal, VersionedStore } from "@nerv/store"
 import Database from "better-sqlite3"
 import * as DateTime from "effect/DateTime"
@@ -200,7 +200,7 @@ const memoryOneDocument = async (context: BenchContext): Promise<Array<BenchReco
 
   const runtime = ManagedRuntime.make(programLayer(memoryLayer))
   const id = await runtime.runPromise(Effect.gen(function*() {
-    const id = yield* Documents.create({ title: "deep", content: "v1", author: "ann" })
+    const id = yield* Documents.create({ title: "deep", content: "v1" }).pipe(Access.as("ann"))
     const journal = yield* Journal.Journal
     const store = yield* DocumentStore.DocumentStore
     const now = yield* DateTime.now
@@ -227,7 +227,7 @@ const memoryOneDocument = async (context: BenchContext): Promise<Array<BenchReco
   const nerv = await throughput(heavy, async () => {
     await runtime.runPromise(Effect.gen(function*() {
       for (let i = 0; i < commands; i++) {
-        yield* Documents.update(id, { content: `command ${i}` }, { editor: "bench" })
+        yield* Documents.update(id, { content: `command ${i}` }).pipe(Access.as("bench"))
       }
     }))
     return commands

@@ -2,6 +2,12 @@
  * The document programs. Each is a pure Effect program written against the ports only; the host
  * decides, with layers, what the journal, store, bus and notifier really are.
  *
+ * Every program, reads included, runs as the `Access.Principal` in context and through the
+ * `Access.Guard`: the guard decides whether the principal may (`documents:read`, `documents:write`,
+ * `documents:delete`; a policy may grant the `:own` variants, for the documents the principal
+ * wrote) and records the call. The principal is the actor of every change: the author of what it
+ * creates, the editor of what it updates.
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
@@ -15,6 +21,7 @@ import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import type * as Tracer from "effect/Tracer"
+import { type Guard, guarded, type Principal, principalId } from "./Access.js"
 import { Command, decide, fold, type Refusal } from "./Decider.js"
 import { Actor, Content, type Document, DocumentId, Reason, Title, Version } from "./Document.js"
 import type { DocumentEvent } from "./DocumentEvent.js"
@@ -34,11 +41,24 @@ import { Journal } from "./Journal.js"
 import * as Outbox from "./Outbox.js"
 
 /**
- * The input to `create`.
+ * What the document programs need: the ports, the guard, and the principal they run as.
  *
  * @since 0.1.0
  */
-export const CreateInput = Schema.Struct({ title: Title, content: Content, author: Actor })
+export type Services =
+  | DocumentStore
+  | Journal
+  | EventBus
+  | IdGenerator
+  | Guard
+  | Principal
+
+/**
+ * The input to `create`. Its author is the principal.
+ *
+ * @since 0.1.0
+ */
+export const CreateInput = Schema.Struct({ title: Title, content: Content })
 
 /**
  * The changes `update` makes: a title, a content, or both.
@@ -55,22 +75,20 @@ export const UpdateInput = Schema.Struct({
 )
 
 /**
- * Who updates, and optionally the version they last read (optimistic concurrency).
+ * Optionally, the version the principal last read (optimistic concurrency).
  *
  * @since 0.1.0
  */
 export const UpdateOptions = Schema.Struct({
-  editor: Actor,
   expectedVersion: Schema.optionalWith(Version, { exact: true })
 })
 
 /**
- * Who deletes, why, and optionally the version they last read.
+ * Why the principal deletes, and optionally the version it last read.
  *
  * @since 0.1.0
  */
 export const RemoveOptions = Schema.Struct({
-  actor: Actor,
   reason: Reason,
   expectedVersion: Schema.optionalWith(Version, { exact: true })
 })
@@ -127,6 +145,7 @@ const decodeGetId = decoder("Documents.get", DocumentId)
 const decodeHistoryId = decoder("Documents.history", DocumentId)
 const decodeAt = decoder("Documents.at", Schema.Struct({ id: DocumentId, version: Version }))
 const decodeAsOfId = decoder("Documents.asOf", DocumentId)
+const decodeShapeId = decoder("Documents.shape", DocumentId)
 const decodeDiff = decoder(
   "Documents.diff",
   Schema.Struct({ id: DocumentId, fromVersion: Version, toVersion: Version })
@@ -322,18 +341,64 @@ const originOf = (ids: IdGenerator["Type"]) =>
       ? Effect.succeed(cause.value)
       : Effect.map(ids.next, (commandId) => ({ correlationId: commandId, causationId: commandId })))
 
+const isDocumentId = Schema.is(DocumentId)
+
+const decodeActor = decoder("Access.Principal", Actor)
+
+/**
+ * The principal, as the actor a change records. The guard refuses a principal that is no actor
+ * (`PolicyGuard` does); this keeps a host's own guard from letting one into the journal.
+ */
+const principalAsActor = Effect.flatMap(principalId, decodeActor)
+
+/**
+ * The author of a document, for the `:own` permissions: its current author, or the actor of the
+ * first version of a forgotten one; unknown (`undefined`) when it cannot be read, so that only a
+ * permission without `:own` lets the call through.
+ */
+const authorOf = (store: DocumentStore["Type"], id: string): Effect.Effect<string | undefined> =>
+  isDocumentId(id)
+    ? store.current(id).pipe(
+      Effect.map(Option.match({ onNone: () => undefined, onSome: (document): string | undefined => document.author })),
+      Effect.catchTag("DocumentForgotten", () =>
+        Effect.map(store.shape(id), (versions) => versions[0]?.version === 1 ? versions[0].actor : undefined)),
+      Effect.orElseSucceed(() =>
+        undefined
+      )
+    )
+    : Effect.succeed(undefined)
+
+/** Guards a program on an existing document: the target is the id, the owner its author. */
+const guardedOn =
+  (id: string, operation: { readonly action: string; readonly permission: string }) =>
+  <A, E, R>(self: Effect.Effect<A, E, R>) =>
+    Effect.flatMap(
+      DocumentStore,
+      (store) => guarded(self, { ...operation, target: id, owner: authorOf(store, id) })
+    )
+
+/** A new document's owner is the principal who creates it. */
+const guardedCreate = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.flatMap(
+    principalId,
+    (principal) =>
+      guarded(self, { action: "Documents.create", permission: "documents:write", owner: Effect.succeed(principal) })
+  )
+
 /**
  * Creates a document and returns its id.
  *
  * @since 0.1.0
  */
-export const create = Effect.fnUntraced(function*(input: typeof CreateInput.Encoded) {
-  const { author, content, title } = yield* decodeCreate(input)
-  const documentId = DocumentId.make(yield* Effect.flatMap(IdGenerator, (ids) => ids.next))
-  yield* execute(Command.Create({ documentId, title, content, author }))
-  yield* Effect.logInfo(`document created: ${documentId} "${title}" by ${author}`)
-  return documentId
-})
+export const create = (input: typeof CreateInput.Encoded) =>
+  Effect.gen(function*() {
+    const { content, title } = yield* decodeCreate(input)
+    const author = yield* principalAsActor
+    const documentId = DocumentId.make(yield* Effect.flatMap(IdGenerator, (ids) => ids.next))
+    yield* execute(Command.Create({ documentId, title, content, author }))
+    yield* Effect.logInfo(`document created: ${documentId} "${title}" by ${author}`)
+    return documentId
+  }).pipe(guardedCreate)
 
 /**
  * Changes a document's title and/or content and returns its new state. With `expectedVersion`,
@@ -342,36 +407,41 @@ export const create = Effect.fnUntraced(function*(input: typeof CreateInput.Enco
  *
  * @since 0.1.0
  */
-export const update = Effect.fnUntraced(function*(
+export const update = (
   id: string,
   changes: typeof UpdateInput.Encoded,
-  options: typeof UpdateOptions.Encoded
-) {
-  const input = yield* decodeUpdate({ id, changes, options })
-  const { state } = yield* execute(Command.Update({ documentId: input.id, ...input.changes, ...input.options }))
-  return state
-})
+  options: typeof UpdateOptions.Encoded = {}
+) =>
+  Effect.gen(function*() {
+    const input = yield* decodeUpdate({ id, changes, options })
+    const editor = yield* principalAsActor
+    const { state } = yield* execute(
+      Command.Update({ documentId: input.id, ...input.changes, ...input.options, editor })
+    )
+    return state
+  }).pipe(guardedOn(id, { action: "Documents.update", permission: "documents:write" }))
 
 /**
  * Deletes a document and returns its final state. Its history stays readable.
  *
  * @since 0.1.0
  */
-export const remove = Effect.fnUntraced(function*(id: string, options: typeof RemoveOptions.Encoded) {
-  const input = yield* decodeRemove({ id, options })
-  const { state } = yield* execute(Command.Delete({ documentId: input.id, ...input.options }))
-  return state
-})
+export const remove = (id: string, options: typeof RemoveOptions.Encoded) =>
+  Effect.gen(function*() {
+    const input = yield* decodeRemove({ id, options })
+    const actor = yield* principalAsActor
+    const { state } = yield* execute(Command.Delete({ documentId: input.id, ...input.options, actor }))
+    return state
+  }).pipe(guardedOn(id, { action: "Documents.remove", permission: "documents:delete" }))
 
 /**
  * The latest state of a document, deleted or not (`isDeleted` tells).
  *
  * @since 0.1.0
  */
-export const get = Effect.fnUntraced(function*(id: string) {
-  const documentId = yield* decodeGetId(id)
-  return yield* Effect.flatMap(DocumentStore, (store) => store.get(documentId))
-})
+export const get = (id: string) =>
+  Effect.flatMap(decodeGetId(id), (documentId) => Effect.flatMap(DocumentStore, (store) => store.get(documentId)))
+    .pipe(guarded({ action: "Documents.get", permission: "documents:read", target: id }))
 
 /**
  * Which documents to list: by author; live (the default), deleted, or both.
@@ -404,10 +474,9 @@ const decodePage = decoder("Documents.listPage", PageQuery)
  *
  * @since 0.1.0
  */
-export const listPage = Effect.fnUntraced(function*(query: typeof PageQuery.Encoded = {}) {
-  const input = yield* decodePage(query)
-  return yield* Effect.flatMap(DocumentStore, (store) => store.list(input))
-})
+export const listPage = (query: typeof PageQuery.Encoded = {}) =>
+  Effect.flatMap(decodePage(query), (input) => Effect.flatMap(DocumentStore, (store) => store.list(input)))
+    .pipe(guarded({ action: "Documents.listPage", permission: "documents:read" }))
 
 /**
  * Every document (live ones unless `include` says otherwise), in creation order, read page by page.
@@ -415,38 +484,42 @@ export const listPage = Effect.fnUntraced(function*(query: typeof PageQuery.Enco
  *
  * @since 0.1.0
  */
-export const list = Effect.fnUntraced(function*(filter: typeof ListFilter.Encoded = {}) {
-  const input = yield* decodeList(filter)
-  const store = yield* DocumentStore
-  const documents: Array<Document> = []
-  let after: string | undefined
-  do {
-    const page = yield* store.list({ ...input, after, limit: 1_000 })
-    documents.push(...page.documents)
-    after = page.next
-  } while (after !== undefined)
-  return documents
-})
+export const list = (filter: typeof ListFilter.Encoded = {}) =>
+  Effect.gen(function*() {
+    const input = yield* decodeList(filter)
+    const store = yield* DocumentStore
+    const documents: Array<Document> = []
+    let after: string | undefined
+    do {
+      const page = yield* store.list({ ...input, after, limit: 1_000 })
+      documents.push(...page.documents)
+      after = page.next
+    } while (after !== undefined)
+    return documents
+  }).pipe(guarded({ action: "Documents.list", permission: "documents:read" }))
 
 /**
  * Every version of a document with the event that made it, oldest first.
  *
  * @since 0.1.0
  */
-export const history = Effect.fnUntraced(function*(id: string) {
-  const documentId = yield* decodeHistoryId(id)
-  return yield* Effect.flatMap(DocumentStore, (store) => store.history(documentId))
-})
+export const history = (id: string) =>
+  Effect.flatMap(
+    decodeHistoryId(id),
+    (documentId) => Effect.flatMap(DocumentStore, (store) => store.history(documentId))
+  )
+    .pipe(guarded({ action: "Documents.history", permission: "documents:read", target: id }))
 
 /**
  * A document as it was at one version (time travel).
  *
  * @since 0.1.0
  */
-export const at = Effect.fnUntraced(function*(id: string, version: number) {
-  const input = yield* decodeAt({ id, version })
-  return yield* Effect.flatMap(DocumentStore, (store) => store.getAt(input.id, input.version))
-})
+export const at = (id: string, version: number) =>
+  Effect.flatMap(
+    decodeAt({ id, version }),
+    (input) => Effect.flatMap(DocumentStore, (store) => store.getAt(input.id, input.version))
+  ).pipe(guarded({ action: "Documents.at", permission: "documents:read", target: id }))
 
 /**
  * @since 0.1.0
@@ -491,7 +564,10 @@ const describeInstant = (instant: unknown): string => {
  *
  * @since 0.1.0
  */
-export const asOf = Effect.fnUntraced(function*(id: string, instant: DateTime.DateTime.Input) {
+export const asOf = (id: string, instant: DateTime.DateTime.Input) =>
+  asOfUnguarded(id, instant).pipe(guarded({ action: "Documents.asOf", permission: "documents:read", target: id }))
+
+const asOfUnguarded = Effect.fnUntraced(function*(id: string, instant: DateTime.DateTime.Input) {
   const documentId = yield* decodeAsOfId(id)
   const at = yield* Option.match(instantOf(instant), {
     onNone: () =>
@@ -551,7 +627,12 @@ const diffFields = (before: Document, after: Document): Array<FieldChange> => {
  *
  * @since 0.1.0
  */
-export const diff = Effect.fnUntraced(function*(id: string, fromVersion: number, toVersion: number) {
+export const diff = (id: string, fromVersion: number, toVersion: number) =>
+  diffUnguarded(id, fromVersion, toVersion).pipe(
+    guarded({ action: "Documents.diff", permission: "documents:read", target: id })
+  )
+
+const diffUnguarded = Effect.fnUntraced(function*(id: string, fromVersion: number, toVersion: number) {
   const input = yield* decodeDiff({ id, fromVersion, toVersion })
   const store = yield* DocumentStore
   const before = yield* store.getAt(input.id, input.fromVersion)
@@ -575,3 +656,13 @@ export const diff = Effect.fnUntraced(function*(id: string, fromVersion: number,
     editors
   } satisfies Diff
 })
+
+/**
+ * A document's history without its content: what happened, when, by whom. What stays readable of a
+ * forgotten document.
+ *
+ * @since 0.1.0
+ */
+export const shape = (id: string) =>
+  Effect.flatMap(decodeShapeId(id), (documentId) => Effect.flatMap(DocumentStore, (store) => store.shape(documentId)))
+    .pipe(guarded({ action: "Documents.shape", permission: "documents:read", target: id }))

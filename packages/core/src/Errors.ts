@@ -209,41 +209,6 @@ export class RowDamaged extends Data.TaggedError("RowDamaged")<{
 export type PayloadError = PayloadCorrupt | DecryptionFailed | DocumentForgotten
 
 /**
- * The principal's roles do not grant the permission an operation needs. Nothing was changed.
- *
- * @since 0.1.0
- */
-export class PermissionDenied extends Data.TaggedError("PermissionDenied")<{
-  readonly principal: string
-  readonly roles: ReadonlyArray<string>
-  readonly action: string
-  readonly permission: string
-  readonly target?: string | undefined
-}> {
-  override get message(): string {
-    const roles = this.roles.length === 0 ? "no roles" : `roles ${this.roles.join(", ")}`
-    const target = this.target === undefined ? "" : ` on ${this.target}`
-    return `${this.principal} (${roles}) may not ${this.action}${target}: it needs the permission ${this.permission}, ` +
-      `which none of those roles grants`
-  }
-}
-
-/**
- * The audit trail could not record an operation, so the operation was not carried out.
- *
- * @since 0.1.0
- */
-export class AuditUnavailable extends Data.TaggedError("AuditUnavailable")<{
-  readonly action: string
-  readonly reason: string
-  readonly cause?: unknown
-}> {
-  override get message(): string {
-    return `${this.action} was not carried out because its audit record could not be written: ${this.reason}`
-  }
-}
-
-/**
  * A document was asked for as of an instant before it was created.
  *
  * @since 0.1.0

@@ -1,6 +1,10 @@
 /**
  * @since 0.1.0
  */
+export * as Access from "./Access.js"
+/**
+ * @since 0.1.0
+ */
 export * as Decider from "./Decider.js"
 /**
  * @since 0.1.0

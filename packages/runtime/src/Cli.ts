@@ -4,10 +4,14 @@
  *
  * ```sh
  * nerv init
- * nerv create --title Plan --content Draft --author ann
- * nerv update <id> --content-file notes.md --editor bob --expected-version 1
+ * nerv create --title Plan --content Draft --as ann
+ * nerv update <id> --content-file notes.md --as bob --expected-version 1
  * nerv history <id>
  * ```
+ *
+ * Every command runs as a principal (`--as`, default the system user) through the same guarded
+ * programs as code (`Documents.*`, `Admin.*`): checked against the RBAC policy, deny by default,
+ * and recorded in the audit trail.
  *
  * Scripts can trust it: stdout carries results only (ids, documents, reports, `--json`), and
  * everything else (warnings, notifications, errors) goes to stderr; text from the database is
@@ -21,12 +25,13 @@ import type * as CliApp from "@effect/cli/CliApp"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import type * as SqlClient from "@effect/sql/SqlClient"
-import { type DocumentEvent, Documents, DocumentStore, Errors } from "@nerv/core"
+import { type DocumentEvent, Documents, Errors } from "@nerv/core"
 import { Document } from "@nerv/core"
 import { JournalVerify, type PayloadCodec, Rebuild, Retention } from "@nerv/store"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Console from "effect/Console"
+import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -44,14 +49,14 @@ import * as Effects from "./cli/Effects.js"
 import * as Inspect from "./cli/Inspect.js"
 import * as Output from "./cli/Output.js"
 import { exitWith, say, sayJson, UsageError } from "./cli/Output.js"
+import * as Principal from "./cli/Principal.js"
 import * as Trace from "./cli/Trace.js"
 import { colorsFor, escapeControl } from "./internal/terminal.js"
-import { databaseFile, databaseUrl, isPostgresUrl, type Services } from "./Nerv.js"
+import { databaseFile, databaseUrl, isPostgresUrl, policyFileOf, type Services } from "./Nerv.js"
 import * as ProgressBar from "./ProgressBar.js"
+import * as Admin from "./security/Admin.js"
 import type * as AuditTrail from "./security/AuditTrail.js"
 import type * as DataKeys from "./security/DataKeys.js"
-import * as Rbac from "./security/Rbac.js"
-import * as SecureDocuments from "./security/SecureDocuments.js"
 
 const id = Args.text({ name: "id" }).pipe(Args.withDescription("the document's id"))
 const expectedVersion = Options.integer("expected-version").pipe(
@@ -83,13 +88,13 @@ const optionalField = <K extends string, A>(key: K, value: Option.Option<A>) =>
 const create = Command.make("create", {
   title: Options.text("title"),
   ...Content.options,
-  author: Options.text("author")
+  ...Principal.option
 }, (input) =>
   Effect.gen(function*() {
     const content = Option.getOrElse(yield* Content.contentOf(input), () => "")
-    yield* say(yield* Documents.create({ title: input.title, content, author: input.author }))
+    yield* say(yield* Documents.create({ title: input.title, content }).pipe(Principal.runAs(input)))
   })).pipe(
-    Command.withDescription("create a document and print its id")
+    Command.withDescription("create a document, authored by the principal, and print its id (needs documents:write)")
   )
 
 const update = Command.make(
@@ -98,8 +103,8 @@ const update = Command.make(
     id,
     title: Options.text("title").pipe(Options.optional),
     ...Content.options,
-    editor: Options.text("editor"),
-    expectedVersion
+    expectedVersion,
+    ...Principal.option
   },
   (input) =>
     Effect.gen(function*() {
@@ -107,53 +112,54 @@ const update = Command.make(
       const document = yield* Documents.update(
         input.id,
         { ...optionalField("title", input.title), ...optionalField("content", content) },
-        { editor: input.editor, ...optionalField("expectedVersion", input.expectedVersion) }
-      )
+        optionalField("expectedVersion", input.expectedVersion)
+      ).pipe(Principal.runAs(input))
       yield* say(`${document.id} is at version ${document.version}`)
     })
 ).pipe(
-  Command.withDescription("change a document's title and/or content")
+  Command.withDescription("change a document's title and/or content, as the principal (needs documents:write)")
 )
 
 const remove = Command.make("delete", {
   id,
   reason: Options.text("reason"),
-  actor: Options.text("actor"),
-  expectedVersion
+  expectedVersion,
+  ...Principal.option
 }, (input) =>
   Documents.remove(input.id, {
     reason: input.reason,
-    actor: input.actor,
     ...optionalField("expectedVersion", input.expectedVersion)
-  }).pipe(Effect.flatMap((d) => say(`${d.id} deleted at version ${d.version}`)))).pipe(
-    Command.withDescription("delete a document (its history stays readable)")
+  }).pipe(Principal.runAs(input), Effect.flatMap((d) => say(`${d.id} deleted at version ${d.version}`)))).pipe(
+    Command.withDescription("delete a document, as the principal; its history stays readable (needs documents:delete)")
   )
 
-const get = Command.make("get", { id }, (input) => Effect.flatMap(Documents.get(input.id), printDocument)).pipe(
-  Command.withDescription("print a document's latest state as JSON")
-)
+const get = Command.make(
+  "get",
+  { id, ...Principal.option },
+  (input) => Effect.flatMap(Documents.get(input.id).pipe(Principal.runAs(input)), printDocument)
+).pipe(Command.withDescription("print a document's latest state as JSON (needs documents:read)"))
 
 const at = Command.make(
   "at",
-  { id, version: Args.integer({ name: "version" }) },
-  (input) => Effect.flatMap(Documents.at(input.id, input.version), printDocument)
-).pipe(Command.withDescription("print a document as it was at one version"))
+  { id, version: Args.integer({ name: "version" }), ...Principal.option },
+  (input) => Effect.flatMap(Documents.at(input.id, input.version).pipe(Principal.runAs(input)), printDocument)
+).pipe(Command.withDescription("print a document as it was at one version (needs documents:read)"))
 
-const list = Command.make("list", { json }, (input) =>
+const list = Command.make("list", { json, ...Principal.option }, (input) =>
   Effect.gen(function*() {
-    const documents = yield* Documents.list()
+    const documents = yield* Documents.list().pipe(Principal.runAs(input))
     if (input.json) return yield* sayJson(documents.map((d) => encodeDocument(d)))
     if (documents.length === 0) return yield* say("no documents")
     for (const d of documents) yield* say(`${d.id}  v${d.version}  ${d.title}  (by ${d.author})`)
-  })).pipe(Command.withDescription("list the documents that are not deleted"))
+  })).pipe(Command.withDescription("list the documents that are not deleted (needs documents:read)"))
 
-const history = Command.make("history", { id, json }, (input) =>
+const history = Command.make("history", { id, json, ...Principal.option }, (input) =>
   Effect.gen(function*() {
     const versions = yield* Documents.history(input.id).pipe(
       Effect.catchTag("DocumentForgotten", (forgotten) =>
         // A forgotten document's history keeps its shape: versions, times and actors, no content.
-        Effect.flatMap(DocumentStore.DocumentStore, (store) => store.shape(forgotten.documentId as Document.DocumentId))
-          .pipe(Effect.map((shape) => ({ forgotten: shape }))))
+        Documents.shape(forgotten.documentId).pipe(Effect.map((shape) => ({ forgotten: shape })))),
+      Principal.runAs(input)
     )
     if ("forgotten" in versions) {
       if (input.json) {
@@ -175,36 +181,17 @@ const history = Command.make("history", { id, json }, (input) =>
     for (const { event, version } of versions) {
       yield* say(`v${version}  ${DateTime.formatIso(event.occurredAt)}  ${event.actor.padEnd(12)} ${summary(event)}`)
     }
-  })).pipe(Command.withDescription("print every version: when, who, what"))
+  })).pipe(Command.withDescription("print every version: when, who, what (needs documents:read)"))
 
-/**
- * Who runs an administrative command: a principal named with `--as` and `--role`, checked against
- * the policy in `NERV_RBAC_POLICY` (deny by default) and recorded in the audit trail, like any
- * other guarded call.
- */
-const asPrincipal = {
-  as: Options.text("as").pipe(Options.withDescription("the principal running the command (recorded in the audit)")),
-  roles: Options.text("role").pipe(
-    Options.repeated,
-    Options.withDescription("a role of the principal (repeatable), granted by NERV_RBAC_POLICY")
-  )
-}
-
-const guardedBy = (input: { readonly as: string; readonly roles: ReadonlyArray<string> }) =>
-  Rbac.withPrincipal({ id: input.as, roles: input.roles })
-
-const forget = Command.make("forget", { id, ...asPrincipal }, (input) =>
-  SecureDocuments.forget(input.id).pipe(
-    guardedBy(input),
+const forget = Command.make("forget", { id, ...Principal.option }, (input) =>
+  Admin.forget(input.id).pipe(
+    Principal.runAs(input),
     Effect.zipRight(say(`${input.id} forgotten: its content is destroyed, its history keeps its shape`))
-  )).pipe(
-    Command.withDescription("crypto-shred a document (needs documents:forget)"),
-    Command.provide(Rbac.layerPolicyConfig)
-  )
+  )).pipe(Command.withDescription("crypto-shred a document (needs documents:forget)"))
 
-const rewrap = Command.make("rewrap", asPrincipal, (input) =>
-  SecureDocuments.rewrapKeys().pipe(
-    guardedBy(input),
+const rewrap = Command.make("rewrap", Principal.option, (input) =>
+  Admin.rewrapKeys().pipe(
+    Principal.runAs(input),
     Effect.flatMap((report) =>
       Effect.zipRight(
         say(
@@ -218,9 +205,9 @@ const rewrap = Command.make("rewrap", asPrincipal, (input) =>
     )
   )).pipe(Command.withDescription("re-wrap every data key under the newest master key (needs keys:admin)"))
 
-const auditVerify = Command.make("verify", asPrincipal, (input) =>
-  SecureDocuments.verifyAudit().pipe(
-    guardedBy(input),
+const auditVerify = Command.make("verify", Principal.option, (input) =>
+  Admin.verifyAudit().pipe(
+    Principal.runAs(input),
     Effect.flatMap((verification) => {
       if (verification._tag === "Intact") {
         return say(
@@ -239,6 +226,47 @@ const auditVerify = Command.make("verify", asPrincipal, (input) =>
     Command.withDescription("walk the audit trail's hash chain and report the first broken link (needs audit:read)")
   )
 
+/**
+ * `nerv init` could not write the policy file beside the database.
+ *
+ * @since 0.1.0
+ */
+export class PolicyFileUnwritable extends Data.TaggedError("PolicyFileUnwritable")<{
+  readonly file: string
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `could not write the policy file ${this.file}: ${this.reason}`
+  }
+}
+
+/**
+ * The policy a new database starts with when none is configured: the system user who ran `nerv init`
+ * is its admin, and the usual roles are there to give others. Written beside the database, readable
+ * and writable by its owner only (whoever can write it can grant themselves anything).
+ */
+const initialPolicy = (file: string) =>
+  Effect.gen(function*() {
+    const configured = Option.isSome(yield* Config.option(Config.string("NERV_RBAC_POLICY"))) ||
+      Option.isSome(yield* Config.option(Config.string("NERV_RBAC_POLICY_FILE")))
+    const user = Principal.systemUser()
+    if (configured || Fs.existsSync(file) || user.trim() === "") return undefined
+    const policy = {
+      principals: { [user]: ["admin"] },
+      roles: {
+        admin: ["*"],
+        editor: ["documents:read", "documents:write", "documents:delete"],
+        author: ["documents:read", "documents:write:own", "documents:delete:own"],
+        reader: ["documents:read"]
+      }
+    }
+    yield* Effect.try({
+      try: () => Fs.writeFileSync(file, JSON.stringify(policy, null, 2) + "\n", { mode: 0o600, flag: "wx" }),
+      catch: (error) => new PolicyFileUnwritable({ file, reason: (error as Error).message })
+    })
+    return `created ${file}: ${user} is its admin (edit it to give others roles)`
+  })
+
 const count = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`
 
 const prune = Command.make("prune", {
@@ -256,7 +284,7 @@ const prune = Command.make("prune", {
     Options.withDescription("a SQLite file the pruned events are copied into first (created if missing)")
   ),
   dryRun: Options.boolean("dry-run").pipe(Options.withDescription("print what would be pruned; change nothing")),
-  ...asPrincipal
+  ...Principal.option
 }, (input) =>
   Effect.flatMap(
     Effect.serviceOption(Retention.Retention),
@@ -266,11 +294,11 @@ const prune = Command.make("prune", {
           new Errors.JournalError({ reason: "this journal has no retention: pruning needs the SQLite journal" })
         ),
       onSome: (retention) =>
-        SecureDocuments.prune(
+        Admin.prune(
           { olderThan: input.olderThan, archive: Option.getOrUndefined(input.archive) },
           { dryRun: input.dryRun }
         ).pipe(
-          guardedBy(input),
+          Principal.runAs(input),
           Effect.provideService(Retention.Retention, retention),
           Effect.flatMap((pruned) => {
             const what = `${count(pruned.events, "event")} of ${count(pruned.documents, "document")} and ` +
@@ -288,18 +316,17 @@ const prune = Command.make("prune", {
         )
     })
   )).pipe(
-    Command.withDescription("prune (and archive) the versions the retention policy lets go (needs journal:prune)"),
-    Command.provide(Rbac.layerPolicyConfig)
+    Command.withDescription("prune (and archive) the versions the retention policy lets go (needs journal:prune)")
   )
 
 const rebuild = Command.make("rebuild", {
   fromScratch: Options.boolean("from-scratch").pipe(
     Options.withDescription("take every snapshot again from the events (after changing an upcaster)")
   ),
-  ...asPrincipal
+  ...Principal.option
 }, (input) =>
-  SecureDocuments.rebuild({ fromScratch: input.fromScratch }).pipe(
-    guardedBy(input),
+  Admin.rebuild({ fromScratch: input.fromScratch }).pipe(
+    Principal.runAs(input),
     Effect.provideService(Rebuild.RebuildProgress, { report: ProgressBar.make() }),
     Effect.flatMap((summary) =>
       say(
@@ -311,20 +338,17 @@ const rebuild = Command.make("rebuild", {
   )).pipe(
     Command.withDescription(
       "read and check every document of the journal, and take the snapshots long histories lack (needs journal:rebuild)"
-    ),
-    Command.provide(Rbac.layerPolicyConfig)
+    )
   )
 
 const keys = Command.make("keys").pipe(
   Command.withDescription("master and data key administration"),
-  Command.withSubcommands([rewrap]),
-  Command.provide(Rbac.layerPolicyConfig)
+  Command.withSubcommands([rewrap])
 )
 
 const audit = Command.make("audit").pipe(
   Command.withDescription("the tamper-evident audit trail"),
-  Command.withSubcommands([auditVerify]),
-  Command.provide(Rbac.layerPolicyConfig)
+  Command.withSubcommands([auditVerify])
 )
 
 /**
@@ -412,13 +436,21 @@ const command = <E>(databases: Databases<E>) => {
       if (isPostgresUrl(path)) {
         // A PostgreSQL database exists already: init brings its tables up to date.
         yield* Effect.scoped(Layer.build(databases.open(path, { create: true })))
-        return yield* say(`${shown(path)} is ready as a NERV database`)
+        yield* say(`${shown(path)} is ready as a NERV database`)
+        const policy = yield* initialPolicy(policyFileOf(Path.resolve(".nerv", "nerv.db")))
+        if (policy !== undefined) yield* say(policy)
+        return
       }
       const existed = Fs.existsSync(path)
       yield* Effect.scoped(Layer.build(databases.open(path, { create: true })))
       yield* say(existed ? `${path} is already a NERV database; nothing changed` : `created ${path}`)
+      const policy = yield* initialPolicy(policyFileOf(path))
+      if (policy !== undefined) yield* say(policy)
     })).pipe(
-      Command.withDescription("create the database (and its folder, and a master key file if none is configured)")
+      Command.withDescription(
+        "create the database (and its folder, a master key file if none is configured, and a policy file " +
+          "making you its admin if no policy is configured)"
+      )
     )
 
   const verify = Command.make("verify", {}, () =>

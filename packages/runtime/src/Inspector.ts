@@ -7,12 +7,12 @@
  * (crypto-shredded) document shows its shape, never its content.
  *
  * ```ts
- * const running = yield* Inspector.serve({ principal: { id: "ann", roles: ["reader"] } })
+ * const running = yield* Inspector.serve({ principal: "ann" })
  * yield* Console.log(`open ${running.url}`)
  * ```
  *
- * It only reads, and every read goes through the guarded operations as its principal: checked
- * against the policy (deny by default) and audited. It listens on 127.0.0.1 unless told otherwise,
+ * It only reads, and every read goes through the one door (`Access`) as its principal: checked
+ * against the policy (deny by default: a principal it does not name is refused) and audited. It listens on 127.0.0.1 unless told otherwise,
  * and answers only requests addressed to its own address (a page elsewhere cannot reach it through
  * a DNS name that points here). The page is plain TypeScript built into `dist/inspector/` at install
  * (`build.mjs`); nothing is fetched at run time. `nerv inspect` serves it from the command line.
@@ -20,6 +20,7 @@
  * @since 0.1.0
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { Access } from "@nerv/core"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
@@ -27,14 +28,13 @@ import * as Http from "node:http"
 import * as Assets from "./internal/inspectorAssets.js"
 import * as InspectorHttp from "./internal/inspectorHttp.js"
 import type * as Reads from "./internal/inspectorReads.js"
-import * as Rbac from "./security/Rbac.js"
 
 /**
  * @since 0.1.0
  */
 export interface Options {
   /** Who the page reads as: every read is checked against the policy and audited under this name. */
-  readonly principal: Rbac.PrincipalService
+  readonly principal: string
   /** The port (default `defaultPort`; 0 picks a free one). */
   readonly port?: number | undefined
   /** The address to listen on (default `127.0.0.1`: this machine only). */
@@ -53,8 +53,8 @@ export interface Options {
 export const defaultPort = 4680
 
 /**
- * The services the inspector reads with: the document services, the policy, the audit trail and
- * the data keys (`Nerv.layerSqlite` and a policy layer provide them). A `Dispatcher` in context
+ * The services the inspector reads with: the document services (their guard checks the policy and
+ * writes the audit trail) and the data keys (`Nerv.layerSqlite` provides them). A `Dispatcher` in context
  * adds its figures and dead letters to the page.
  *
  * @since 0.1.0
@@ -95,9 +95,11 @@ const hostInUrl = (host: string) => host.includes(":") ? `[${host}]` : host
  */
 export const serve = (
   options: Options
-): Effect.Effect<Running, InspectorUnavailable | import("@nerv/core").Errors.InvalidInput, Scope.Scope | Services> =>
+): Effect.Effect<Running, InspectorUnavailable | Access.UnknownPrincipal, Scope.Scope | Services> =>
   Effect.gen(function*() {
-    const principal = yield* Rbac.decodePrincipal(options.principal)
+    const principal = options.principal
+    // Nobody reads as nobody: refused before anything listens (the policy refuses any other it does not name).
+    if (principal.trim() === "") return yield* new Access.UnknownPrincipal({ principal, action: "Inspector.serve" })
     const assets = yield* Effect.mapError(Assets.load, (reason) => new InspectorUnavailable({ reason }))
     const host = options.host ?? "127.0.0.1"
     const server = yield* NodeHttpServer.make(() => Http.createServer(), {

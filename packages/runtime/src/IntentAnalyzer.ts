@@ -12,7 +12,7 @@
  * utterances.
  *
  * The service itself checks no permission and writes no audit record: `SecureIntents` is the
- * guarded door (`intent:analyze`), and runs what was understood through `SecureDocuments`.
+ * guarded door (`intent:analyze`), and runs what was understood through the document programs (`Documents`, `Admin`).
  *
  * @since 0.1.0
  */

@@ -5,6 +5,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import {
+  Access,
   type DocumentStore,
   EventBus as Port,
   type IdGenerator,
@@ -44,10 +45,13 @@ import * as AuditTrail from "./security/AuditTrail.js"
 import type * as DataKeys from "./security/DataKeys.js"
 import * as Keyring from "./security/Keyring.js"
 import * as KeyStore from "./security/KeyStore.js"
+import * as PolicyGuard from "./security/PolicyGuard.js"
+import * as Rbac from "./security/Rbac.js"
 import * as SealedPayloads from "./security/SealedPayloads.js"
 
 /**
- * The services every document program needs.
+ * The services every document program needs, but the principal (who is asking), which the memory
+ * and test layers give once for all and a durable host gives per request (`Access.as`).
  *
  * @since 0.1.0
  */
@@ -57,6 +61,15 @@ export type Services =
   | Port.EventBus
   | NotifierPort.Notifier
   | IdGenerator.IdGenerator
+  | Access.Guard
+
+/**
+ * What the memory and test layers give besides `Services`: a principal, and the audit trail (in
+ * memory) where the guard records every call.
+ *
+ * @since 0.1.0
+ */
+export type Recorded = Access.Principal | AuditTrail.AuditTrail
 
 /**
  * The outbox and its performers: the effects the commands record (see `Outbox`), and the registry
@@ -79,18 +92,25 @@ const performing = (options?: Performers.Options) =>
 /**
  * Everything in memory, with random ids, real time and console notifications (performed from the
  * outbox by a worker): for trying NERV out and for programs whose documents need not outlive the
- * process.
+ * process. The programs run as `principal` (default `local`; `Access.as` changes it for one
+ * program), through the guard with a policy that lets every named principal do everything, and
+ * every call is recorded in an audit trail in memory.
  *
  * @since 0.1.0
  */
 export const layerMemory = (
-  options?: { readonly bus?: EventBus.Options; readonly performers?: Performers.Options | undefined }
-): Layer.Layer<Services | OutboxServices> =>
+  options?: {
+    readonly bus?: EventBus.Options
+    readonly performers?: Performers.Options | undefined
+    readonly principal?: string | undefined
+  }
+): Layer.Layer<Services | OutboxServices | Recorded> =>
   Layer.mergeAll(
     performing(options?.performers).pipe(Layer.provide(Notifier.layerConsole)),
     Notifier.layerConsole,
     EventBus.layer(options?.bus),
-    Ids.layerRandom
+    PolicyGuard.layerAllowAll.pipe(Layer.provideMerge(Ids.layerRandom)),
+    Access.layerPrincipal(options?.principal ?? "local")
   ).pipe(
     Layer.provideMerge(
       VersionedStore.layerFromJournal.pipe(
@@ -100,48 +120,72 @@ export const layerMemory = (
     )
   )
 
+/** The test layer around a guard. */
+const testLayer = (
+  guard: Layer.Layer<Access.Guard | AuditTrail.AuditTrail, never, IdGenerator.IdGenerator>
+): Layer.Layer<Services | OutboxServices | Recorded | Recorder.Recorder> =>
+  Layer.mergeAll(
+    VersionedStore.layerFromJournal.pipe(
+      Layer.provideMerge(Layer.effectContext(Effect.gen(function*() {
+        const journal = yield* MemoryJournal.make
+        const recorder = yield* Recorder.Recorder
+        return Context.make(Journal.Journal, Recorder.recordingJournal(journal, recorder)).pipe(
+          Context.add(Outbox.Outbox, yield* MemoryJournal.outbox(journal))
+        )
+      }))),
+      Layer.orDie
+    ),
+    Layer.provideMerge(
+      Performers.layerNotify,
+      Layer.effect(
+        Performers.Performers,
+        Effect.flatMap(
+          Recorder.Recorder,
+          (recorder) => Performers.make({ onPerformed: Recorder.recordPerformed(recorder) })
+        )
+      )
+    ).pipe(
+      Layer.provide(Layer.effect(NotifierPort.Notifier, Effect.map(Recorder.Recorder, Recorder.recordingNotifier)))
+    ),
+    Layer.scoped(
+      Port.EventBus,
+      Effect.flatMap(
+        Recorder.Recorder,
+        (recorder) => EventBus.make<NervEvent.NervEvent>({ onDelivered: Recorder.recordDelivered(recorder) })
+      )
+    ),
+    Layer.effect(NotifierPort.Notifier, Effect.map(Recorder.Recorder, Recorder.recordingNotifier)),
+    guard,
+    Access.layerPrincipal("test")
+  ).pipe(Layer.provideMerge(Ids.layerSequential), Layer.provideMerge(Recorder.layer))
+
 /**
  * The test layer: in-memory journal and store, a bus, sequential ids, and a `Recorder` that keeps
  * every side effect in order (journal appends, effects recorded in the outbox, published events,
  * effects performed, notifications, log lines; logs are recorded instead of printed). Time is
- * Effect's `Clock`, so under `it.effect` it is the `TestClock`. Each build is fresh and isolated.
+ * Effect's `Clock`, so under `it.effect` it is the `TestClock`. The programs run as the principal
+ * `test` (`Access.as` changes it), through the guard with a policy that lets every named principal
+ * do everything, recorded in an audit trail in memory. Each build is fresh and isolated.
  *
  * No worker runs: a test performs what is due with `Performers.drain`, so it asserts what a program
  * intends (`EffectRecorded`) apart from what the world saw (`EffectPerformed`, `Notified`).
  *
  * @since 0.1.0
  */
-export const layerTest: Layer.Layer<Services | OutboxServices | Recorder.Recorder> = Layer.mergeAll(
-  VersionedStore.layerFromJournal.pipe(
-    Layer.provideMerge(Layer.effectContext(Effect.gen(function*() {
-      const journal = yield* MemoryJournal.make
-      const recorder = yield* Recorder.Recorder
-      return Context.make(Journal.Journal, Recorder.recordingJournal(journal, recorder)).pipe(
-        Context.add(Outbox.Outbox, yield* MemoryJournal.outbox(journal))
-      )
-    }))),
-    Layer.orDie
-  ),
-  Layer.provideMerge(
-    Performers.layerNotify,
-    Layer.effect(
-      Performers.Performers,
-      Effect.flatMap(
-        Recorder.Recorder,
-        (recorder) => Performers.make({ onPerformed: Recorder.recordPerformed(recorder) })
-      )
-    )
-  ).pipe(Layer.provide(Layer.effect(NotifierPort.Notifier, Effect.map(Recorder.Recorder, Recorder.recordingNotifier)))),
-  Layer.scoped(
-    Port.EventBus,
-    Effect.flatMap(
-      Recorder.Recorder,
-      (recorder) => EventBus.make<NervEvent.NervEvent>({ onDelivered: Recorder.recordDelivered(recorder) })
-    )
-  ),
-  Layer.effect(NotifierPort.Notifier, Effect.map(Recorder.Recorder, Recorder.recordingNotifier)),
-  Ids.layerSequential
-).pipe(Layer.provideMerge(Recorder.layer))
+export const layerTest: Layer.Layer<Services | OutboxServices | Recorded | Recorder.Recorder> = testLayer(
+  PolicyGuard.layerAllowAll
+)
+
+/**
+ * The test layer with a guard that checks `policy` (deny by default), for tests of who may do what.
+ * An invalid policy is a defect of the test.
+ *
+ * @since 0.1.0
+ */
+export const layerTestWithPolicy = (
+  policy: Layer.Layer<Rbac.Policy, ConfigError.ConfigError>
+): Layer.Layer<Services | OutboxServices | Recorded | Recorder.Recorder> =>
+  testLayer(PolicyGuard.layer.pipe(Layer.provideMerge(AuditTrail.layerMemory), Layer.provide(Layer.orDie(policy))))
 
 /**
  * @since 0.1.0
@@ -180,7 +224,22 @@ export interface SqliteOptions {
   readonly performers?: Performers.Options | undefined
   /** Who notifications go to (default: the console's error stream). */
   readonly notifier?: Layer.Layer<NotifierPort.Notifier> | undefined
+  /**
+   * The RBAC policy every call is checked against. Default: `Rbac.layerPolicyConfig` (the policy in
+   * `NERV_RBAC_POLICY`, else the file `NERV_RBAC_POLICY_FILE` names, else `policy.json` beside the
+   * database), with `permissions` declared.
+   */
+  readonly policy?: Layer.Layer<Rbac.Policy, ConfigError.ConfigError> | undefined
+  /** The permissions the host declares for its own programs, beyond NERV's (see `Rbac`). */
+  readonly permissions?: ReadonlyArray<string> | undefined
 }
+
+/**
+ * The policy file `layerSqlite` reads when no policy is configured: `policy.json` beside the database.
+ *
+ * @since 0.1.0
+ */
+export const policyFileOf = (database: string): string => Path.join(Path.dirname(database), "policy.json")
 
 /**
  * The database file `layerSqlite` uses: `NERV_DATABASE`, else `.nerv/nerv.db`, resolved against the
@@ -198,9 +257,10 @@ export const databaseFile: Config.Config<string> = Config.string("NERV_DATABASE"
 )
 
 /**
- * What `layerSqlite` provides: the document services, projection checkpoints, sagas' progress, the data keys (for
- * `forget` and `rewrap`), the audit trail, `Forgetting` (projections drop forgotten documents), and
- * `Retention` (pruning and archiving old versions).
+ * What `layerSqlite` provides: the document services (the guard checking the configured policy and
+ * writing the audit trail), projection checkpoints, sagas' progress, the data keys (for `forget` and
+ * `rewrap`), the audit trail, `Forgetting` (projections drop forgotten documents), and `Retention`
+ * (pruning and archiving old versions). Not the principal: the host names it per request (`Access.as`).
  *
  * @since 0.1.0
  */
@@ -240,7 +300,10 @@ const hasDataKeys = Effect.gen(function*() {
  */
 export const layerSqlite = (
   options?: SqliteOptions
-): Layer.Layer<SqliteServices, Errors.JournalError | ConfigError.ConfigError> =>
+): Layer.Layer<
+  SqliteServices,
+  Errors.JournalError | KeyStore.KeyStoreError | AuditTrail.AuditStoreError | ConfigError.ConfigError
+> =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const filename = options?.filename ?? (yield* databaseFile)
     const inner = options?.codec ??
@@ -248,14 +311,7 @@ export const layerSqlite = (
         ? PayloadCodec.layerJson
         : PayloadCodec.layerCompressed({ minBytes: options.compressFrom }))
     const keyFile = options?.masterKeyFile ?? Path.join(Path.dirname(filename), "master.key")
-    const keyStore = KeyStore.layerSql.pipe(
-      Layer.mapError((error) =>
-        new Errors.JournalError({
-          reason: `could not open the data key store in ${filename}: ${error.reason}`,
-          cause: error
-        })
-      )
-    )
+    const keyStore = KeyStore.layerSql
     const codec = SealedPayloads.layerConfigWith({
       keyStore,
       keyring: Layer.effect(Keyring.Keyring, Keyring.configOrLocalFile(keyFile, hasDataKeys))
@@ -266,13 +322,13 @@ export const layerSqlite = (
       Layer.provide(Snapshots.layerPolicy(options?.snapshotEvery ?? 1_000)),
       Layer.provide(options?.budget === undefined ? Layer.empty : VersionedStore.layerBudget(options.budget))
     )
-    const audit = AuditTrail.layerSql.pipe(
-      Layer.mapError((error) =>
-        new Errors.JournalError({
-          reason: `could not open the audit trail in ${filename}: ${error.reason}`,
-          cause: error
-        })
-      )
+    const policy = options?.policy ??
+      Rbac.layerPolicyConfig({ permissions: options?.permissions, defaultFile: policyFileOf(filename) })
+    const ids = Ids.layerRandom
+    // The guard: the policy, and the audit trail in the same file.
+    const audit = PolicyGuard.layer.pipe(
+      Layer.provideMerge(AuditTrail.layerSql),
+      Layer.provide(Layer.merge(policy, ids))
     )
     // One connection for all of them: the journal, the data keys and the audit trail share the file;
     // one `Forgetting` too: the store tells the key cache and the read models what others forgot.
@@ -285,7 +341,7 @@ export const layerSqlite = (
       performing(options?.performers).pipe(Layer.provide(options?.notifier ?? Notifier.layerConsole)),
       EventBus.layer(options?.bus),
       options?.notifier ?? Notifier.layerConsole,
-      Ids.layerRandom
+      ids
     ).pipe(Layer.provideMerge(durable))
   }))
 
@@ -316,11 +372,20 @@ export interface PostgresOptions {
   readonly notifier?: Layer.Layer<NotifierPort.Notifier> | undefined
   /** Options of the journal (group size, how long a commit waits for the head row). */
   readonly journal?: PostgresJournal.Options | undefined
+  /**
+   * The RBAC policy every call is checked against. Default: `Rbac.layerPolicyConfig` (the policy in
+   * `NERV_RBAC_POLICY`, else the file `NERV_RBAC_POLICY_FILE` names, else `.nerv/policy.json` under
+   * the working directory), with `permissions` declared.
+   */
+  readonly policy?: Layer.Layer<Rbac.Policy, ConfigError.ConfigError> | undefined
+  /** The permissions the host declares for its own programs, beyond NERV's (see `Rbac`). */
+  readonly permissions?: ReadonlyArray<string> | undefined
 }
 
 /**
- * What `layerPostgres` provides: the document services, projection checkpoints, sagas' progress,
- * the data keys, the audit trail and `Forgetting`. (Retention is the SQLite journal's so far.)
+ * What `layerPostgres` provides: the document services (the guard checking the configured policy
+ * and writing the audit trail), projection checkpoints, sagas' progress, the data keys, the audit
+ * trail and `Forgetting`. (Retention is the SQLite journal's so far.) Not the principal.
  *
  * @since 0.1.0
  */
@@ -367,7 +432,10 @@ const hasDataKeysPg = Effect.gen(function*() {
  */
 export const layerPostgres = (
   options?: PostgresOptions
-): Layer.Layer<PostgresServices, Errors.JournalError | ConfigError.ConfigError> =>
+): Layer.Layer<
+  PostgresServices,
+  Errors.JournalError | KeyStore.KeyStoreError | AuditTrail.AuditStoreError | ConfigError.ConfigError
+> =>
   Layer.unwrapEffect(Effect.gen(function*() {
     const url = options?.url === undefined
       ? yield* databaseUrl
@@ -379,9 +447,7 @@ export const layerPostgres = (
         ? PayloadCodec.layerJson
         : PayloadCodec.layerCompressed({ minBytes: options.compressFrom }))
     const keyFile = options?.masterKeyFile ?? Path.resolve(".nerv", "master.key")
-    const named = (what: string) => (error: { readonly reason: string }) =>
-      new Errors.JournalError({ reason: `could not open ${what} in PostgreSQL: ${error.reason}`, cause: error })
-    const keyStore = KeyStore.layerSql.pipe(Layer.mapError(named("the data key store")))
+    const keyStore = KeyStore.layerSql
     const codec = SealedPayloads.layerConfigWith({
       keyStore,
       keyring: Layer.effect(
@@ -395,7 +461,17 @@ export const layerPostgres = (
       Layer.provide(Snapshots.layerPolicy(options?.snapshotEvery ?? 1_000)),
       Layer.provide(options?.budget === undefined ? Layer.empty : VersionedStore.layerBudget(options.budget))
     )
-    const audit = AuditTrail.layerSql.pipe(Layer.mapError(named("the audit trail")))
+    const policy = options?.policy ??
+      Rbac.layerPolicyConfig({
+        permissions: options?.permissions,
+        defaultFile: policyFileOf(Path.resolve(".nerv", "nerv.db"))
+      })
+    const ids = Ids.layerRandom
+    // The guard: the policy, and the audit trail in the same database.
+    const audit = PolicyGuard.layer.pipe(
+      Layer.provideMerge(AuditTrail.layerSql),
+      Layer.provide(Layer.merge(policy, ids))
+    )
     const durable = Layer.mergeAll(SagaStore.layerSql.pipe(Layer.provideMerge(store)), audit).pipe(
       Layer.provide(PostgresJournal.layerClient({ url })),
       Layer.provideMerge(Forgetting.layer)
@@ -404,7 +480,7 @@ export const layerPostgres = (
       performing(options?.performers).pipe(Layer.provide(options?.notifier ?? Notifier.layerConsole)),
       EventBus.layer(options?.bus),
       options?.notifier ?? Notifier.layerConsole,
-      Ids.layerRandom
+      ids
     ).pipe(Layer.provideMerge(durable))
   }))
 
@@ -415,15 +491,27 @@ export const layerPostgres = (
  * @since 0.1.0
  */
 export const layerDatabase = (
-  options?: { readonly create?: boolean | undefined }
-): Layer.Layer<PostgresServices, Errors.JournalError | ConfigError.ConfigError> =>
+  options?: {
+    readonly create?: boolean | undefined
+    readonly policy?: Layer.Layer<Rbac.Policy, ConfigError.ConfigError> | undefined
+    readonly permissions?: ReadonlyArray<string> | undefined
+  }
+): Layer.Layer<
+  PostgresServices,
+  Errors.JournalError | KeyStore.KeyStoreError | AuditTrail.AuditStoreError | ConfigError.ConfigError
+> =>
   Layer.unwrapEffect(
     Effect.map(
       Config.option(databaseUrl),
-      (url): Layer.Layer<PostgresServices, Errors.JournalError | ConfigError.ConfigError> =>
+      (
+        url
+      ): Layer.Layer<
+        PostgresServices,
+        Errors.JournalError | KeyStore.KeyStoreError | AuditTrail.AuditStoreError | ConfigError.ConfigError
+      > =>
         url._tag === "Some" && Redacted.value(url.value).trim() !== ""
-          ? layerPostgres({ url: url.value })
-          : layerSqlite({ create: options?.create })
+          ? layerPostgres({ url: url.value, policy: options?.policy, permissions: options?.permissions })
+          : layerSqlite({ create: options?.create, policy: options?.policy, permissions: options?.permissions })
     )
   )
 

@@ -16,17 +16,19 @@ import * as Cli from "./Cli.js"
 import * as Ask from "./cli/Ask.js"
 import * as DatabaseFile from "./DatabaseFile.js"
 import * as Nerv from "./Nerv.js"
+import * as SecureIntents from "./security/SecureIntents.js"
 
 Cli.run(process.argv, {
   open: (database, { create }) =>
     Nerv.isPostgresUrl(database)
       // On PostgreSQL, the local files (a generated master key, ask's model) are kept in .nerv.
       ? Ask.layerBesideDatabase(Path.resolve(".nerv", "nerv.db")).pipe(
-        Layer.provideMerge(Nerv.layerPostgres({ url: database }))
+        Layer.provideMerge(Nerv.layerPostgres({ url: database, permissions: SecureIntents.permissions }))
       )
       // The database first: on a first start it makes the master key that seals ask's model.
       : Ask.layerBesideDatabase(database).pipe(
-        Layer.provideMerge(Nerv.layerSqlite({ filename: database, create }))
+        // The intent service is a host of the door: its permission is declared to the policy.
+        Layer.provideMerge(Nerv.layerSqlite({ filename: database, create, permissions: SecureIntents.permissions }))
       ),
   readOnly: (filename) => DatabaseFile.layerReadOnly(filename)
 }).pipe(

@@ -90,6 +90,11 @@ export * as Tracing from "./Tracing.js"
 /**
  * @since 0.1.0
  */
+export * as Admin from "./security/Admin.js"
+
+/**
+ * @since 0.1.0
+ */
 export * as AuditTrail from "./security/AuditTrail.js"
 /**
  * @since 0.1.0
@@ -122,7 +127,7 @@ export * as SealedPayloads from "./security/SealedPayloads.js"
 /**
  * @since 0.1.0
  */
-export * as SecureDocuments from "./security/SecureDocuments.js"
+export * as PolicyGuard from "./security/PolicyGuard.js"
 /**
  * @since 0.1.0
  */

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Documents, EventBus, NervEvent } from "@nerv/core"
+import { Access, Documents, EventBus, NervEvent } from "@nerv/core"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -83,7 +83,7 @@ describe("withLogging", () => {
 describe("withLogging and correlation", () => {
   it.effect("a command's correlation and causation ids reach its events and every log line of the operation", () =>
     Effect.gen(function*() {
-      const id = yield* Documents.create({ title: "Plan", content: "a", author: "ann" }).pipe(
+      const id = yield* Documents.create({ title: "Plan", content: "a" }).pipe(Access.as("ann")).pipe(
         Logging.withLogging("Plan.create")
       )
       const [created] = yield* Documents.history(id)
@@ -95,7 +95,7 @@ describe("withLogging and correlation", () => {
         assert.deepStrictEqual([line.annotations.correlationId, line.annotations.causationId], [requestId, requestId])
       }
       // A reaction keeps its cause: the event it reacts to.
-      yield* Documents.update(id, { content: "b" }, { editor: "bob" }).pipe(
+      yield* Documents.update(id, { content: "b" }).pipe(Access.as("bob")).pipe(
         Logging.withLogging("Plan.react"),
         Documents.causedBy(created!.event)
       )
@@ -175,7 +175,7 @@ describe("withMetrics", () => {
 describe("withTracing", () => {
   it.effect("runs a program in a span named after the operation, with the host's attributes", () =>
     Effect.gen(function*() {
-      const id = yield* Documents.create({ title: "Traced", content: "v1", author: "ann" }).pipe(
+      const id = yield* Documents.create({ title: "Traced", content: "v1" }).pipe(Access.as("ann")).pipe(
         Effect.zipLeft(Effect.flatMap(Effect.currentSpan, (span) => Effect.sync(() => spans.push(span)))),
         Tracing.withTracing("Documents.create", { tenant: "acme" })
       )
@@ -190,7 +190,9 @@ describe("withTracing", () => {
   it.effect("tags a failed call's span with the error it failed with, and keeps the error", () =>
     Effect.gen(function*() {
       const error = yield* Effect.flatMap(Effect.currentSpan, (span) => Effect.sync(() => spans.push(span))).pipe(
-        Effect.zipRight(Documents.update("00000000-0000-4000-8000-000000000001", { content: "x" }, { editor: "bob" })),
+        Effect.zipRight(
+          Documents.update("00000000-0000-4000-8000-000000000001", { content: "x" }).pipe(Access.as("bob"))
+        ),
         Tracing.withTracing("Documents.update"),
         Effect.flip
       )

@@ -1,6 +1,6 @@
 import { NodeContext } from "@effect/platform-node"
 import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
-import { Documents, Journal } from "@nerv/core"
+import { Access, Documents, Journal } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
@@ -18,17 +18,19 @@ const allEntries = Effect.flatMap(Journal.Journal, (journal) => Stream.runCollec
  * copy's creation (a deletion), and an unrelated request in between.
  */
 const scenario = Effect.gen(function*() {
-  const draft = yield* Documents.create({ title: "Launch plan", content: "v1", author: "ann" }).pipe(
+  const draft = yield* Documents.create({ title: "Launch plan", content: "v1" }).pipe(Access.as("ann")).pipe(
     Documents.withCorrelation("request-1")
   )
-  yield* Documents.create({ title: "Other", content: "x", author: "eve" }).pipe(Documents.withCorrelation("request-2"))
+  yield* Documents.create({ title: "Other", content: "x" }).pipe(Access.as("eve")).pipe(
+    Documents.withCorrelation("request-2")
+  )
   const [created] = (yield* Documents.history(draft)).map((v) => v.event)
-  yield* Documents.update(draft, { content: "v2" }, { editor: "bob" }).pipe(Documents.causedBy(created))
-  const copy = yield* Documents.create({ title: "Launch plan (copy)", content: "v1", author: "bob" }).pipe(
+  yield* Documents.update(draft, { content: "v2" }).pipe(Access.as("bob")).pipe(Documents.causedBy(created))
+  const copy = yield* Documents.create({ title: "Launch plan (copy)", content: "v1" }).pipe(Access.as("bob")).pipe(
     Documents.causedBy(created)
   )
   const [copied] = (yield* Documents.history(copy)).map((v) => v.event)
-  yield* Documents.remove(copy, { actor: "carl", reason: "not needed" }).pipe(Documents.causedBy(copied))
+  yield* Documents.remove(copy, { reason: "not needed" }).pipe(Access.as("carl")).pipe(Documents.causedBy(copied))
   return { draft, copy, created, copied }
 })
 

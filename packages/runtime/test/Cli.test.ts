@@ -4,25 +4,22 @@ import { Documents, Errors, Notifier } from "@nerv/core"
 import { Retention } from "@nerv/store"
 import * as Chunk from "effect/Chunk"
 import * as ConfigError from "effect/ConfigError"
-import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import { spawnSync } from "node:child_process"
-import { mkdtempSync, rmSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
+import { tmpdir, userInfo } from "node:os"
 import { join } from "node:path"
-import { AuditTrail, Cli, DataKeys, Keyring, KeyStore, Nerv, Notifier as NervNotifier } from "../src/index.js"
+import { AuditTrail, Cli, DataKeys, Keyring, KeyStore, Nerv, Notifier as NervNotifier, Rbac } from "../src/index.js"
 import { masterKeys } from "./security/fixtures.js"
 
-/** What the command line needs: the test layer, an audit trail and data keys, all in memory. */
-const services = Layer.mergeAll(
-  Nerv.layerTest,
-  AuditTrail.layerMemory,
-  DataKeys.layer().pipe(Layer.provide(Layer.merge(Keyring.layer(masterKeys.k1), KeyStore.layerMemory)))
-)
+const dataKeys = DataKeys.layer().pipe(Layer.provide(Layer.merge(Keyring.layer(masterKeys.k1), KeyStore.layerMemory)))
+
+/** What the command line needs: the test layer (its audit trail in memory) and data keys. */
+const services = Layer.mergeAll(Nerv.layerTest, dataKeys)
 
 let out: Array<string> = []
 let err: Array<string> = []
@@ -50,14 +47,14 @@ describe("nerv CLI", () => {
           }
         }).pipe(Effect.provide(NodeContext.layer))
 
-      yield* nerv("create", "--title", "Plan", "--content", "Draft", "--author", "ann")
+      yield* nerv("create", "--title", "Plan", "--content", "Draft", "--as", "ann")
       const id = out.pop()!
       assert.match(id, /^[0-9a-f-]{36}$/)
 
-      yield* nerv("update", id, "--content", "Ship it", "--editor", "bob", "--expected-version", "1")
+      yield* nerv("update", id, "--content", "Ship it", "--as", "bob", "--expected-version", "1")
       assert.deepStrictEqual(out.splice(0), [`${id} is at version 2`])
 
-      yield* nerv("update", id, "--content", "Too late", "--editor", "eve", "--expected-version", "1")
+      yield* nerv("update", id, "--content", "Too late", "--as", "eve", "--expected-version", "1")
       assert.deepStrictEqual(err.splice(0), [
         `VersionConflict: document ${id} is at version 2, expected 1; read it again and retry`
       ])
@@ -80,7 +77,7 @@ describe("nerv CLI", () => {
       assert.strictEqual(databases.at(-1), join(process.cwd(), "relative", "nerv.db"))
       out.splice(0)
 
-      yield* nerv("delete", id, "--reason", "done", "--actor", "ann")
+      yield* nerv("delete", id, "--reason", "done", "--as", "ann")
       assert.deepStrictEqual(out.splice(0), [`${id} deleted at version 3`])
       yield* nerv("list")
       assert.deepStrictEqual(out.splice(0), ["no documents"])
@@ -91,7 +88,7 @@ describe("nerv CLI", () => {
   it.scoped("bad input prints the Schema's explanation and sets the exit code", () =>
     Effect.gen(function*() {
       const built = yield* Layer.build(services)
-      yield* Cli.run(["node", "nerv", "create", "--title", "", "--author", "ann"], {
+      yield* Cli.run(["node", "nerv", "create", "--title", "", "--as", "ann"], {
         open: () => Layer.succeedContext(built)
       }).pipe(Effect.provide(NodeContext.layer))
       assert.strictEqual(process.exitCode, 1)
@@ -105,57 +102,71 @@ describe("nerv CLI", () => {
 })
 
 describe("nerv CLI administration", () => {
-  const policy = JSON.stringify({ roles: { dpo: ["documents:forget", "audit:read"], admin: ["*"] } })
+  const policy = Rbac.layerPolicy({
+    principals: { ann: ["author"], dana: ["dpo"], root: ["admin"] },
+    roles: {
+      author: ["documents:read", "documents:write:own"],
+      dpo: ["documents:read", "documents:forget", "audit:read"],
+      admin: ["*"]
+    }
+  })
 
   it.scoped("forget, keys rewrap and audit verify run as a principal under the policy, and are audited", () =>
     Effect.gen(function*() {
-      const built = yield* Layer.build(services)
+      const built = yield* Layer.build(Layer.merge(Nerv.layerTestWithPolicy(policy), dataKeys))
       const nerv = (...args: Array<string>) =>
         Cli.run(["node", "nerv", ...args], { open: () => Layer.succeedContext(built) }).pipe(
           Effect.provide(NodeContext.layer)
         )
 
-      yield* nerv("create", "--title", "Medical record", "--content", "private", "--author", "ann")
+      yield* nerv("create", "--title", "Medical record", "--content", "private", "--as", "ann")
       const id = out.pop()!
 
-      // No policy configured: deny by default, and a warning (on stderr) says so.
-      yield* nerv("forget", id, "--as", "dana", "--role", "dpo")
-      assert.deepStrictEqual(err.splice(0).map((line) => line.split(":")[0]), ["warning", "PermissionDenied"])
+      // Nobody the policy does not name, and no role it does not grant.
+      yield* nerv("forget", id, "--as", "mallory")
+      assert.match(err.splice(0).join("\n"), /^UnknownPrincipal: Documents.forget was refused/)
+      assert.strictEqual(process.exitCode, 1)
+      process.exitCode = 0
+      yield* nerv("forget", id, "--as", "ann")
+      assert.match(err.splice(0).join("\n"), /^PermissionDenied: ann \(roles author\) may not Documents.forget/)
       assert.strictEqual(process.exitCode, 1)
       process.exitCode = 0
 
       yield* Effect.gen(function*() {
-        yield* nerv("forget", id, "--as", "dana", "--role", "dpo")
+        yield* nerv("forget", id, "--as", "dana")
         assert.deepStrictEqual(out.splice(0), [
           `${id} forgotten: its content is destroyed, its history keeps its shape`
         ])
         assert.deepStrictEqual(err.splice(0), [`warning: document ${id} was forgotten: its content is destroyed`])
-        yield* nerv("get", id)
+        yield* nerv("get", id, "--as", "ann")
         assert.match(err.splice(0).join("\n"), /^DocumentForgotten: document .* was forgotten/)
         process.exitCode = 0
-        yield* nerv("history", id)
+        yield* nerv("history", id, "--as", "ann")
         assert.deepStrictEqual(out.splice(0).map((line) => line.replace(/\s+/g, " ")), [
           "v1 1970-01-01T00:00:00.000Z ann DocumentCreated (content forgotten)"
         ])
 
-        yield* nerv("keys", "rewrap", "--as", "dana", "--role", "dpo")
+        yield* nerv("keys", "rewrap", "--as", "dana")
         assert.match(err.splice(0).join("\n"), /^PermissionDenied: dana/)
         process.exitCode = 0
-        yield* nerv("keys", "rewrap", "--as", "root", "--role", "admin")
+        yield* nerv("keys", "rewrap", "--as", "root")
         assert.match(
           out.splice(0).join("\n"),
           /re-wrapped under the active master key: \d+, already current: \d+, failed: 0/
         )
 
-        yield* nerv("audit", "verify", "--as", "dana", "--role", "dpo")
-        assert.match(out.splice(0).join("\n"), /^audit trail intact: [4-9] records/)
+        yield* nerv("audit", "verify", "--as", "dana")
+        assert.match(out.splice(0).join("\n"), /^audit trail intact: \d+ records/)
         assert.strictEqual(process.exitCode ?? 0, 0)
-      }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["NERV_RBAC_POLICY", policy]]))))
+      })
     }))
 })
 
 describe("nerv CLI retention", () => {
-  const policy = JSON.stringify({ roles: { dpo: ["documents:forget"], admin: ["*"] } })
+  const policy = Rbac.layerPolicy({
+    principals: { ann: ["admin"], bob: ["admin"], dana: ["dpo"], root: ["admin"] },
+    roles: { dpo: ["documents:forget"], admin: ["*"] }
+  })
 
   it.live("prune plans, archives and prunes old versions as a principal with journal:prune, audited", () =>
     Effect.gen(function*() {
@@ -164,15 +175,15 @@ describe("nerv CLI retention", () => {
         (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
       )
       const archive = join(dir, "archive.db")
-      const built = yield* Layer.build(Nerv.layerSqlite({ filename: join(dir, "nerv.db"), snapshotEvery: 2 }))
+      const built = yield* Layer.build(Nerv.layerSqlite({ filename: join(dir, "nerv.db"), snapshotEvery: 2, policy }))
       const nerv = (...args: Array<string>) =>
         Cli.run(["node", "nerv", ...args], { open: () => Layer.succeedContext(built) }).pipe(
           Effect.provide(NodeContext.layer)
         )
 
-      yield* nerv("create", "--title", "Plan", "--content", "v1", "--author", "ann")
+      yield* nerv("create", "--title", "Plan", "--content", "v1", "--as", "ann")
       const id = out.pop()!
-      for (let v = 2; v <= 6; v++) yield* nerv("update", id, "--content", `v${v}`, "--editor", "bob")
+      for (let v = 2; v <= 6; v++) yield* nerv("update", id, "--content", `v${v}`, "--as", "bob")
       // Snapshots at versions 2, 4 and 6, taken in the background: version 6 becomes the horizon.
       const retention = Context.get(built, Retention.Retention)
       yield* retention.plan({ olderThan: 0 }).pipe(
@@ -183,29 +194,29 @@ describe("nerv CLI retention", () => {
 
       yield* Effect.gen(function*() {
         // A malformed option: @effect/cli prints why, and the exit code says it failed.
-        yield* nerv("prune", "--older-than", "soon", "--as", "root", "--role", "admin")
+        yield* nerv("prune", "--older-than", "soon", "--as", "root")
         assert.include(err.splice(0).join("\n"), "--older-than takes a duration")
         assert.deepStrictEqual(out.splice(0), [])
         assert.strictEqual(process.exitCode, Cli.ExitCode.usage)
         process.exitCode = 0
-        yield* nerv("prune", "--older-than", "0 millis", "--as", "dana", "--role", "dpo")
+        yield* nerv("prune", "--older-than", "0 millis", "--as", "dana")
         assert.match(err.splice(0).join("\n"), /^PermissionDenied: dana/)
         process.exitCode = 0
 
-        yield* nerv("prune", "--older-than", "0 millis", "--dry-run", "--as", "root", "--role", "admin")
+        yield* nerv("prune", "--older-than", "0 millis", "--dry-run", "--as", "root")
         assert.deepStrictEqual(out.splice(0), ["would prune 5 events of 1 document and 2 snapshots (nothing changed)"])
-        yield* nerv("history", id)
+        yield* nerv("history", id, "--as", "ann")
         assert.strictEqual(out.splice(0).length, 6)
 
-        yield* nerv("prune", "--older-than", "0 millis", "--archive", archive, "--as", "root", "--role", "admin")
+        yield* nerv("prune", "--older-than", "0 millis", "--archive", archive, "--as", "root")
         assert.deepStrictEqual(out.splice(0), [
           `pruned 5 events of 1 document and 2 snapshots; 5 events newly archived in ${archive}`
         ])
-        yield* nerv("history", id)
+        yield* nerv("history", id, "--as", "ann")
         assert.match(out.splice(0).join("\n"), /^v6 /)
         const archived = yield* Stream.runCollect(retention.readArchive(archive, { documentId: id }))
         assert.deepStrictEqual(Chunk.toReadonlyArray(archived).map((entry) => entry.event.version), [1, 2, 3, 4, 5])
-      }).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["NERV_RBAC_POLICY", policy]]))))
+      })
 
       const records = yield* Context.get(built, AuditTrail.AuditTrail).read()
       assert.deepStrictEqual(
@@ -218,7 +229,7 @@ describe("nerv CLI retention", () => {
           ["Journal.prune", "root", "succeeded"]
         ]
       )
-      assert.include(records.at(-1)!.target, `archived to ${archive}`)
+      assert.include(records.filter((r) => r.action === "Journal.prune").at(-1)!.target, `archived to ${archive}`)
     }).pipe(Effect.scoped))
 })
 
@@ -244,10 +255,11 @@ describe("nerv CLI's exit status and streams", () => {
         const args of [
           [],
           ["frobnicate"],
-          ["create", "--title", "Plan"],
-          ["create", "--title", "Plan", "--author", "ann", "--content", "a", "--content-file", "b.txt"],
+          ["create", "--content", "Plan"],
+          ["create", "--title", "Plan", "--role", "admin"],
+          ["create", "--title", "Plan", "--as", "ann", "--content", "a", "--content-file", "b.txt"],
           ["--database", "", "list"],
-          ["--database", "  ", "create", "--title", "Plan", "--author", "ann"],
+          ["--database", "  ", "create", "--title", "Plan", "--as", "ann"],
           ["at", "00000000-0000-4000-8000-000000000001", "one"],
           // The wizard asks on stdin: without a terminal it would wait for ever.
           ["--wizard"],
@@ -277,7 +289,7 @@ describe("nerv CLI's exit status and streams", () => {
       const built = yield* Layer.build(services)
       const open = () => Layer.succeedContext(built)
       const title = "evil\nforged  v9  line\u001b[2J\u202e\u009b"
-      const created = yield* run(["create", "--title", title, "--content", "x", "--author", "ann\u0007"], open)
+      const created = yield* run(["create", "--title", title, "--content", "x", "--as", "ann\u0007"], open)
       assert.strictEqual(created.status, 0)
       const id = created.out[0]!
       const listed = yield* run(["list"], open)
@@ -369,24 +381,41 @@ describe("nerv CLI's expected errors", () => {
 })
 
 describe("nerv binary", () => {
-  it("keeps documents across invocations in its database file", () => {
+  it("keeps documents across invocations in its database file, as the user nerv init made its admin", () => {
     const dir = mkdtempSync(join(tmpdir(), "nerv-cli-"))
+    const { NERV_RBAC_POLICY: _policy, NERV_RBAC_POLICY_FILE: _file, ...env } = process.env
     const nerv = (...args: Array<string>) =>
       spawnSync(process.execPath, ["--import", "tsx", join(import.meta.dirname, "..", "src", "bin.ts"), ...args], {
         encoding: "utf8",
-        env: { ...process.env, NERV_DATABASE: join(dir, "nerv.db"), NO_COLOR: "1" }
+        env: { ...env, NERV_DATABASE: join(dir, "nerv.db"), NO_COLOR: "1" }
       })
+    const me = userInfo().username
     try {
-      assert.strictEqual(nerv("init").status, 0)
-      const created = nerv("create", "--title", "Persisted", "--content", "Draft", "--author", "ann")
+      const init = nerv("init")
+      assert.strictEqual(init.status, 0)
+      assert.include(init.stdout, `policy.json: ${me} is its admin`)
+      const policy = JSON.parse(readFileSync(join(dir, "policy.json"), "utf8"))
+      assert.deepStrictEqual(policy.principals, { [me]: ["admin"] })
+      assert.strictEqual(statSync(join(dir, "policy.json")).mode & 0o777, 0o600)
+      const created = nerv("create", "--title", "Persisted", "--content", "Draft")
       assert.strictEqual(created.status, 0, created.stderr)
       const id = created.stdout.trim().split("\n").at(-1)!
       const listed = nerv("list")
       assert.strictEqual(listed.status, 0, listed.stderr)
-      assert.include(listed.stdout, `${id}  v1  Persisted  (by ann)`)
+      assert.include(listed.stdout, `${id}  v1  Persisted  (by ${me})`)
       const missing = nerv("get", "00000000-0000-4000-8000-000000000999")
       assert.strictEqual(missing.status, 1)
       assert.include(missing.stderr, "DocumentNotFound: document 00000000-0000-4000-8000-000000000999 does not exist")
+      // A principal the policy does not name, or none, is refused, whatever it asks for.
+      for (const as of ["ann", ""]) {
+        const refused = nerv("update", id, "--content", "Hijacked", "--as", as)
+        assert.strictEqual(refused.status, 1, refused.stderr)
+        assert.include(refused.stderr, "UnknownPrincipal: Documents.update was refused")
+      }
+      assert.include(nerv("get", id).stdout, "Draft")
+      const verified = nerv("audit", "verify")
+      assert.strictEqual(verified.status, 0, verified.stderr)
+      assert.match(verified.stdout, /^audit trail intact: \d+ records/)
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }

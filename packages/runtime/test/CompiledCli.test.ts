@@ -3,7 +3,7 @@
  * from the sources first, then run as a whole process.
  */
 import { assert, beforeAll, describe, it } from "@effect/vitest"
-import { Documents } from "@nerv/core"
+import { Access, Documents } from "@nerv/core"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
@@ -11,7 +11,7 @@ import { execFileSync, spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Nerv } from "../src/index.js"
+import { Nerv, Rbac } from "../src/index.js"
 
 const root = join(import.meta.dirname, "..")
 const cli = join(root, "dist", "cli", "nerv.mjs")
@@ -26,6 +26,11 @@ const withDir = <A, E, R>(use: (dir: string) => Effect.Effect<A, E, R>) =>
     use,
     (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
   )
+
+const policy = JSON.stringify({
+  principals: { ann: ["editor"], bob: ["editor"] },
+  roles: { editor: ["documents:read", "documents:write"] }
+})
 
 describe("the compiled nerv", () => {
   it.live("answers --help without opening or creating a database", () =>
@@ -43,12 +48,15 @@ describe("the compiled nerv", () => {
     withDir((dir) =>
       Effect.gen(function*() {
         const database = join(dir, "nerv.db")
-        const id = yield* Documents.create({ title: "Plan", content: "Draft", author: "ann" }).pipe(
-          Effect.provide(Nerv.layerSqlite({ filename: database })),
+        const id = yield* Documents.create({ title: "Plan", content: "Draft" }).pipe(Access.as("ann")).pipe(
+          Effect.provide(Nerv.layerSqlite({ filename: database, policy: Rbac.layerPolicy(policy) })),
           Logger.withMinimumLogLevel(LogLevel.None),
           Effect.scoped
         )
-        const run = spawnSync(process.execPath, [cli, "--database", database, "get", id], { encoding: "utf8" })
+        const run = spawnSync(process.execPath, [cli, "--database", database, "get", id, "--as", "ann"], {
+          encoding: "utf8",
+          env: { ...process.env, NERV_RBAC_POLICY: policy }
+        })
         assert.strictEqual(run.status, 0, run.stderr)
         assert.deepInclude(JSON.parse(run.stdout), { id, title: "Plan", content: "Draft", version: 1 })
         assert.isTrue(existsSync(database))
@@ -59,15 +67,23 @@ describe("the compiled nerv", () => {
     withDir((dir) =>
       Effect.gen(function*() {
         const database = join(dir, "nerv.db")
-        const id = yield* Documents.create({ title: "Plan", content: "Draft", author: "ann" }).pipe(
-          Effect.provide(Nerv.layerSqlite({ filename: database })),
+        const id = yield* Documents.create({ title: "Plan", content: "Draft" }).pipe(Access.as("ann")).pipe(
+          Effect.provide(Nerv.layerSqlite({ filename: database, policy: Rbac.layerPolicy(policy) })),
           Logger.withMinimumLogLevel(LogLevel.None),
           Effect.scoped
         )
         const child = spawn(
           process.execPath,
-          [cli, "--database", database, "inspect", "--as", "viewer", "--role", "reader", "--port", "0"],
-          { env: { ...process.env, NERV_RBAC_POLICY: JSON.stringify({ roles: { reader: ["documents:read"] } }) } }
+          [cli, "--database", database, "inspect", "--as", "viewer", "--port", "0"],
+          {
+            env: {
+              ...process.env,
+              NERV_RBAC_POLICY: JSON.stringify({
+                principals: { viewer: ["reader"] },
+                roles: { reader: ["documents:read"] }
+              })
+            }
+          }
         )
         const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
         const url = yield* Effect.promise(() =>
@@ -91,8 +107,8 @@ describe("the compiled nerv", () => {
         // Live: a commit of this process reaches the inspector's feed in the other one.
         const feed = yield* Effect.promise(() => fetch(`${url}api/events`, { headers: { "last-event-id": "1" } }))
         const reader = feed.body!.getReader()
-        const second = yield* Documents.create({ title: "Second", content: "x", author: "bob" }).pipe(
-          Effect.provide(Nerv.layerSqlite({ filename: database })),
+        const second = yield* Documents.create({ title: "Second", content: "x" }).pipe(Access.as("bob")).pipe(
+          Effect.provide(Nerv.layerSqlite({ filename: database, policy: Rbac.layerPolicy(policy) })),
           Logger.withMinimumLogLevel(LogLevel.None),
           Effect.scoped
         )

@@ -1,13 +1,13 @@
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { Documents } from "@nerv/core"
+import { Access, Documents } from "@nerv/core"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { DatabaseFile, Nerv } from "../src/index.js"
+import { DatabaseFile, Nerv, Rbac } from "../src/index.js"
 import { masterKeys } from "./security/fixtures.js"
 
 const tempDir = Effect.acquireRelease(
@@ -55,10 +55,13 @@ describe("Nerv.layerSqlite and creation", () => {
       const refused = yield* reasonOf(Nerv.layerSqlite({ filename: file, create: false }))
       assert.include(refused, `there is no database at ${file}`)
       assert.deepStrictEqual(readdirSync(dir), [])
-      const id = yield* Documents.create({ title: "Plan", content: "", author: "ann" }).pipe(
-        Effect.provide(Nerv.layerSqlite({ filename: file }))
+      const id = yield* Documents.create({ title: "Plan", content: "" }).pipe(Access.as("ann")).pipe(
+        Effect.provide(Nerv.layerSqlite({ filename: file, policy: Rbac.layerAllowAll }))
       )
-      const again = yield* Documents.get(id).pipe(Effect.provide(Nerv.layerSqlite({ filename: file, create: false })))
+      const again = yield* Documents.get(id).pipe(
+        Access.as("ann"),
+        Effect.provide(Nerv.layerSqlite({ filename: file, create: false, policy: Rbac.layerAllowAll }))
+      )
       assert.strictEqual(again.title, "Plan")
     }).pipe(withKeys))
 })

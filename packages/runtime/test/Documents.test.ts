@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Documents, DocumentStore, Errors, EventBus, Journal, Outbox } from "@nerv/core"
+import { Access, Documents, DocumentStore, Errors, EventBus, Journal, Outbox } from "@nerv/core"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -8,7 +8,10 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { Ids, Nerv, Performers, Recorder } from "../src/index.js"
 
-const ann = { title: "Launch plan", content: "Draft", author: "ann" }
+const ann = { title: "Launch plan", content: "Draft" }
+
+/** The test layer, with ann as the principal (`Access.as` names another for one call). */
+const asAnn = Layer.merge(Nerv.layerTest, Access.layerPrincipal("ann"))
 
 /** Everything a user could observe of the system: journal, store, bus and recorded effects. */
 const observe = Effect.gen(function*() {
@@ -40,7 +43,8 @@ describe("Documents", () => {
       Effect.gen(function*() {
         yield* TestClock.setTime(Date.UTC(2026, 10, 22, 9, 0))
         const id = yield* Documents.create(ann)
-        assert.strictEqual(id, Ids.sequential(1))
+        // The first id is the command's correlation id, taken by the guard to record the call.
+        assert.strictEqual(id, Ids.sequential(2))
         const document = yield* Documents.get(id)
         assert.strictEqual(document.version, 1)
         assert.strictEqual(document.title, "Launch plan")
@@ -55,7 +59,7 @@ describe("Documents", () => {
         assert.strictEqual(appended?._tag === "Appended" && appended.events[0]?._tag, "DocumentCreated")
         assert.strictEqual(published?._tag === "Published" && published.event._tag, "DocumentCreated")
         assert.include(logged?._tag === "Logged" ? logged.message : "", `document created: ${id} "Launch plan" by ann`)
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
 
     it.effect("stamps events with who, when, and a fresh correlation per command", () =>
       Effect.gen(function*() {
@@ -66,17 +70,17 @@ describe("Documents", () => {
         assert.strictEqual(event.documentId, id)
         assert.strictEqual(event.correlationId, event.causationId)
         assert.notStrictEqual(event.correlationId, event.eventId)
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
 
     const bad: ReadonlyArray<[string, unknown, string]> = [
       ["an empty title", { ...ann, title: "" }, "a title cannot be empty"],
       ["a blank title", { ...ann, title: "   " }, "Trimmed"],
       ["a huge title", { ...ann, title: "x".repeat(201) }, "a title is at most 200 characters"],
       ["huge content", { ...ann, content: "x".repeat(1_000_001) }, "content is at most 1,000,000 characters"],
-      ["an empty author", { ...ann, author: "" }, "an actor (author, editor, who deleted) cannot be empty"],
+      ["an author (the principal is the author)", { ...ann, author: "eve" }, "is unexpected"],
       ["an extra field", { ...ann, admin: true }, "is unexpected"],
       ["a wrong type", { ...ann, title: 42 }, "Expected string, actual 42"],
-      ["a missing field", { title: "t", author: "ann" }, "[\"content\"]"],
+      ["a missing field", { title: "t" }, "[\"content\"]"],
       ["not an object", "create me", "Expected { readonly title"]
     ]
     for (const [name, input, explanation] of bad) {
@@ -86,7 +90,7 @@ describe("Documents", () => {
           assert.strictEqual(error._tag, "InvalidInput")
           assert.include(error.message, "invalid input to Documents.create")
           assert.include(error.message, explanation)
-        }).pipe(Effect.provide(Nerv.layerTest)))
+        }).pipe(Effect.provide(asAnn)))
     }
   })
 
@@ -95,7 +99,7 @@ describe("Documents", () => {
       Effect.gen(function*() {
         const id = yield* Documents.create(ann)
         yield* TestClock.adjust("1 minute")
-        const updated = yield* Documents.update(id, { content: "Ship on Friday" }, { editor: "bob" })
+        const updated = yield* Documents.update(id, { content: "Ship on Friday" }).pipe(Access.as("bob"))
         assert.strictEqual(updated.version, 2)
         assert.strictEqual(updated.content, "Ship on Friday")
         assert.strictEqual(updated.title, "Launch plan")
@@ -122,54 +126,54 @@ describe("Documents", () => {
           to: "ann",
           message: "bob updated \"Launch plan\" (now version 2)"
         }])
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
 
     it.effect("an update that changes nothing makes no version and no notification", () =>
       Effect.gen(function*() {
         const id = yield* Documents.create(ann)
         const before = yield* observe
-        const same = yield* Documents.update(id, { title: "Launch plan", content: "Draft" }, { editor: "bob" })
+        const same = yield* Documents.update(id, { title: "Launch plan", content: "Draft" }).pipe(Access.as("bob"))
         assert.strictEqual(same.version, 1)
         assert.deepStrictEqual(yield* observe, before)
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
 
     it.effect("refuses a stale expected version and changes nothing", () =>
       Effect.gen(function*() {
         const id = yield* Documents.create(ann)
-        yield* Documents.update(id, { content: "c" }, { editor: "bob" })
+        yield* Documents.update(id, { content: "c" }).pipe(Access.as("bob"))
         const error = yield* failsWithoutChange(
-          Documents.update(id, { content: "d" }, { editor: "eve", expectedVersion: 1 })
+          Documents.update(id, { content: "d" }, { expectedVersion: 1 }).pipe(Access.as("eve"))
         )
         assert.strictEqual(error._tag, "VersionConflict")
         assert.strictEqual(error.message, `document ${id} is at version 2, expected 1; read it again and retry`)
         assert.strictEqual((yield* Documents.get(id)).content, "c")
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
 
     it.effect("refuses an unknown document with DocumentNotFound", () =>
       Effect.gen(function*() {
         const missing = Ids.sequential(999)
-        const error = yield* failsWithoutChange(Documents.update(missing, { content: "d" }, { editor: "eve" }))
+        const error = yield* failsWithoutChange(Documents.update(missing, { content: "d" }).pipe(Access.as("eve")))
         assert.strictEqual(error._tag, "DocumentNotFound")
         assert.strictEqual(error.message, `document ${missing} does not exist`)
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
 
     it.effect("refuses a deleted document with DocumentAlreadyDeleted", () =>
       Effect.gen(function*() {
         const id = yield* Documents.create(ann)
-        yield* Documents.remove(id, { actor: "ann", reason: "obsolete" })
-        const error = yield* failsWithoutChange(Documents.update(id, { content: "d" }, { editor: "eve" }))
+        yield* Documents.remove(id, { reason: "obsolete" }).pipe(Access.as("ann"))
+        const error = yield* failsWithoutChange(Documents.update(id, { content: "d" }).pipe(Access.as("eve")))
         assert.strictEqual(error._tag, "DocumentAlreadyDeleted")
         assert.include(error.message, "(obsolete); it can be read but not changed")
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
 
     const bad: ReadonlyArray<[string, string, unknown, unknown, string]> = [
-      ["a wrong id", "not-a-uuid", { content: "x" }, { editor: "bob" }, "[\"id\"]"],
-      ["no change at all", "", {}, { editor: "bob" }, "an update must change the title, the content, or both"],
-      ["an empty title", "", { title: "" }, { editor: "bob" }, "a title cannot be empty"],
-      ["huge content", "", { content: "x".repeat(1_000_001) }, { editor: "bob" }, "at most 1,000,000"],
-      ["no editor", "", { content: "x" }, {}, "[\"editor\"]"],
-      ["a version 0", "", { content: "x" }, { editor: "bob", expectedVersion: 0 }, "[\"expectedVersion\"]"],
-      ["an extra option", "", { content: "x" }, { editor: "bob", force: true }, "is unexpected"]
+      ["a wrong id", "not-a-uuid", { content: "x" }, {}, "[\"id\"]"],
+      ["no change at all", "", {}, {}, "an update must change the title, the content, or both"],
+      ["an empty title", "", { title: "" }, {}, "a title cannot be empty"],
+      ["huge content", "", { content: "x".repeat(1_000_001) }, {}, "at most 1,000,000"],
+      ["an editor (the principal is the editor)", "", { content: "x" }, { editor: "bob" }, "is unexpected"],
+      ["a version 0", "", { content: "x" }, { expectedVersion: 0 }, "[\"expectedVersion\"]"],
+      ["an extra option", "", { content: "x" }, { force: true }, "is unexpected"]
     ]
     for (const [name, badId, changes, options, explanation] of bad) {
       it.effect(`refuses ${name} with InvalidInput and changes nothing`, () =>
@@ -185,7 +189,7 @@ describe("Documents", () => {
           assert.strictEqual(error._tag, "InvalidInput")
           assert.include(error.message, "invalid input to Documents.update")
           assert.include(error.message, explanation)
-        }).pipe(Effect.provide(Nerv.layerTest)))
+        }).pipe(Effect.provide(asAnn)))
     }
   })
 
@@ -194,7 +198,7 @@ describe("Documents", () => {
       Effect.gen(function*() {
         const id = yield* Documents.create(ann)
         const other = yield* Documents.create({ ...ann, title: "Other" })
-        const deleted = yield* Documents.remove(id, { actor: "bob", reason: "superseded" })
+        const deleted = yield* Documents.remove(id, { reason: "superseded" }).pipe(Access.as("bob"))
         assert.isTrue(deleted.isDeleted)
         assert.strictEqual(deleted.version, 2)
         assert.strictEqual(deleted.deletionReason, "superseded")
@@ -210,29 +214,33 @@ describe("Documents", () => {
           "ann",
           "bob deleted \"Launch plan\": superseded"
         ]])
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
 
     it.effect("refuses to delete twice, a stale version, and an unknown id; each changes nothing", () =>
       Effect.gen(function*() {
         const id = yield* Documents.create(ann)
-        yield* Documents.update(id, { title: "New" }, { editor: "bob" })
-        const stale = yield* failsWithoutChange(Documents.remove(id, { actor: "eve", reason: "x", expectedVersion: 1 }))
+        yield* Documents.update(id, { title: "New" }).pipe(Access.as("bob"))
+        const stale = yield* failsWithoutChange(
+          Documents.remove(id, { reason: "x", expectedVersion: 1 }).pipe(Access.as("eve"))
+        )
         assert.strictEqual(stale._tag, "VersionConflict")
-        const unknown = yield* failsWithoutChange(Documents.remove(Ids.sequential(77), { actor: "eve", reason: "x" }))
+        const unknown = yield* failsWithoutChange(
+          Documents.remove(Ids.sequential(77), { reason: "x" }).pipe(Access.as("eve"))
+        )
         assert.strictEqual(unknown._tag, "DocumentNotFound")
-        yield* Documents.remove(id, { actor: "ann", reason: "done", expectedVersion: 2 })
-        const twice = yield* failsWithoutChange(Documents.remove(id, { actor: "ann", reason: "again" }))
+        yield* Documents.remove(id, { reason: "done", expectedVersion: 2 }).pipe(Access.as("ann"))
+        const twice = yield* failsWithoutChange(Documents.remove(id, { reason: "again" }).pipe(Access.as("ann")))
         assert.strictEqual(twice._tag, "DocumentAlreadyDeleted")
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
 
     it.effect("refuses an empty reason, a huge reason and an extra option with InvalidInput", () =>
       Effect.gen(function*() {
         const id = yield* Documents.create(ann)
         for (
           const [options, explanation] of [
-            [{ actor: "ann", reason: "" }, "a deletion reason cannot be empty"],
-            [{ actor: "ann", reason: "x".repeat(501) }, "a deletion reason is at most 500 characters"],
-            [{ actor: "ann", reason: "x", hard: true }, "is unexpected"]
+            [{ reason: "" }, "a deletion reason cannot be empty"],
+            [{ reason: "x".repeat(501) }, "a deletion reason is at most 500 characters"],
+            [{ reason: "x", hard: true }, "is unexpected"]
           ] as const
         ) {
           const error = yield* failsWithoutChange(
@@ -241,7 +249,7 @@ describe("Documents", () => {
           assert.strictEqual(error._tag, "InvalidInput")
           assert.include(error.message, explanation)
         }
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
   })
 
   describe("reads", () => {
@@ -257,14 +265,14 @@ describe("Documents", () => {
         assert.strictEqual(missing.message, `document ${id} has no version 5; its versions are 1 to 1`)
         assert.strictEqual((yield* Effect.flip(Documents.at(id, 0)))._tag, "InvalidInput")
         assert.strictEqual((yield* Effect.flip(Documents.at(id, 1.5)))._tag, "InvalidInput")
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
 
     it.effect("history lists every version with the event that made it, who and when", () =>
       Effect.gen(function*() {
         const id = yield* Documents.create(ann)
         yield* TestClock.adjust("1 hour")
-        yield* Documents.update(id, { title: "Plan B" }, { editor: "bob" })
-        yield* Documents.update(id, { content: "Final" }, { editor: "cid" })
+        yield* Documents.update(id, { title: "Plan B" }).pipe(Access.as("bob"))
+        yield* Documents.update(id, { content: "Final" }).pipe(Access.as("cid"))
         const history = yield* Documents.history(id)
         assert.deepStrictEqual(history.map((v) => [v.version, v.event.actor, v.document.title, v.document.content]), [
           [1, "ann", "Launch plan", "Draft"],
@@ -272,7 +280,7 @@ describe("Documents", () => {
           [3, "cid", "Plan B", "Final"]
         ])
         assert.strictEqual(DateTime.formatIso(history[1]!.event.occurredAt), "1970-01-01T01:00:00.000Z")
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
   })
 
   describe("correlation", () => {
@@ -281,13 +289,13 @@ describe("Documents", () => {
         const id = yield* Documents.create(ann).pipe(Documents.withCorrelation("request-42"))
         const [created] = yield* Documents.history(id)
         assert.strictEqual(created!.event.correlationId, "request-42")
-        yield* Documents.update(id, { content: "reaction" }, { editor: "bot" }).pipe(
+        yield* Documents.update(id, { content: "reaction" }).pipe(Access.as("bot")).pipe(
           Documents.causedBy(created!.event)
         )
         const [, reaction] = yield* Documents.history(id)
         assert.strictEqual(reaction!.event.correlationId, "request-42")
         assert.strictEqual(reaction!.event.causationId, created!.event.eventId)
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
   })
 
   describe("swapping services", () => {
@@ -299,25 +307,25 @@ describe("Documents", () => {
           ({ message, to }, { key }) => Effect.sync(() => sent.push(`${to}: ${message} [${key}]`))
         )
         const id = yield* Documents.create(ann)
-        const updated = yield* Documents.update(id, { content: "x" }, { editor: "bob" })
+        const updated = yield* Documents.update(id, { content: "x" }).pipe(Access.as("bob"))
         yield* Performers.drain
         const key = `${(yield* Documents.history(id))[1]!.event.eventId}:0`
         assert.strictEqual(updated.version, 2)
         assert.deepStrictEqual(sent, [`ann: bob updated "Launch plan" (now version 2) [${key}]`])
         assert.deepStrictEqual(yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Notified")), [])
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
 
     it.effect("an event a host's middleware drops is not recorded as published", () =>
       Effect.gen(function*() {
         const bus = yield* EventBus.EventBus
         yield* bus.use((event) => Effect.succeed(event._tag === "DocumentUpdated" ? Option.none() : Option.some(event)))
         const id = yield* Documents.create(ann)
-        yield* Documents.update(id, { content: "quiet" }, { editor: "bob" })
+        yield* Documents.update(id, { content: "quiet" }).pipe(Access.as("bob"))
         const published = yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Published"))
         assert.deepStrictEqual(published.map((p) => p.event._tag), ["DocumentCreated"])
         const appended = yield* Effect.flatMap(Recorder.Recorder, (r) => r.ofKind("Appended"))
         assert.deepStrictEqual(appended.map((a) => a.events[0]!._tag), ["DocumentCreated", "DocumentUpdated"])
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
 
     it.effect("a failing notifier does not undo the update: the notification is retried, then dead-lettered", () =>
       Effect.gen(function*() {
@@ -328,7 +336,7 @@ describe("Documents", () => {
             return Effect.fail(new Errors.NotificationFailed({ to, reason: "mail server down" }))
           }))
         const id = yield* Documents.create(ann)
-        const updated = yield* Documents.update(id, { content: "x" }, { editor: "bob" })
+        const updated = yield* Documents.update(id, { content: "x" }).pipe(Access.as("bob"))
         assert.strictEqual(updated.version, 2)
         assert.strictEqual((yield* Documents.get(id)).version, 2)
         const outbox = yield* Outbox.Outbox
@@ -351,7 +359,7 @@ describe("Documents", () => {
           (yield* outbox.counts()).map((c) => [c.type, c.pending, c.performed, c.dead]),
           [["notify", 0, 1, 0]]
         )
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
 
     it.effect("a journal that fails commits nothing: no store change, no event, no notification", () =>
       Effect.gen(function*() {
@@ -362,12 +370,12 @@ describe("Documents", () => {
           append: () => Effect.fail(new Errors.JournalError({ reason: "disk full" }))
         })
         const error = yield* failsWithoutChange(
-          Documents.update(id, { content: "lost?" }, { editor: "bob" }).pipe(Effect.provide(broken))
+          Documents.update(id, { content: "lost?" }).pipe(Access.as("bob")).pipe(Effect.provide(broken))
         )
         assert.strictEqual(error._tag, "JournalError")
         assert.strictEqual(error.message, "the journal failed: disk full")
         assert.strictEqual((yield* Documents.get(id)).content, "Draft")
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
   })
 
   describe("concurrency", () => {
@@ -394,7 +402,7 @@ describe("Documents", () => {
           (fiber) =>
             Effect.forEach(
               Array.from({ length: 1_000 }, (_, i) => i),
-              (i) => Documents.update(id, { content: `fiber ${fiber} update ${i}` }, { editor: `fiber-${fiber}` }),
+              (i) => Documents.update(id, { content: `fiber ${fiber} update ${i}` }).pipe(Access.as(`fiber-${fiber}`)),
               { discard: true }
             ),
           { concurrency: "unbounded", discard: true }
@@ -411,7 +419,7 @@ describe("Documents", () => {
           const mine = history.filter((v) => v.event.actor === `fiber-${fiber}`).map((v) => v.document.content)
           assert.deepStrictEqual(mine, Array.from({ length: 1_000 }, (_, i) => `fiber ${fiber} update ${i}`))
         }
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
 
     it.effect("with expected versions, concurrent writers get typed conflicts and never lose a write", () =>
       Effect.gen(function*() {
@@ -423,13 +431,11 @@ describe("Documents", () => {
               Effect.gen(function*() {
                 const seen = yield* Documents.get(id)
                 yield* Effect.yieldNow()
-                return yield* Documents.update(id, { content: `${fiber}/${i}` }, {
-                  editor: `fiber-${fiber}`,
-                  expectedVersion: seen.version
-                }).pipe(
-                  Effect.as("ok" as const),
-                  Effect.catchTag("VersionConflict", () => Effect.succeed("conflict" as const))
-                )
+                return yield* Documents.update(id, { content: `${fiber}/${i}` }, { expectedVersion: seen.version })
+                  .pipe(Access.as(`fiber-${fiber}`)).pipe(
+                    Effect.as("ok" as const),
+                    Effect.catchTag("VersionConflict", () => Effect.succeed("conflict" as const))
+                  )
               })),
           { concurrency: "unbounded" }
         ).pipe(withSlowJournal, Effect.map((all) => all.flat()))
@@ -439,7 +445,7 @@ describe("Documents", () => {
         const history = yield* Documents.history(id)
         assert.strictEqual(history.length, 1 + ok)
         history.forEach((v, i) => assert.strictEqual(v.version, i + 1))
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
   })
 })
 
@@ -481,12 +487,12 @@ describe("Documents on hostile input", () => {
         const calls: ReadonlyArray<Effect.Effect<unknown, { readonly _tag: string; readonly message: string }, any>> = [
           Documents.create(hostile),
           Documents.create({ ...ann, title: hostile }),
-          Documents.update(id, hostile, { editor: "bob" }),
-          Documents.update(id, { content: hostile }, { editor: "bob" }),
+          Documents.update(id, hostile).pipe(Access.as("bob")),
+          Documents.update(id, { content: hostile }).pipe(Access.as("bob")),
           Documents.update(id, { content: "c" }, hostile),
-          Documents.update(hostile, { content: "c" }, { editor: "bob" }),
+          Documents.update(hostile, { content: "c" }).pipe(Access.as("bob")),
           Documents.remove(id, hostile),
-          Documents.remove(hostile, { actor: "ann", reason: "r" }),
+          Documents.remove(hostile, { reason: "r" }).pipe(Access.as("ann")),
           Documents.get(hostile),
           Documents.history(hostile),
           Documents.at(hostile, 1),
@@ -501,6 +507,6 @@ describe("Documents on hostile input", () => {
           assert.strictEqual(error._tag, "InvalidInput")
           assert.isBelow(error.message.length, 20_000)
         }
-      }).pipe(Effect.provide(Nerv.layerTest)))
+      }).pipe(Effect.provide(asAnn)))
   }
 })

@@ -6,6 +6,7 @@
  * kept in test/artifacts/ (not committed).
  */
 import { assert, describe, it } from "@effect/vitest"
+import { Access, Documents } from "@nerv/core"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -19,21 +20,22 @@ import { type Browser, chromium, type Page } from "playwright-core"
 import * as Dispatcher from "../src/Dispatcher.js"
 import * as Inspector from "../src/Inspector.js"
 import * as Nerv from "../src/Nerv.js"
+import * as Admin from "../src/security/Admin.js"
 import * as Rbac from "../src/security/Rbac.js"
-import * as SecureDocuments from "../src/security/SecureDocuments.js"
 
 const executablePath = "/usr/bin/chromium"
 const artifacts = join(import.meta.dirname, "artifacts")
 
 const policy = Rbac.layerPolicy({
+  principals: { ann: ["author"], dana: ["dpo"], viewer: ["reader"] },
   roles: {
     reader: ["documents:read"],
     author: ["documents:read", "documents:write:own"],
     dpo: ["documents:read", "documents:forget"]
   }
 })
-const ann = Rbac.withPrincipal({ id: "ann", roles: ["author"] })
-const dana = Rbac.withPrincipal({ id: "dana", roles: ["dpo"] })
+const ann = Access.as("ann")
+const dana = Access.as("dana")
 
 /** The durable embedded default on a fresh file, with a dispatcher whose mailer always fails. */
 const database = Layer.unwrapScoped(
@@ -43,10 +45,9 @@ const database = Layer.unwrapScoped(
       (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
     ),
     (dir) =>
-      Layer.mergeAll(
-        Dispatcher.layer({ name: "inspector-browser", retry: Schedule.recurs(0) }),
-        Layer.orDie(policy)
-      ).pipe(Layer.provideMerge(Layer.orDie(Nerv.layerSqlite({ filename: join(dir, "nerv.db") }))))
+      Dispatcher.layer({ name: "inspector-browser", retry: Schedule.recurs(0) }).pipe(
+        Layer.provideMerge(Layer.orDie(Nerv.layerSqlite({ filename: join(dir, "nerv.db"), policy })))
+      )
   )
 ).pipe(
   Layer.provide(Layer.setConfigProvider(ConfigProvider.fromMap(new Map()))),
@@ -89,19 +90,19 @@ describe("Inspector in a browser", () => {
         yield* dispatcher.register("DocumentUpdated", () => Effect.fail("the mail server is on fire"), {
           name: "mailer"
         })
-        const { url } = yield* Inspector.serve({ principal: { id: "viewer", roles: ["reader"] }, port: 0 })
+        const { url } = yield* Inspector.serve({ principal: "viewer", port: 0 })
         const browser = yield* launch
         const page = yield* Effect.promise(() => browser.newPage({ viewport: { width: 1400, height: 1000 } }))
         const run = <A>(f: () => Promise<A>) => Effect.promise(f)
 
         yield* run(() => page.goto(url))
         yield* run(() => page.locator("#status[data-state=live]").waitFor(within))
-        assert.strictEqual(yield* text(page, "#whoami"), "reading as viewer (reader)")
+        assert.strictEqual(yield* text(page, "#whoami"), "reading as viewer")
 
         // Commits through the API appear live.
-        const id = yield* SecureDocuments.create({ title: "Launch plan", content: "first draft\nowner: ann" }).pipe(ann)
+        const id = yield* Documents.create({ title: "Launch plan", content: "first draft\nowner: ann" }).pipe(ann)
         yield* run(() => page.locator("#event-list li", { hasText: "created \"Launch plan\"" }).waitFor(within))
-        yield* SecureDocuments.update(id, { content: "final text\nowner: ann" }).pipe(ann)
+        yield* Documents.update(id, { content: "final text\nowner: ann" }).pipe(ann)
         yield* run(() => page.locator("#event-list li", { hasText: "DocumentUpdated v2" }).waitFor(within))
 
         // The search finds it; the slider shows version 1 as it was.
@@ -134,10 +135,10 @@ describe("Inspector in a browser", () => {
         )
 
         // A forgotten document shows its shape, never its content, wherever the page showed it.
-        const secret = yield* SecureDocuments.create({ title: "Secret memo", content: "the secret recipe" }).pipe(ann)
-        yield* SecureDocuments.update(secret, { content: "the secret recipe, revised" }).pipe(ann)
+        const secret = yield* Documents.create({ title: "Secret memo", content: "the secret recipe" }).pipe(ann)
+        yield* Documents.update(secret, { content: "the secret recipe, revised" }).pipe(ann)
         yield* run(() => page.locator("#event-list li", { hasText: "created \"Secret memo\"" }).waitFor(within))
-        yield* SecureDocuments.forget(secret).pipe(dana)
+        yield* Admin.forget(secret).pipe(dana)
         yield* run(() => page.fill("#search", secret))
         yield* run(() => page.locator(`#document-list [data-id="${secret}"]`).click(within))
         yield* run(() => page.locator("#forgotten-banner").waitFor({ state: "visible", ...within }))

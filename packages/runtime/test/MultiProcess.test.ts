@@ -5,7 +5,7 @@
  * The processes are `fixtures/process.ts`.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Documents, Journal } from "@nerv/core"
+import { Access, Documents, Journal } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -18,7 +18,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Keyring, Nerv } from "../src/index.js"
+import { Keyring, Nerv, Rbac } from "../src/index.js"
 import { tempSchema } from "./fixtures/postgres.js"
 
 const fixture = join(import.meta.dirname, "fixtures", "process.ts")
@@ -51,11 +51,14 @@ const targets: ReadonlyArray<Target> = [
 ]
 
 const layerOf = (database: string): Layer.Layer<Nerv.Services, unknown> =>
-  Nerv.isPostgresUrl(database) ? Nerv.layerPostgres({ url: database }) : Nerv.layerSqlite({ filename: database })
+  Nerv.isPostgresUrl(database)
+    ? Nerv.layerPostgres({ url: database, policy: Rbac.layerAllowAll })
+    : Nerv.layerSqlite({ filename: database, policy: Rbac.layerAllowAll })
 
 /** Runs a program in this test process on the database, as one more process would. */
-const inProcess = <A, E>(file: string, program: Effect.Effect<A, E, Nerv.Services>) =>
+const inProcess = <A, E>(file: string, program: Effect.Effect<A, E, Nerv.Services | Access.Principal>) =>
   program.pipe(
+    Access.as("test"),
     Effect.provide(layerOf(file)),
     Effect.withConfigProvider(
       Nerv.isPostgresUrl(file)
@@ -125,7 +128,7 @@ const assertAllSucceeded = (runs: ReadonlyArray<Finished>) => {
 }
 
 const create = (file: string, titles: ReadonlyArray<string>) =>
-  inProcess(file, Effect.forEach(titles, (title) => Documents.create({ title, content: "v1", author: "ann" })))
+  inProcess(file, Effect.forEach(titles, (title) => Documents.create({ title, content: "v1" }).pipe(Access.as("ann"))))
 
 for (const target of targets) {
   describe(target.name, () => {
@@ -215,7 +218,7 @@ for (const target of targets) {
 
           // Another process creates and updates a document while the server runs.
           const [id] = yield* create(file, ["Plan"])
-          yield* inProcess(file, Documents.update(id!, { content: "v2" }, { editor: "bob" }))
+          yield* inProcess(file, Documents.update(id!, { content: "v2" }).pipe(Access.as("bob")))
           // The server's next read sees both: reads look whether the journal moved on first.
           assert.deepInclude(yield* ask(`get ${id}`), { version: 2, content: "v2", title: "Plan" })
           // And it can update it: its view is not behind, and its write is the journal's next version.

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Documents } from "@nerv/core"
+import { Access, Documents } from "@nerv/core"
 import type { DataPoint, Histogram } from "@opentelemetry/sdk-metrics"
 import { MetricReader } from "@opentelemetry/sdk-metrics"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
@@ -7,9 +7,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { Metrics, Nerv, Tracing } from "../src/index.js"
-import * as AuditTrail from "../src/security/AuditTrail.js"
 import * as Rbac from "../src/security/Rbac.js"
-import * as SecureDocuments from "../src/security/SecureDocuments.js"
 import { dataKeysMemory, masterKeys } from "./security/fixtures.js"
 
 /** A reader the test collects from when it wants, instead of on a timer. */
@@ -28,9 +26,10 @@ const layer = Layer.mergeAll(
     reader = new OnDemandReader()
     return Nerv.layerOtel({ serviceName: "nerv-test", spans: new SimpleSpanProcessor(exporter), metrics: reader })
   })),
-  Nerv.layerTest,
-  Layer.orDie(Rbac.layerPolicy({ roles: { editor: ["documents:read", "documents:write"] } })),
-  AuditTrail.layerMemory,
+  Nerv.layerTestWithPolicy(Rbac.layerPolicy({
+    principals: { eve: ["editor"], ann: ["editor"] },
+    roles: { editor: ["documents:read", "documents:write"] }
+  })),
   Layer.orDie(dataKeysMemory(masterKeys.k1))
 )
 
@@ -47,11 +46,11 @@ const metricPoints = Effect.promise(() => reader.collect()).pipe(
 describe("OpenTelemetry export (Nerv.layerOtel)", () => {
   it.effect("a command's span tree, its attributes and its metrics reach the exporters", () =>
     Effect.gen(function*() {
-      const id = yield* traced("Documents.create", SecureDocuments.create({ title: "Plan", content: "draft" }))
-      yield* traced("Documents.update", SecureDocuments.update(id, { content: "final" }, { expectedVersion: 1 }))
+      const id = yield* traced("Documents.create", Documents.create({ title: "Plan", content: "draft" }))
+      yield* traced("Documents.update", Documents.update(id, { content: "final" }, { expectedVersion: 1 }))
       const refused = yield* traced(
         "Documents.update",
-        SecureDocuments.update(id, { content: "stale" }, { expectedVersion: 1 })
+        Documents.update(id, { content: "stale" }, { expectedVersion: 1 })
       ).pipe(Effect.flip)
       assert.strictEqual(refused._tag, "VersionConflict")
 
@@ -104,11 +103,11 @@ describe("OpenTelemetry export (Nerv.layerOtel)", () => {
         p.attributes.operation === "otel-test Documents.update"
       )
       assert.strictEqual(errorPoint?.value, 1)
-    }).pipe(Rbac.withPrincipal({ id: "eve", roles: ["editor"] }), Effect.provide(layer)))
+    }).pipe(Access.as("eve"), Effect.provide(layer)))
 
   it.effect("an untraced command opens no span and exports nothing", () =>
     Effect.gen(function*() {
-      yield* Documents.create({ title: "Quiet", content: "x", author: "ann" })
+      yield* Documents.create({ title: "Quiet", content: "x" }).pipe(Access.as("ann"))
       assert.deepStrictEqual(exporter.getFinishedSpans(), [])
     }).pipe(Effect.provide(layer)))
 })

@@ -4,7 +4,7 @@
  * never perform one effect at the same time.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Documents, Journal, Outbox } from "@nerv/core"
+import { Access, Documents, Journal, Outbox } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
@@ -89,7 +89,7 @@ describe("the outbox across processes", () => {
         const ids = yield* inProcess(
           file,
           Effect.forEach(["a", "b", "c", "d", "e", "f", "g", "h"], (title) =>
-            Documents.create({ title, content: "v1", author: "ann" }))
+            Documents.create({ title, content: "v1" }).pipe(Access.as("ann")))
         )
         const total = 1_000
         const acknowledged: Array<string> = []
@@ -162,8 +162,8 @@ describe("the outbox across processes", () => {
         yield* inProcess(
           file,
           Effect.gen(function*() {
-            const id = yield* Documents.create({ title: "shared", content: "v1", author: "ann" })
-            for (let i = 0; i < 200; i++) yield* Documents.update(id, { content: `v${i + 2}` }, { editor: "bob" })
+            const id = yield* Documents.create({ title: "shared", content: "v1" }).pipe(Access.as("ann"))
+            for (let i = 0; i < 200; i++) yield* Documents.update(id, { content: `v${i + 2}` }).pipe(Access.as("bob"))
           })
         )
         const runs = [start(file, log, "perform", "20"), start(file, log, "perform", "20")]
@@ -208,8 +208,8 @@ describe("the outbox across processes", () => {
           return Effect.void
         }))
       const counts = yield* Effect.gen(function*() {
-        const id = yield* Documents.create({ title: "flaky", content: "v1", author: "ann" })
-        for (let i = 0; i < 300; i++) yield* Documents.update(id, { content: `v${i + 2}` }, { editor: "bob" })
+        const id = yield* Documents.create({ title: "flaky", content: "v1" }).pipe(Access.as("ann"))
+        for (let i = 0; i < 300; i++) yield* Documents.update(id, { content: `v${i + 2}` }).pipe(Access.as("bob"))
         const outbox = yield* Outbox.Outbox
         while (true) {
           const counts = yield* outbox.counts()

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Documents, Journal } from "@nerv/core"
+import { Access, Documents, Journal } from "@nerv/core"
 import { SagaStore } from "@nerv/store"
 import * as Chunk from "effect/Chunk"
 import * as ConfigProvider from "effect/ConfigProvider"
@@ -14,7 +14,7 @@ import * as TestClock from "effect/TestClock"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Nerv, Saga } from "../src/index.js"
+import { Nerv, Rbac, Saga } from "../src/index.js"
 import { tempSchema } from "./fixtures/postgres.js"
 import { masterKeys } from "./security/fixtures.js"
 
@@ -61,7 +61,7 @@ const order = Saga.make<OrderState, typeof OrderState.Encoded, Nerv.Services>({
         Effect.map(
           Option.match(Option.fromNullable(createdIn(committed)), {
             onSome: Effect.succeed,
-            onNone: () => Documents.create({ title: "reservation", content: state.order, author: "shop" })
+            onNone: () => Documents.create({ title: "reservation", content: state.order }).pipe(Access.as("shop"))
           }),
           (reservation) => ({ ...state, reservation })
         ),
@@ -69,23 +69,23 @@ const order = Saga.make<OrderState, typeof OrderState.Encoded, Nerv.Services>({
         Effect.as(
           committed.length > 0 ?
             Effect.void :
-            Documents.remove(state.reservation!, { actor: "shop", reason: "released" }),
+            Documents.remove(state.reservation!, { reason: "released" }).pipe(Access.as("shop")),
           state
         )
     },
     charge: {
       run: (state, { committed }) =>
         Effect.as(
-          committed.length > 0 ? Effect.void : Documents.update(state.order, { title: "order (charged)" }, {
-            editor: "shop"
-          }),
+          committed.length > 0
+            ? Effect.void
+            : Documents.update(state.order, { title: "order (charged)" }).pipe(Access.as("shop")),
           state
         ),
       compensate: (state, { committed }) =>
         Effect.as(
-          committed.length > 0 ? Effect.void : Documents.update(state.order, { title: "order (refunded)" }, {
-            editor: "shop"
-          }),
+          committed.length > 0
+            ? Effect.void
+            : Documents.update(state.order, { title: "order (refunded)" }).pipe(Access.as("shop")),
           state
         )
     },
@@ -94,7 +94,7 @@ const order = Saga.make<OrderState, typeof OrderState.Encoded, Nerv.Services>({
         Effect.map(
           Option.match(Option.fromNullable(createdIn(committed)), {
             onSome: Effect.succeed,
-            onNone: () => Documents.create({ title: "shipment", content: state.order, author: "shop" })
+            onNone: () => Documents.create({ title: "shipment", content: state.order }).pipe(Access.as("shop"))
           }),
           (shipment) => ({ ...state, shipment })
         )
@@ -127,13 +127,13 @@ const dyingAt = (store: SagaStore.SagaStoreService, n: number): SagaStore.SagaSt
 
 const scenario = (outcome: "confirm" | "cancel" | "timeout", poll: Effect.Effect<void, unknown, any>) =>
   Effect.gen(function*() {
-    const id = yield* Documents.create({ title: "order", content: "2 books", author: "ann" })
+    const id = yield* Documents.create({ title: "order", content: "2 books" }).pipe(Access.as("ann"))
     yield* poll
     if (outcome === "timeout") {
       yield* TestClock.adjust("2 hours")
     } else {
       const [created] = yield* Documents.history(id)
-      yield* Documents.update(id, { content: outcome }, { editor: "ann" }).pipe(Documents.causedBy(created!.event))
+      yield* Documents.update(id, { content: outcome }).pipe(Access.as("ann")).pipe(Documents.causedBy(created!.event))
     }
     yield* poll
     return id
@@ -211,7 +211,7 @@ describe("Saga", () => {
     Effect.gen(function*() {
       const store = yield* SagaStore.SagaStore
       const saga = yield* Saga.runner(order).pipe(Effect.provideService(SagaStore.SagaStore, dyingAt(store, 2)))
-      yield* Documents.create({ title: "order", content: "1 pen", author: "ann" })
+      yield* Documents.create({ title: "order", content: "1 pen" }).pipe(Access.as("ann"))
       const exit = yield* Effect.exit(saga.poll)
       assert.isTrue(Exit.isFailure(exit))
     }).pipe(Effect.provide(Layer.mergeAll(Nerv.layerTest, SagaStore.layerMemory))))
@@ -226,10 +226,10 @@ describe("SagaStore.layerSql on SQLite (through Nerv.layerSqlite)", () => {
       )
       const file = join(dir, "nerv.db")
       const open = <A, E>(program: Effect.Effect<A, E, Nerv.SqliteServices>) =>
-        program.pipe(Effect.provide(Nerv.layerSqlite({ filename: file })), Effect.scoped)
+        program.pipe(Effect.provide(Nerv.layerSqlite({ filename: file, policy: Rbac.layerAllowAll })), Effect.scoped)
       const id = yield* open(Effect.gen(function*() {
         const saga = yield* Saga.runner(order)
-        const id = yield* Documents.create({ title: "order", content: "secret books", author: "ann" })
+        const id = yield* Documents.create({ title: "order", content: "secret books" }).pipe(Access.as("ann"))
         yield* saga.poll
         // The steps' own entries are read by the next poll.
         yield* saga.poll
@@ -255,7 +255,7 @@ describe("Saga on PostgreSQL (Nerv.layerPostgres)", () => {
       const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["NERV_MASTER_KEYS", masterKeys.k1]])))
       const node = () =>
         Effect.map(
-          Layer.build(Nerv.layerPostgres({ url }).pipe(Layer.provide(config), Layer.orDie)),
+          Layer.build(Nerv.layerPostgres({ url, policy: Rbac.layerAllowAll }).pipe(Layer.provide(config), Layer.orDie)),
           (context) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
             Effect.provide(effect, context as Context.Context<never>) as Effect.Effect<A, E, never>
         )
@@ -268,10 +268,12 @@ describe("Saga on PostgreSQL (Nerv.layerPostgres)", () => {
           (store) => Saga.runner(order).pipe(Effect.provideService(SagaStore.SagaStore, dyingAt(store, 5)))
         )
       )
-      const id = yield* a(Documents.create({ title: "order", content: "2 books", author: "ann" }))
+      const id = yield* a(Documents.create({ title: "order", content: "2 books" }).pipe(Access.as("ann")))
       assert.isTrue(Exit.isFailure(yield* a(Effect.exit(dying.poll))))
       const [created] = yield* b(Documents.history(id))
-      yield* b(Documents.update(id, { content: "confirm" }, { editor: "ann" }).pipe(Documents.causedBy(created!.event)))
+      yield* b(
+        Documents.update(id, { content: "confirm" }).pipe(Access.as("ann")).pipe(Documents.causedBy(created!.event))
+      )
       const resumed = yield* b(Saga.runner(order))
       yield* b(resumed.poll)
       yield* b(resumed.poll)

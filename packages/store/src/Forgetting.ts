@@ -24,7 +24,7 @@ export interface ForgettingService {
 /**
  * Who hears that a document was forgotten (crypto-shredded) in this process. With it in context,
  * `Projection.run` registers every projection that has a `forget`, so that forgetting a document
- * (e.g. `SecureDocuments.forget`, here or in another process) drops it from their states and
+ * (e.g. `Admin.forget` in `@nerv/runtime`, here or in another process) drops it from their states and
  * checkpoints at once.
  *
  * @since 0.1.0

@@ -5,7 +5,7 @@
  * journal, to one SQLite file and to one PostgreSQL schema; `runtime/test/MultiProcess.test.ts` runs them as OS processes.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type Document, Documents, DocumentStore, EventBus, IdGenerator, Journal, Notifier } from "@nerv/core"
+import { Access, type Document, Documents, DocumentStore, EventBus, IdGenerator, Journal, Notifier } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -28,6 +28,8 @@ type Services =
   | EventBus.EventBus
   | Notifier.Notifier
   | IdGenerator.IdGenerator
+  | Access.Guard
+  | Access.Principal
 type Process = Context.Context<Services>
 
 /** Two views of one journal, as two processes have: a store each, on a connection each. */
@@ -93,13 +95,13 @@ const following = (name: string, pair: Pair) =>
     it.scoped("what one process commits, another reads at once, and can then change", () =>
       Effect.gen(function*() {
         const [a, b] = yield* pair()
-        const id = yield* on(a)(Documents.create({ title: "Plan", content: "Draft", author: "ann" }))
+        const id = yield* on(a)(Documents.create({ title: "Plan", content: "Draft" }).pipe(Access.as("ann")))
         assert.strictEqual((yield* on(b)(Documents.get(id))).content, "Draft")
         assert.deepStrictEqual((yield* on(b)(Documents.list())).map((d) => d.id), [id])
-        const changed = yield* on(b)(Documents.update(id, { content: "Ship it" }, { editor: "bob" }))
+        const changed = yield* on(b)(Documents.update(id, { content: "Ship it" }).pipe(Access.as("bob")))
         assert.strictEqual(changed.version, 2)
         assert.strictEqual((yield* on(a)(Documents.get(id))).content, "Ship it")
-        yield* on(a)(Documents.update(id, { title: "Launch" }, { editor: "ann", expectedVersion: 2 }))
+        yield* on(a)(Documents.update(id, { title: "Launch" }, { expectedVersion: 2 }).pipe(Access.as("ann")))
         const historyOf = (process: Process) =>
           Effect.map(on(process)(Documents.history(id)), (versions) => versions.map((v) => v.document))
         assert.deepStrictEqual(yield* historyOf(b), yield* historyOf(a))
@@ -113,14 +115,14 @@ const following = (name: string, pair: Pair) =>
     it.scoped("a blind update decided on a view that was behind applies to the latest version", () =>
       Effect.gen(function*() {
         const [a, b] = yield* pair({ lagging: true })
-        const id = yield* on(a)(Documents.create({ title: "Plan", content: "v1", author: "ann" }))
+        const id = yield* on(a)(Documents.create({ title: "Plan", content: "v1" }).pipe(Access.as("ann")))
         // b has never seen the document: the refusal makes it catch up, and it decides again.
-        const first = yield* on(b)(Documents.update(id, { content: "b1" }, { editor: "bob" }))
+        const first = yield* on(b)(Documents.update(id, { content: "b1" }).pipe(Access.as("bob")))
         assert.strictEqual(first.version, 2)
-        yield* on(a)(Documents.update(id, { content: "a2" }, { editor: "ann" }))
-        yield* on(a)(Documents.update(id, { content: "a3" }, { editor: "ann" }))
+        yield* on(a)(Documents.update(id, { content: "a2" }).pipe(Access.as("ann")))
+        yield* on(a)(Documents.update(id, { content: "a3" }).pipe(Access.as("ann")))
         // b's view holds version 2; the journal refuses it, and b decides on version 4.
-        const second = yield* on(b)(Documents.update(id, { content: "b2" }, { editor: "bob" }))
+        const second = yield* on(b)(Documents.update(id, { content: "b2" }).pipe(Access.as("bob")))
         assert.deepInclude(second, { version: 5, content: "b2" })
         const journal = yield* on(a)(Journal.Journal)
         const contents = Chunk.toReadonlyArray(yield* Stream.runCollect(journal.readDocument(id))).map((e) =>
@@ -132,29 +134,31 @@ const following = (name: string, pair: Pair) =>
     it.scoped("an update naming a stale version is refused with the true one, which a re-read gives", () =>
       Effect.gen(function*() {
         const [a, b] = yield* pair({ lagging: true })
-        const id = yield* on(a)(Documents.create({ title: "Plan", content: "v1", author: "ann" }))
+        const id = yield* on(a)(Documents.create({ title: "Plan", content: "v1" }).pipe(Access.as("ann")))
         const read = yield* on(b)(Documents.get(id))
-        yield* on(a)(Documents.update(id, { content: "v2" }, { editor: "ann" }))
+        yield* on(a)(Documents.update(id, { content: "v2" }).pipe(Access.as("ann")))
         const refused = yield* Effect.flip(
-          on(b)(Documents.update(id, { content: "mine" }, { editor: "bob", expectedVersion: read.version }))
+          on(b)(Documents.update(id, { content: "mine" }, { expectedVersion: read.version }).pipe(Access.as("bob")))
         )
         assert.deepInclude(refused, { _tag: "VersionConflict", expected: 1, actual: 2 })
         assert.include(refused.message, "is at version 2, expected 1; read it again and retry")
         // The advice works: the re-read gives version 2, and an update naming it goes through.
         const again = yield* on(b)(Documents.get(id))
         assert.deepInclude(again, { version: 2, content: "v2" })
-        const done = yield* on(b)(Documents.update(id, { content: "mine" }, { editor: "bob", expectedVersion: 2 }))
+        const done = yield* on(b)(
+          Documents.update(id, { content: "mine" }, { expectedVersion: 2 }).pipe(Access.as("bob"))
+        )
         assert.strictEqual(done.version, 3)
       }))
 
     it.scoped("an update naming the true version goes through even if the view had not seen it yet", () =>
       Effect.gen(function*() {
         const [a, b] = yield* pair({ lagging: true })
-        const id = yield* on(a)(Documents.create({ title: "Plan", content: "v1", author: "ann" }))
+        const id = yield* on(a)(Documents.create({ title: "Plan", content: "v1" }).pipe(Access.as("ann")))
         yield* on(b)(Documents.get(id))
-        const latest = yield* on(a)(Documents.update(id, { content: "v2" }, { editor: "ann" }))
+        const latest = yield* on(a)(Documents.update(id, { content: "v2" }).pipe(Access.as("ann")))
         const done = yield* on(b)(
-          Documents.update(id, { content: "v3" }, { editor: "bob", expectedVersion: latest.version })
+          Documents.update(id, { content: "v3" }, { expectedVersion: latest.version }).pipe(Access.as("bob"))
         )
         assert.deepInclude(done, { version: 3, content: "v3" })
       }))
@@ -172,8 +176,8 @@ const following = (name: string, pair: Pair) =>
           Array.from({ length: 10 }, (_, n) => n),
           (n) =>
             Effect.flatMap(
-              on(n % 2 ? a : b)(Documents.create({ title: `doc ${n}`, content: "v1", author: "ann" })),
-              (id) => on(n % 2 ? b : a)(Documents.update(id, { content: "v2" }, { editor: "bob" }))
+              on(n % 2 ? a : b)(Documents.create({ title: `doc ${n}`, content: "v1" }).pipe(Access.as("ann"))),
+              (id) => on(n % 2 ? b : a)(Documents.update(id, { content: "v2" }).pipe(Access.as("bob")))
             ),
           { concurrency: 4, discard: true }
         )
@@ -192,7 +196,7 @@ const following = (name: string, pair: Pair) =>
         const [a, b] = yield* pair()
         const ids = yield* Effect.forEach(
           [1, 2, 3],
-          (n) => on(n % 2 ? a : b)(Documents.create({ title: `doc ${n}`, content: "v1", author: "ann" }))
+          (n) => on(n % 2 ? a : b)(Documents.create({ title: `doc ${n}`, content: "v1" }).pipe(Access.as("ann")))
         )
         yield* Effect.all(
           Array.from({ length: 8 }, (_, w) =>
@@ -200,7 +204,7 @@ const following = (name: string, pair: Pair) =>
               Array.from({ length: 10 }, (_, i) => i),
               (i) =>
                 on(w % 2 ? a : b)(
-                  Documents.update(ids[(w + i) % 3]!, { content: `w${w} #${i}` }, { editor: `w${w}` })
+                  Documents.update(ids[(w + i) % 3]!, { content: `w${w} #${i}` }).pipe(Access.as(`w${w}`))
                 ),
               { discard: true }
             )),

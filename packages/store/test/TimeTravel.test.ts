@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Documents } from "@nerv/core"
+import { Access, Documents } from "@nerv/core"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -13,11 +13,11 @@ describe("Documents time travel", () => {
   it.effect("asOf: the version that was current at an instant; refuses before creation and bad instants", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(Date.UTC(2026, 10, 1, 9))
-      const id = yield* Documents.create({ title: "Plan", content: "Draft", author: "ann" })
+      const id = yield* Documents.create({ title: "Plan", content: "Draft" }).pipe(Access.as("ann"))
       yield* TestClock.adjust("1 hour")
-      yield* Documents.update(id, { content: "Ship Friday" }, { editor: "bob" })
+      yield* Documents.update(id, { content: "Ship Friday" }).pipe(Access.as("bob"))
       yield* TestClock.adjust("1 hour")
-      yield* Documents.update(id, { title: "Launch plan" }, { editor: "eve" })
+      yield* Documents.update(id, { title: "Launch plan" }).pipe(Access.as("eve"))
 
       assert.strictEqual((yield* Documents.asOf(id, "2026-11-01T09:30:00Z")).content, "Draft")
       assert.strictEqual((yield* Documents.asOf(id, Date.UTC(2026, 10, 1, 10))).version, 2)
@@ -36,11 +36,11 @@ describe("Documents time travel", () => {
 
   it.effect("diff: the fields that changed between two versions, old and new, and who changed them", () =>
     Effect.gen(function*() {
-      const id = yield* Documents.create({ title: "Plan", content: "Draft", author: "ann" })
-      yield* Documents.update(id, { content: "Ship Friday" }, { editor: "bob" })
-      yield* Documents.update(id, { title: "Launch plan" }, { editor: "eve" })
-      yield* Documents.update(id, { content: "Ship Monday" }, { editor: "bob" })
-      yield* Documents.remove(id, { actor: "ann", reason: "cancelled" })
+      const id = yield* Documents.create({ title: "Plan", content: "Draft" }).pipe(Access.as("ann"))
+      yield* Documents.update(id, { content: "Ship Friday" }).pipe(Access.as("bob"))
+      yield* Documents.update(id, { title: "Launch plan" }).pipe(Access.as("eve"))
+      yield* Documents.update(id, { content: "Ship Monday" }).pipe(Access.as("bob"))
+      yield* Documents.remove(id, { reason: "cancelled" }).pipe(Access.as("ann"))
 
       const diff = yield* Documents.diff(id, 1, 4)
       assert.deepStrictEqual(diff.changes, [
@@ -63,9 +63,9 @@ describe("Documents time travel", () => {
   it.effect("history tells who did what and when, version by version", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(Date.UTC(2026, 10, 1, 9))
-      const id = yield* Documents.create({ title: "Plan", content: "Draft", author: "ann" })
+      const id = yield* Documents.create({ title: "Plan", content: "Draft" }).pipe(Access.as("ann"))
       yield* TestClock.adjust("5 minutes")
-      yield* Documents.update(id, { content: "Ship Friday" }, { editor: "bob" })
+      yield* Documents.update(id, { content: "Ship Friday" }).pipe(Access.as("bob"))
       const history = yield* Documents.history(id)
       assert.deepStrictEqual(
         history.map((v) => [v.version, v.event.actor, DateTime.formatIso(v.event.occurredAt), v.event._tag]),

@@ -3,8 +3,8 @@
  * `intent:analyze`), then carried out through the same guarded operations as the typed commands.
  *
  * ```sh
- * nerv ask "show me how the launch plan looked at version 1" --as ann --role reader
- * nerv ask "delete the launch plan because it is obsolete" --as ann --role editor --yes
+ * nerv ask "show me how the launch plan looked at version 1" --as ann
+ * nerv ask "delete the launch plan because it is obsolete" --as ann --yes
  * ```
  *
  * The interpretation and other commentary go to stderr, results to stdout (`--json`: one JSON
@@ -27,7 +27,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { userInfo } from "node:os"
 import * as Path from "node:path"
 import * as IntentAnalyzer from "../IntentAnalyzer.js"
 import * as IntentCommand from "../IntentCommand.js"
@@ -37,9 +36,9 @@ import type * as AuditTrail from "../security/AuditTrail.js"
 import * as Cipher from "../security/Cipher.js"
 import type * as DataKeys from "../security/DataKeys.js"
 import * as Keyring from "../security/Keyring.js"
-import * as Rbac from "../security/Rbac.js"
 import { enabled as encryptionEnabled } from "../security/SealedPayloads.js"
 import * as SecureIntents from "../security/SecureIntents.js"
+import * as Principal from "./Principal.js"
 
 const encodeDocument = Schema.encodeSync(Document.Document)
 const encodeInterpretation = Schema.encodeSync(IntentCommand.Interpretation)
@@ -180,15 +179,6 @@ const confirmed = (yes: boolean, what: string) =>
     return answer
   })
 
-/** The name of the user running the process (a container's uid may have none). */
-const systemUser = (): string => {
-  try {
-    return userInfo().username
-  } catch {
-    return process.env["USER"] ?? process.env["LOGNAME"] ?? "unknown"
-  }
-}
-
 /** The analyzer the host gave, else one trained in memory from the shipped corpus. */
 const withAnalyzer = <A, E, R>(program: Effect.Effect<A, E, R>) =>
   Effect.flatMap(
@@ -222,7 +212,6 @@ export const command: Command.Command<
     readonly yes: boolean
     readonly json: boolean
     readonly as: Option.Option<string>
-    readonly roles: Array<string>
   }
 > = Command.make("ask", {
   text: Args.text({ name: "request" }).pipe(
@@ -230,14 +219,7 @@ export const command: Command.Command<
   ),
   yes: Options.boolean("yes").pipe(Options.withDescription("carry out a change without asking")),
   json: Options.boolean("json").pipe(Options.withDescription("print one JSON object on stdout, for scripts")),
-  as: Options.text("as").pipe(
-    Options.optional,
-    Options.withDescription("the principal asking (recorded in the audit; default: the system user)")
-  ),
-  roles: Options.text("role").pipe(
-    Options.repeated,
-    Options.withDescription("a role of the principal (repeatable), granted by NERV_RBAC_POLICY")
-  )
+  ...Principal.option
 }, (input) =>
   Effect.gen(function*() {
     const correlationId = yield* Effect.flatMap(IdGenerator.IdGenerator, (ids) => ids.next)
@@ -269,14 +251,13 @@ export const command: Command.Command<
       if (outcome === null) yield* failed
     }).pipe(
       Documents.withCorrelation(correlationId),
-      Rbac.withPrincipal({ id: Option.getOrElse(input.as, systemUser), roles: input.roles }),
+      Principal.runAs(input),
       withAnalyzer
     )
   })).pipe(
     Command.withDescription(
       "do what a plain-English request says (needs intent:analyze, then the permission of what it does)"
-    ),
-    Command.provide(Rbac.layerPolicyConfig)
+    )
   )
 
 /**

@@ -14,19 +14,20 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Outbox } from "@nerv/core"
+import { Access, Outbox } from "@nerv/core"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Performers from "../Performers.js"
 import { say, sayJson, UsageError } from "./Output.js"
+import * as Principal from "./Principal.js"
 
 /**
  * The services `effects` needs.
  *
  * @since 0.1.0
  */
-export type Services = Outbox.Outbox | Performers.Performers
+export type Services = Outbox.Outbox | Performers.Performers | Access.Guard
 
 const json = Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
 
@@ -55,7 +56,12 @@ const overview = Effect.gen(function*() {
   }))
 })
 
-const summary = Command.make("effects", { json }, (input) =>
+/** The outbox's administration goes through the door too: as `--as`, needing `outbox:admin`, audited. */
+const guardedAs =
+  (input: { readonly as: Option.Option<string> }, action: string) => <A, E, R>(self: Effect.Effect<A, E, R>) =>
+    self.pipe(Access.guarded({ action, permission: "outbox:admin" }), Principal.runAs(input))
+
+const summary = Command.make("effects", { json, ...Principal.option }, (input) =>
   Effect.gen(function*() {
     const types = yield* overview
     if (input.json) return yield* sayJson(types)
@@ -68,7 +74,7 @@ const summary = Command.make("effects", { json }, (input) =>
           (t.oldestPendingAt === undefined ? "" : `, oldest pending ${ago(now, t.oldestPendingAt)} old`)
       )
     }
-  }))
+  }).pipe(guardedAs(input, "Outbox.overview")))
 
 const list = Command.make("list", {
   status: Options.choice("status", ["pending", "performed", "dead"]).pipe(
@@ -80,7 +86,8 @@ const list = Command.make("list", {
     Options.withDefault(100),
     Options.withDescription("at most this many, oldest first (default 100)")
   ),
-  json
+  json,
+  ...Principal.option
 }, (input) =>
   Effect.gen(function*() {
     if (input.limit < 1) return yield* new UsageError({ message: "--limit must be at least 1" })
@@ -98,11 +105,14 @@ const list = Command.make("list", {
           (effect.lastError === undefined ? "" : ` (last error: ${effect.lastError})`)
       )
     }
-  })).pipe(Command.withDescription("list effects, oldest first (default: the dead letters)"))
+  }).pipe(guardedAs(input, "Outbox.list"))).pipe(
+    Command.withDescription("list effects, oldest first (default: the dead letters)")
+  )
 
 const redrive = Command.make("redrive", {
   ids: Options.text("id").pipe(Options.repeated, Options.withDescription("a dead effect's id (repeatable)")),
-  all: Options.boolean("all").pipe(Options.withDescription("every dead effect"))
+  all: Options.boolean("all").pipe(Options.withDescription("every dead effect")),
+  ...Principal.option
 }, (input) =>
   Effect.gen(function*() {
     if (input.all === (input.ids.length > 0)) {
@@ -111,7 +121,9 @@ const redrive = Command.make("redrive", {
     const outbox = yield* Outbox.Outbox
     const count = yield* outbox.redrive(input.all ? "all" : input.ids, yield* Clock.currentTimeMillis)
     yield* say(`re-drove ${count} dead effect${count === 1 ? "" : "s"}: pending again, with no attempts counted`)
-  })).pipe(Command.withDescription("send dead effects back to be performed (their attempts start again)"))
+  }).pipe(guardedAs(input, "Outbox.redrive"))).pipe(
+    Command.withDescription("send dead effects back to be performed (their attempts start again)")
+  )
 
 /**
  * The `effects` subcommand.
@@ -124,14 +136,16 @@ export const command: Command.Command<
   unknown,
   {
     readonly json: boolean
+    readonly as: Option.Option<string>
     readonly subcommand: Option.Option<
       | {
         readonly status: Outbox.Status
         readonly type: Option.Option<string>
         readonly limit: number
         readonly json: boolean
+        readonly as: Option.Option<string>
       }
-      | { readonly ids: Array<string>; readonly all: boolean }
+      | { readonly ids: Array<string>; readonly all: boolean; readonly as: Option.Option<string> }
     >
   }
 > = summary.pipe(

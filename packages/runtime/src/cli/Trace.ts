@@ -13,7 +13,7 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import { Documents, type DocumentStore, type Journal } from "@nerv/core"
+import { Access, Documents } from "@nerv/core"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
@@ -21,6 +21,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as CausalTrace from "../CausalTrace.js"
 import { say, sayJson, UsageError } from "./Output.js"
+import * as Principal from "./Principal.js"
 
 /**
  * No event of the journal carries the correlation id asked for.
@@ -40,7 +41,7 @@ export class CorrelationNotFound extends Data.TaggedError("CorrelationNotFound")
  *
  * @since 0.1.0
  */
-export type Services = Journal.Journal | DocumentStore.DocumentStore
+export type Services = Exclude<Documents.Services, Access.Principal>
 
 const toJson = (command: CausalTrace.TraceCommand): unknown => ({
   causationId: command.causationId,
@@ -103,6 +104,7 @@ export const command: Command.Command<
     readonly document: Option.Option<string>
     readonly version: Option.Option<number>
     readonly json: boolean
+    readonly as: Option.Option<string>
   }
 > = Command.make("trace", {
   correlationId: Args.text({ name: "correlation-id" }).pipe(
@@ -117,7 +119,8 @@ export const command: Command.Command<
     Options.withDescription("with --document: which version (default: the latest)"),
     Options.optional
   ),
-  json: Options.boolean("json").pipe(Options.withDescription("print JSON instead of text"))
+  json: Options.boolean("json").pipe(Options.withDescription("print JSON instead of text")),
+  ...Principal.option
 }, (input) =>
   Effect.gen(function*() {
     const correlationId = yield* correlationOf(input)
@@ -127,7 +130,11 @@ export const command: Command.Command<
       return yield* sayJson({ correlationId: tree.correlationId, roots: tree.roots.map(toJson) })
     }
     for (const line of CausalTrace.render(tree)) yield* say(line)
-  })).pipe(
+  }).pipe(
+    // Reading the journal's entries of a request is a read of those documents: through the door.
+    Access.guarded({ action: "Journal.trace", permission: "documents:read" }),
+    Principal.runAs(input)
+  )).pipe(
     Command.withDescription(
       "print the causal tree of a request: command → events → reactions → their commands, with who, what and when"
     )

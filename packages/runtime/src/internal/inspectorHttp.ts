@@ -119,7 +119,7 @@ const routes = (config: Config): ReadonlyArray<readonly [RegExp, Route]> => {
   const principal = config.principal
   const ok = (effect: Effect.Effect<unknown, unknown, Reads.Services>) => Effect.map(effect, (body) => json(body))
   return [
-    [/^\/api\/whoami$/, () => Effect.succeed(json({ principal: principal.id, roles: principal.roles }))],
+    [/^\/api\/whoami$/, () => Effect.succeed(json({ principal }))],
     [/^\/api\/documents$/, (_, query) =>
       Effect.flatMap(
         wholeNumber("limit", query.get("limit") ?? "100", 1),

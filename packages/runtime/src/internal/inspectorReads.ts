@@ -3,35 +3,33 @@
  * inspector's principal through the guarded operations (checked against the policy, audited), and a
  * forgotten document is read as its shape only. The HTTP side never calls a document program itself.
  */
-import { type Document, Documents, DocumentStore, Errors, type IdGenerator, Journal } from "@nerv/core"
+import { Access, type Document, Documents, DocumentStore, Errors, Journal } from "@nerv/core"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as CausalTrace from "../CausalTrace.js"
 import * as Dispatcher from "../Dispatcher.js"
 import { DataKeys } from "../security/DataKeys.js"
-import * as Rbac from "../security/Rbac.js"
-import * as SecureDocuments from "../security/SecureDocuments.js"
 import { describeFailure } from "./failure.js"
 
 /** The permission every page read needs: the page shows documents, their events and their history. */
 const permission = "documents:read" as const
 
-/** Who the page reads as. */
-export type Principal = Rbac.PrincipalService
+/** Who the page reads as: a principal the policy names. */
+export type Principal = string
 
 /** The services the reads need (the principal is the inspector's own). */
-export type Services = Exclude<SecureDocuments.Services, Rbac.Principal> | IdGenerator.IdGenerator
+export type Services = Exclude<Documents.Services, Access.Principal> | DataKeys
 
-const as = (principal: Principal) => Rbac.withPrincipal(principal)
+const as = (principal: Principal) => Access.as(principal)
 
-/** Runs a read of the page's own (not a document program) under the guard, as the principal. */
+/** Runs a read of the page's own (not a document program) through the door, as the principal. */
 const guardedRead = <A, E, R>(
   principal: Principal,
   action: string,
   target: string | undefined,
   program: Effect.Effect<A, E, R>
-) => SecureDocuments.guarded({ action, permission, target }, program).pipe(as(principal))
+) => Access.guarded(program, { action, permission, target }).pipe(as(principal))
 
 /** A document as the page lists and shows it. */
 export interface DocumentJson {
@@ -117,7 +115,7 @@ export const search = (principal: Principal, query: { readonly search: string; r
 
 /** A document with its timeline, or, once forgotten, its shape alone. */
 export const document = (principal: Principal, id: string) =>
-  SecureDocuments.history(id).pipe(
+  Documents.history(id).pipe(
     as(principal),
     Effect.map((versions): DocumentView => ({
       forgotten: false,
@@ -130,32 +128,36 @@ export const document = (principal: Principal, id: string) =>
       }))
     })),
     Effect.catchTag("DocumentForgotten", () =>
-      SecureDocuments.shape(id).pipe(
+      Documents.shape(id).pipe(
         as(principal),
-        Effect.map((versions): DocumentView => ({ forgotten: true, id, versions }))
+        Effect.map((shape): DocumentView => ({
+          forgotten: true,
+          id,
+          versions: shape.map((v) => ({
+            version: v.version,
+            event: v.event,
+            occurredAt: DateTime.formatIso(v.occurredAt),
+            actor: v.actor
+          }))
+        }))
       ))
   )
 
 /** A document as it was at one version. */
 export const at = (principal: Principal, id: string, version: number) =>
-  Effect.map(SecureDocuments.at(id, version).pipe(as(principal)), documentJson)
+  Effect.map(Documents.at(id, version).pipe(as(principal)), documentJson)
 
 /** What changed between two versions (fails `DocumentForgotten` once forgotten). */
 export const diff = (principal: Principal, id: string, from: number, to: number) =>
-  guardedRead(
-    principal,
-    "Documents.diff",
-    id,
-    // The store refuses a forgotten document's content; the key store also knows what another process forgot.
-    Effect.zipRight(
-      Effect.flatMap(DataKeys, (keys) => keys.isForgotten(id)).pipe(
-        Effect.flatMap((forgotten) =>
-          forgotten ? Effect.fail(new Errors.DocumentForgotten({ documentId: id })) : Effect.void
-        )
-      ),
-      Documents.diff(id, from, to)
-    )
-  )
+  // The store refuses a forgotten document's content; the key store also knows what another process forgot.
+  Effect.zipRight(
+    Effect.flatMap(DataKeys, (keys) => keys.isForgotten(id)).pipe(
+      Effect.flatMap((forgotten) =>
+        forgotten ? Effect.fail(new Errors.DocumentForgotten({ documentId: id })) : Effect.void
+      )
+    ),
+    Documents.diff(id, from, to)
+  ).pipe(Access.guarded({ action: "Inspector.diff", permission, target: id }), as(principal))
 
 /** One journal entry as the live feed and the trace show it: never the content of a forgotten document. */
 export interface EntryJson {
@@ -288,5 +290,5 @@ export type ReadError =
   | Errors.DocumentNotFound
   | Errors.DocumentForgotten
   | Errors.VersionNotFound
-  | Errors.PermissionDenied
+  | Access.PermissionDenied
   | { readonly _tag: string; readonly message: string }

@@ -1,15 +1,15 @@
 /**
- * Intent analysis behind RBAC and the audit trail: the one place where `nerv ask` meets the guard.
+ * Intent analysis behind the one door: the intent service is a host of the guard like any other. It
+ * declares its own permission (`intent:analyze`, which a policy layer must be told of:
+ * `Rbac.layerPolicyConfig({ permissions: SecureIntents.permissions })`) and guards its programs
+ * with `Access.guarded`, audited like the document programs.
  *
  * - `analyze` needs `intent:analyze`. Its audit records hold the request (the target) and, on
  *   success, the interpretation as JSON (the outcome's detail). The titles it resolves come from
- *   `SecureDocuments.list`, so a principal who may not read documents gets no titles (and that read
- *   is audited too); ids still resolve to nothing it could not name.
- * - `run` carries out an understood command through the same guarded operations as the typed
- *   commands (`SecureDocuments.create`, `update`, `remove`, `get`, `at`, `history`, `list`,
- *   `forget`), with `asOf` and `diff` guarded here by `documents:read` until `SecureDocuments` has
- *   them.
- *
+ *   `Documents.list`, so a principal who may not read documents gets no titles (and that read is
+ *   audited too); ids still resolve to nothing it could not name.
+ * - `run` carries out an understood command through the same document programs as the typed
+ *   commands (`Documents.*`, `Admin.forget`).
  * - `guard` puts a host's own language operation behind the same permission and audit.
  *
  * Run both under one correlation id (`Documents.withCorrelation`) and the trail links the request,
@@ -17,31 +17,40 @@
  *
  * @since 0.1.0
  */
-import { type Document, Documents, type Errors } from "@nerv/core"
+import { Access, Documents } from "@nerv/core"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import { IntentAnalyzer } from "../IntentAnalyzer.js"
 import { type Command, Interpretation } from "../IntentCommand.js"
-import * as Rbac from "./Rbac.js"
-import * as SecureDocuments from "./SecureDocuments.js"
+import * as Admin from "./Admin.js"
+import type { DataKeys } from "./DataKeys.js"
 
 /**
  * The permission to have requests analysed.
  *
  * @since 0.1.0
  */
-export const permission: Rbac.Permission = "intent:analyze"
+export const permission = "intent:analyze"
+
+/**
+ * The permissions the intent service declares, for the policy layer.
+ *
+ * @since 0.1.0
+ */
+export const permissions: ReadonlyArray<string> = [permission]
 
 /**
  * What the guarded intent programs need.
  *
  * @since 0.1.0
  */
-export type Services = SecureDocuments.Services | IntentAnalyzer
+export type Services = Documents.Services | DataKeys | IntentAnalyzer
 
-type Guarded<A, E, R = SecureDocuments.Services> = Effect.Effect<A, E | SecureDocuments.GuardError, R>
+type ErrorOf<F extends (...args: ReadonlyArray<any>) => Effect.Effect<any, any, any>> = Effect.Effect.Error<
+  ReturnType<F>
+>
 
 const encodeInterpretation = Schema.encodeSync(Interpretation)
 
@@ -57,28 +66,23 @@ export const describe = (interpretation: Interpretation): string => JSON.stringi
  *
  * @since 0.1.0
  */
-export const analyze = (
-  text: string
-): Guarded<
+export const analyze = (text: string): Effect.Effect<
   Interpretation,
-  Errors.InvalidInput | Effect.Effect.Error<ReturnType<typeof SecureDocuments.list>>,
+  ErrorOf<IntentAnalyzer["Type"]["analyze"]> | ErrorOf<typeof Documents.list>,
   Services
 > =>
-  SecureDocuments.guarded(
-    { action: "Intent.analyze", permission, target: text, describe },
-    Effect.gen(function*() {
-      const analyzer = yield* IntentAnalyzer
-      const principal = yield* Rbac.Principal
-      const documents = yield* SecureDocuments.list().pipe(
-        Effect.catchTag("PermissionDenied", () => Effect.succeed([]))
-      )
-      return yield* analyzer.analyze(text, {
-        documents: documents.map((d) => ({ id: d.id, title: d.title, author: d.author, version: d.version })),
-        now: yield* DateTime.now,
-        me: principal.id
-      })
+  Effect.gen(function*() {
+    const analyzer = yield* IntentAnalyzer
+    const me = yield* Access.principalId
+    const documents = yield* Documents.list().pipe(
+      Effect.catchTag("PermissionDenied", () => Effect.succeed([]))
+    )
+    return yield* analyzer.analyze(text, {
+      documents: documents.map((d) => ({ id: d.id, title: d.title, author: d.author, version: d.version })),
+      now: yield* DateTime.now,
+      me
     })
-  )
+  }).pipe(Access.guarded({ action: "Intent.analyze", permission, target: text, describe }))
 
 /**
  * Guards a host's own language operation (a summary, a translation, another analyzer) like
@@ -91,11 +95,8 @@ export const guard = <A, E, R>(
   action: string,
   program: Effect.Effect<A, E, R>,
   options?: { readonly target?: string | undefined; readonly describe?: ((value: A) => string) | undefined }
-): Guarded<A, E, R | SecureDocuments.Services> =>
-  SecureDocuments.guarded(
-    { action, permission, target: options?.target, describe: options?.describe },
-    program
-  )
+): Effect.Effect<A, E | Access.GuardError, R | Access.Guard | Access.Principal> =>
+  Access.guarded(program, { action, permission, target: options?.target, describe: options?.describe })
 
 /**
  * The request names an author other than the principal: documents are created by whoever asks.
@@ -126,25 +127,6 @@ export type Outcome =
   | { readonly _tag: "Diff"; readonly diff: Documents.Diff }
   | { readonly _tag: "Forgotten"; readonly id: string }
 
-const asOf = (
-  id: string,
-  instant: DateTime.Utc
-): Guarded<Document.Document, Effect.Effect.Error<ReturnType<typeof Documents.asOf>>> =>
-  SecureDocuments.guarded(
-    { action: "Documents.asOf", permission: "documents:read", target: id },
-    Documents.asOf(id, instant)
-  )
-
-const diff = (
-  id: string,
-  from: number,
-  to: number
-): Guarded<Documents.Diff, Effect.Effect.Error<ReturnType<typeof Documents.diff>>> =>
-  SecureDocuments.guarded(
-    { action: "Documents.diff", permission: "documents:read", target: id },
-    Documents.diff(id, from, to)
-  )
-
 /**
  * Runs an understood command through the guarded operations, as the principal in context.
  *
@@ -153,42 +135,42 @@ const diff = (
 export const run = (command: Command): Effect.Effect<
   Outcome,
   | AuthorIsNotPrincipal
-  | Errors.PermissionDenied
-  | Errors.AuditUnavailable
-  | Effect.Effect.Error<ReturnType<typeof SecureDocuments.update>>
-  | Effect.Effect.Error<ReturnType<typeof SecureDocuments.create>>
-  | Effect.Effect.Error<ReturnType<typeof asOf>>
-  | Effect.Effect.Error<ReturnType<typeof diff>>
-  | Effect.Effect.Error<ReturnType<typeof SecureDocuments.forget>>
-  | Effect.Effect.Error<ReturnType<typeof SecureDocuments.history>>
-  | Effect.Effect.Error<ReturnType<typeof SecureDocuments.at>>,
-  SecureDocuments.Services
+  | ErrorOf<typeof Documents.create>
+  | ErrorOf<typeof Documents.update>
+  | ErrorOf<typeof Documents.remove>
+  | ErrorOf<typeof Documents.get>
+  | ErrorOf<typeof Documents.history>
+  | ErrorOf<typeof Documents.at>
+  | ErrorOf<typeof Documents.asOf>
+  | ErrorOf<typeof Documents.diff>
+  | ErrorOf<typeof Admin.forget>,
+  Documents.Services | DataKeys
 > => {
   switch (command._tag) {
     case "create":
       return Effect.gen(function*() {
-        const principal = yield* Rbac.Principal
-        if (command.author !== undefined && command.author !== principal.id) {
-          return yield* new AuthorIsNotPrincipal({ author: command.author, principal: principal.id })
+        const principal = yield* Access.principalId
+        if (command.author !== undefined && command.author !== principal) {
+          return yield* new AuthorIsNotPrincipal({ author: command.author, principal })
         }
-        const id = yield* SecureDocuments.create({ title: command.title, content: command.content })
+        const id = yield* Documents.create({ title: command.title, content: command.content })
         return { _tag: "Created", id } as const
       })
     case "update":
-      return SecureDocuments.update(command.document.id, {
+      return Documents.update(command.document.id, {
         ...(command.title === undefined ? {} : { title: command.title }),
         ...(command.content === undefined ? {} : { content: command.content })
       }).pipe(Effect.map((document) => ({ _tag: "Changed", document }) as const))
     case "delete":
-      return SecureDocuments.remove(command.document.id, { reason: command.reason }).pipe(
+      return Documents.remove(command.document.id, { reason: command.reason }).pipe(
         Effect.map((document) => ({ _tag: "Changed", document }) as const)
       )
     case "show":
-      return SecureDocuments.get(command.document.id).pipe(
+      return Documents.get(command.document.id).pipe(
         Effect.map((document) => ({ _tag: "Document", document }) as const)
       )
     case "list":
-      return SecureDocuments.list().pipe(
+      return Documents.list().pipe(
         Effect.map((documents) =>
           ({
             _tag: "Documents",
@@ -199,23 +181,23 @@ export const run = (command: Command): Effect.Effect<
         )
       )
     case "history":
-      return SecureDocuments.history(command.document.id).pipe(
+      return Documents.history(command.document.id).pipe(
         Effect.map((versions) => ({ _tag: "History", versions }) as const)
       )
     case "at":
-      return SecureDocuments.at(command.document.id, command.version).pipe(
+      return Documents.at(command.document.id, command.version).pipe(
         Effect.map((document) => ({ _tag: "Document", document }) as const)
       )
     case "asOf":
-      return asOf(command.document.id, command.instant).pipe(
+      return Documents.asOf(command.document.id, command.instant).pipe(
         Effect.map((document) => ({ _tag: "Document", document }) as const)
       )
     case "diff":
-      return diff(command.document.id, command.from, command.to).pipe(
+      return Documents.diff(command.document.id, command.from, command.to).pipe(
         Effect.map((diff) => ({ _tag: "Diff", diff }) as const)
       )
     case "forget":
-      return SecureDocuments.forget(command.document.id).pipe(
+      return Admin.forget(command.document.id).pipe(
         Effect.as({ _tag: "Forgotten", id: command.document.id } as const)
       )
   }

@@ -5,30 +5,30 @@
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { Documents } from "@nerv/core"
+import { Access, Documents } from "@nerv/core"
 import { AuthorTitles, Projection } from "@nerv/store"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Nerv from "../../src/Nerv.js"
+import * as Admin from "../../src/security/Admin.js"
 import * as Keyring from "../../src/security/Keyring.js"
 import * as Rbac from "../../src/security/Rbac.js"
 import * as SealedPayloads from "../../src/security/SealedPayloads.js"
-import * as SecureDocuments from "../../src/security/SecureDocuments.js"
 
 const policy = Rbac.layerPolicy({
+  principals: { ann: ["editor"], bob: ["editor"], dpo: ["dpo"] },
   roles: {
-    editor: ["documents:read", "documents:write"],
+    editor: ["documents:read", "documents:write", "documents:delete"],
     dpo: ["documents:read", "documents:forget"]
   }
 })
-const ann = Rbac.withPrincipal({ id: "ann", roles: ["editor"] })
-const bob = Rbac.withPrincipal({ id: "bob", roles: ["editor"] })
-const dpo = Rbac.withPrincipal({ id: "dpo", roles: ["dpo"] })
+const ann = Access.as("ann")
+const bob = Access.as("bob")
+const dpo = Access.as("dpo")
 
 /** Runs `program` in one "process": a fresh layer on the file, with this configuration and a log sink. */
 const session = <A, E, R>(
@@ -39,7 +39,8 @@ const session = <A, E, R>(
 ) =>
   program.pipe(
     Effect.scoped,
-    Effect.provide(Layer.merge(Nerv.layerSqlite({ filename, snapshotEvery: 2 }), policy)),
+    Access.as("ann"),
+    Effect.provide(Nerv.layerSqlite({ filename, snapshotEvery: 2, policy })),
     Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
     Effect.provide(Logger.replace(
       Logger.defaultLogger,
@@ -69,18 +70,18 @@ const inDatabase = <A, E>(filename: string, query: Effect.Effect<A, E, SqlClient
 /** What a user can read of a forgotten document and of one that was not. */
 const checkForgotten = (payroll: string, memo: string) =>
   Effect.gen(function*() {
-    yield* forgotten(SecureDocuments.get(payroll).pipe(ann))
-    yield* forgotten(SecureDocuments.history(payroll).pipe(ann))
-    yield* forgotten(SecureDocuments.at(payroll, 1).pipe(ann))
-    yield* forgotten(SecureDocuments.update(payroll, { content: "again" }).pipe(ann))
-    // The unguarded programs too: the store itself no longer has the content.
+    yield* forgotten(Documents.get(payroll).pipe(ann))
+    yield* forgotten(Documents.history(payroll).pipe(ann))
+    yield* forgotten(Documents.at(payroll, 1).pipe(ann))
+    yield* forgotten(Documents.update(payroll, { content: "again" }).pipe(ann))
+    // Every read: the store itself no longer has the content.
     yield* forgotten(Documents.get(payroll))
     yield* forgotten(Documents.at(payroll, 2))
     yield* forgotten(Documents.asOf(payroll, Date.now()))
     yield* forgotten(Documents.history(payroll))
-    yield* forgotten(Documents.update(payroll, { content: "again" }, { editor: "ann" }))
-    yield* forgotten(Documents.remove(payroll, { actor: "ann", reason: "gone" }))
-    const shape = yield* SecureDocuments.shape(payroll).pipe(ann)
+    yield* forgotten(Documents.update(payroll, { content: "again" }).pipe(Access.as("ann")))
+    yield* forgotten(Documents.remove(payroll, { reason: "gone" }).pipe(Access.as("ann")))
+    const shape = yield* Documents.shape(payroll).pipe(ann)
     assert.deepStrictEqual(shape.map((v) => [v.version, v.event, v.actor]), [
       [1, "DocumentCreated", "ann"],
       [2, "DocumentUpdated", "bob"],
@@ -88,10 +89,10 @@ const checkForgotten = (payroll: string, memo: string) =>
       [4, "DocumentUpdated", "bob"],
       [5, "DocumentUpdated", "ann"]
     ])
-    const listed = yield* SecureDocuments.list().pipe(ann)
+    const listed = yield* Documents.list().pipe(ann)
     assert.deepStrictEqual(listed.map((d) => d.id), [memo])
     assert.strictEqual((yield* Documents.list()).length, 1)
-    assert.strictEqual((yield* SecureDocuments.get(memo).pipe(ann)).content, "lunch at noon")
+    assert.strictEqual((yield* Documents.get(memo).pipe(ann)).content, "lunch at noon")
   })
 
 describe("Nerv.layerSqlite: encryption and crypto-shredding", () => {
@@ -108,13 +109,13 @@ describe("Nerv.layerSqlite: encryption and crypto-shredding", () => {
           {},
           logs,
           Effect.gen(function*() {
-            const payroll = yield* SecureDocuments.create({ title: "Payroll", content: "salary of bob: 4242" }).pipe(
+            const payroll = yield* Documents.create({ title: "Payroll", content: "salary of bob: 4242" }).pipe(
               ann
             )
             for (let v = 2; v <= 5; v++) {
-              yield* SecureDocuments.update(payroll, { content: `salary of bob: 42${v}0` }).pipe(v % 2 ? ann : bob)
+              yield* Documents.update(payroll, { content: `salary of bob: 42${v}0` }).pipe(v % 2 ? ann : bob)
             }
-            const memo = yield* SecureDocuments.create({ title: "Lunch memo", content: "lunch at noon" }).pipe(bob)
+            const memo = yield* Documents.create({ title: "Lunch memo", content: "lunch at noon" }).pipe(bob)
             return [payroll, memo] as const
           })
         )
@@ -130,7 +131,7 @@ describe("Nerv.layerSqlite: encryption and crypto-shredding", () => {
           {},
           logs,
           Effect.gen(function*() {
-            assert.strictEqual((yield* SecureDocuments.get(payroll).pipe(ann)).content, "salary of bob: 4250")
+            assert.strictEqual((yield* Documents.get(payroll).pipe(ann)).content, "salary of bob: 4250")
             const snapshots = yield* inDatabase(
               filename,
               Effect.flatMap(SqlClient.SqlClient, (sql) =>
@@ -142,7 +143,7 @@ describe("Nerv.layerSqlite: encryption and crypto-shredding", () => {
             const before = yield* titles.awaitPosition(6)
             assert.deepStrictEqual([...AuthorTitles.titlesOf(before.state, "ann").values()], ["Payroll"])
 
-            yield* SecureDocuments.forget(payroll).pipe(dpo)
+            yield* Admin.forget(payroll).pipe(dpo)
             yield* checkForgotten(payroll, memo)
             // The running read model dropped the title, and so did its stored checkpoint.
             assert.deepStrictEqual([...AuthorTitles.titlesOf((yield* titles.get).state, "ann").values()], [])
@@ -191,8 +192,8 @@ describe("Nerv.layerSqlite: encryption and crypto-shredding", () => {
           { NERV_ENCRYPTION: "off" },
           logs,
           Effect.gen(function*() {
-            const id = yield* SecureDocuments.create({ title: "Visible title", content: "visible content" }).pipe(ann)
-            const error = yield* Effect.flip(SecureDocuments.forget(id).pipe(dpo))
+            const id = yield* Documents.create({ title: "Visible title", content: "visible content" }).pipe(ann)
+            const error = yield* Effect.flip(Admin.forget(id).pipe(dpo))
             assert.strictEqual(error._tag, "KeyStoreError")
             return id
           })
@@ -203,7 +204,7 @@ describe("Nerv.layerSqlite: encryption and crypto-shredding", () => {
         assert.isTrue(bytes.includes(Buffer.from("Visible title")))
         assert.isTrue(bytes.includes(Buffer.from("visible content")))
         // And it reads back after a restart.
-        const document = yield* session(filename, { NERV_ENCRYPTION: "off" }, logs, SecureDocuments.get(id).pipe(ann))
+        const document = yield* session(filename, { NERV_ENCRYPTION: "off" }, logs, Documents.get(id).pipe(ann))
         assert.strictEqual(document.content, "visible content")
       })
     ))
@@ -213,7 +214,7 @@ describe("Nerv.layerSqlite: encryption and crypto-shredding", () => {
       Effect.gen(function*() {
         const filename = join(dir, "nerv.db")
         const logs: Array<string> = []
-        yield* session(filename, {}, logs, SecureDocuments.create({ title: "t", content: "c" }).pipe(ann))
+        yield* session(filename, {}, logs, Documents.create({ title: "t", content: "c" }).pipe(ann))
         rmSync(join(dir, "master.key"))
         const error = yield* Effect.flip(session(filename, {}, logs, Documents.list()))
         assert.include(String(error), "restore")
@@ -227,9 +228,9 @@ describe("Nerv.layerSqlite: encryption and crypto-shredding", () => {
         const filename = join(dir, "nerv.db")
         const logs: Array<string> = []
         const env = { NERV_MASTER_KEYS: Keyring.generate("k1") }
-        const id = yield* session(filename, env, logs, SecureDocuments.create({ title: "t", content: "c" }).pipe(ann))
+        const id = yield* session(filename, env, logs, Documents.create({ title: "t", content: "c" }).pipe(ann))
         assert.isFalse(existsSync(join(dir, "master.key")))
-        assert.strictEqual((yield* session(filename, env, logs, SecureDocuments.get(id).pipe(ann))).content, "c")
+        assert.strictEqual((yield* session(filename, env, logs, Documents.get(id).pipe(ann))).content, "c")
       })
     ))
 })

@@ -4,7 +4,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
-import { Notifier } from "@nerv/core"
+import { Access, Documents, Notifier } from "@nerv/core"
 import { PayloadCodec, Snapshots, SqliteJournal, VersionedStore } from "@nerv/store"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
@@ -15,11 +15,12 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as EventBus from "../../src/EventBus.js"
 import * as Ids from "../../src/Ids.js"
+import * as Admin from "../../src/security/Admin.js"
 import * as AuditTrail from "../../src/security/AuditTrail.js"
 import * as KeyStore from "../../src/security/KeyStore.js"
+import * as PolicyGuard from "../../src/security/PolicyGuard.js"
 import * as Rbac from "../../src/security/Rbac.js"
 import * as SealedPayloads from "../../src/security/SealedPayloads.js"
-import * as SecureDocuments from "../../src/security/SecureDocuments.js"
 import { masterKeys } from "./fixtures.js"
 
 const stack = (filename: string) => {
@@ -30,14 +31,19 @@ const stack = (filename: string) => {
     Layer.provideMerge(journal),
     Layer.provide(Snapshots.layerPolicy(1_000))
   )
+  const guard = PolicyGuard.layer.pipe(
+    Layer.provideMerge(AuditTrail.layerSql),
+    Layer.provide(Rbac.layerPolicy({
+      principals: { ann: ["editor"], eve: [], aud: ["auditor"] },
+      roles: { editor: ["documents:read", "documents:write"], auditor: ["audit:read"] }
+    }))
+  )
   return Layer.mergeAll(
     store,
-    AuditTrail.layerSql,
+    guard,
     EventBus.layer(),
-    Layer.succeed(Notifier.Notifier, { notify: () => Effect.void }),
-    Ids.layerRandom,
-    Rbac.layerPolicy({ roles: { editor: ["documents:read", "documents:write"], auditor: ["audit:read"] } })
-  ).pipe(Layer.provideMerge(client), Layer.orDie)
+    Layer.succeed(Notifier.Notifier, { notify: () => Effect.void })
+  ).pipe(Layer.provideMerge(Ids.layerRandom), Layer.provideMerge(client), Layer.orDie)
 }
 
 const env = (entries: Record<string, string>) =>
@@ -50,21 +56,21 @@ describe("the secured durable stack", () => {
       const filename = join(dir, "nerv.db")
       const keys = env({ NERV_MASTER_KEYS: masterKeys.k1 })
       const quiet = Logger.remove(Logger.defaultLogger)
-      const ann = Rbac.withPrincipal({ id: "ann", roles: ["editor"] })
+      const ann = Access.as("ann")
       try {
         const id = yield* Effect.gen(function*() {
-          const id = yield* SecureDocuments.create({ title: "Payroll", content: "salary of bob: forty-two thousand" })
+          const id = yield* Documents.create({ title: "Payroll", content: "salary of bob: forty-two thousand" })
             .pipe(ann)
-          yield* SecureDocuments.update(id, { content: "salary of bob: 4343" }).pipe(ann)
-          const denied = yield* Effect.flip(SecureDocuments.get(id).pipe(Rbac.withPrincipal({ id: "eve", roles: [] })))
+          yield* Documents.update(id, { content: "salary of bob: 4343" }).pipe(ann)
+          const denied = yield* Effect.flip(Documents.get(id).pipe(Access.as("eve")))
           assert.strictEqual(denied._tag, "PermissionDenied")
           return id
         }).pipe(Effect.provide(stack(filename)), Effect.provide(keys), Effect.provide(quiet))
 
         const [document, verification, tables] = yield* Effect.gen(function*() {
-          const document = yield* SecureDocuments.get(id).pipe(ann)
-          const verification = yield* SecureDocuments.verifyAudit().pipe(
-            Rbac.withPrincipal({ id: "aud", roles: ["auditor"] })
+          const document = yield* Documents.get(id).pipe(ann)
+          const verification = yield* Admin.verifyAudit().pipe(
+            Access.as("aud")
           )
           const sql = yield* SqlClient.SqlClient
           const tables = yield* sql<{ readonly name: string }>`SELECT name FROM sqlite_master WHERE type = 'table'

@@ -4,7 +4,7 @@
  * as soon as they follow the journal's record of it.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Documents, DocumentStore } from "@nerv/core"
+import { Access, Documents, DocumentStore } from "@nerv/core"
 import { AuthorTitles, Projection } from "@nerv/store"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -15,20 +15,21 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import * as Nerv from "../../src/Nerv.js"
+import * as Admin from "../../src/security/Admin.js"
 import { DataKeys } from "../../src/security/DataKeys.js"
 import * as Rbac from "../../src/security/Rbac.js"
-import * as SecureDocuments from "../../src/security/SecureDocuments.js"
 
 const policy = Rbac.layerPolicy({
+  principals: { ann: ["editor"], dpo: ["dpo"] },
   roles: { editor: ["documents:read", "documents:write"], dpo: ["documents:read", "documents:forget"] }
 })
-const ann = Rbac.withPrincipal({ id: "ann", roles: ["editor"] })
-const dpo = Rbac.withPrincipal({ id: "dpo", roles: ["dpo"] })
+const ann = Access.as("ann")
+const dpo = Access.as("dpo")
 
 /** A process on the file: its own connections, store, key cache and `Forgetting`. */
 const process = (filename: string) =>
   Layer.build(
-    Layer.merge(Nerv.layerSqlite({ filename }), policy).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
+    Nerv.layerSqlite({ filename, policy }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
   )
 
 describe("forgetting across processes", () => {
@@ -42,19 +43,19 @@ describe("forgetting across processes", () => {
       const a = yield* process(filename)
       const b = yield* process(filename)
       const on =
-        (context: Context.Context<Nerv.SqliteServices | Rbac.Policy>) =>
-        <X, E, R extends Nerv.SqliteServices | Rbac.Policy>(effect: Effect.Effect<X, E, R>) =>
-          Effect.provide(effect, context)
+        (context: Context.Context<Nerv.SqliteServices>) =>
+        <X, E, R extends Nerv.SqliteServices | Access.Principal>(effect: Effect.Effect<X, E, R>) =>
+          Effect.provide(Access.as(effect, "ann"), context)
 
-      const payroll = yield* on(a)(SecureDocuments.create({ title: "Payroll", content: "salary: 4242" }).pipe(ann))
+      const payroll = yield* on(a)(Documents.create({ title: "Payroll", content: "salary: 4242" }).pipe(ann))
       // b reads it (its store and key cache hold it) and folds it into a read model.
-      assert.strictEqual((yield* on(b)(SecureDocuments.get(payroll).pipe(ann))).content, "salary: 4242")
+      assert.strictEqual((yield* on(b)(Documents.get(payroll).pipe(ann))).content, "salary: 4242")
       assert.isDefined(Context.get(b, DataKeys).peek(payroll))
       const titles = yield* Effect.provide(Projection.run(AuthorTitles.projection, { pollInterval: 5 }), b)
       const before = yield* titles.awaitPosition(1)
       assert.deepStrictEqual([...AuthorTitles.titlesOf(before.state, "ann").values()], ["Payroll"])
 
-      yield* on(a)(SecureDocuments.forget(payroll).pipe(dpo))
+      yield* on(a)(Admin.forget(payroll).pipe(dpo))
 
       // b's next read follows the journal's record of the forgetting.
       const refused = yield* Effect.flip(on(b)(Documents.get(payroll)))
@@ -68,7 +69,7 @@ describe("forgetting across processes", () => {
       assert.isUndefined(Context.get(b, DataKeys).peek(payroll))
       assert.deepStrictEqual([...AuthorTitles.titlesOf((yield* titles.get).state, "ann").values()], [])
       // And b refuses to change it.
-      const update = yield* Effect.flip(on(b)(Documents.update(payroll, { content: "again" }, { editor: "ann" })))
+      const update = yield* Effect.flip(on(b)(Documents.update(payroll, { content: "again" }).pipe(Access.as("ann"))))
       assert.strictEqual(update._tag, "DocumentForgotten")
     }))
 })

@@ -5,6 +5,7 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { assert, describe, it } from "@effect/vitest"
+import { Access, Documents } from "@nerv/core"
 import { PostgresJournal } from "@nerv/store"
 import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
@@ -13,20 +14,21 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
 import * as Nerv from "../../src/Nerv.js"
+import * as Admin from "../../src/security/Admin.js"
 import * as Rbac from "../../src/security/Rbac.js"
-import * as SecureDocuments from "../../src/security/SecureDocuments.js"
 import { tempSchema } from "../fixtures/postgres.js"
 import { masterKeys } from "./fixtures.js"
 
 const config = Layer.setConfigProvider(ConfigProvider.fromMap(new Map([["NERV_MASTER_KEYS", masterKeys.k1]])))
 const policy = Rbac.layerPolicy({
+  principals: { ann: ["editor"], root: ["admin"], aud: ["auditor"] },
   roles: {
     editor: ["documents:read", "documents:write"],
     admin: ["documents:read", "documents:forget"],
     auditor: ["audit:read"]
   }
 })
-const ann = Rbac.withPrincipal({ id: "ann", roles: ["editor"] })
+const ann = Access.as("ann")
 
 describe("Nerv.layerPostgres", () => {
   it.live("two nodes on one database: sealed at rest, each reads what the other wrote, forgetting reaches both", () =>
@@ -35,17 +37,17 @@ describe("Nerv.layerPostgres", () => {
       const node = () =>
         Effect.map(
           Layer.build(
-            Layer.merge(Nerv.layerPostgres({ url }), policy).pipe(Layer.provide(config), Layer.orDie)
+            Nerv.layerPostgres({ url, policy }).pipe(Layer.provide(config), Layer.orDie)
           ),
           (context) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
             Effect.provide(effect, context as Context.Context<never>) as Effect.Effect<A, E, never>
         )
       const a = yield* node()
       const b = yield* node()
-      const id = yield* a(SecureDocuments.create({ title: "Payroll", content: "salary of bob: 42" }).pipe(ann))
-      assert.strictEqual((yield* b(SecureDocuments.get(id).pipe(ann))).content, "salary of bob: 42")
-      yield* b(SecureDocuments.update(id, { content: "salary of bob: 43" }).pipe(ann))
-      assert.strictEqual((yield* a(SecureDocuments.get(id).pipe(ann))).content, "salary of bob: 43")
+      const id = yield* a(Documents.create({ title: "Payroll", content: "salary of bob: 42" }).pipe(ann))
+      assert.strictEqual((yield* b(Documents.get(id).pipe(ann))).content, "salary of bob: 42")
+      yield* b(Documents.update(id, { content: "salary of bob: 43" }).pipe(ann))
+      assert.strictEqual((yield* a(Documents.get(id).pipe(ann))).content, "salary of bob: 43")
 
       // At rest: sealed rows, one wrapped data key, an audit record per call.
       const rows = yield* Effect.gen(function*() {
@@ -56,11 +58,11 @@ describe("Nerv.layerPostgres", () => {
       assert.deepStrictEqual(rows.map((row) => row.encoding), ["json+aes256gcm", "json+aes256gcm"])
       for (const row of rows) assert.notInclude(Buffer.from(row.payload).toString("latin1"), "salary")
 
-      yield* a(SecureDocuments.forget(id).pipe(Rbac.withPrincipal({ id: "root", roles: ["admin"] })))
-      const forgotten = yield* Effect.flip(b(SecureDocuments.get(id).pipe(ann)))
+      yield* a(Admin.forget(id).pipe(Access.as("root")))
+      const forgotten = yield* Effect.flip(b(Documents.get(id).pipe(ann)))
       assert.strictEqual(forgotten._tag, "DocumentForgotten")
 
-      const audit = yield* b(SecureDocuments.verifyAudit().pipe(Rbac.withPrincipal({ id: "aud", roles: ["auditor"] })))
+      const audit = yield* b(Admin.verifyAudit().pipe(Access.as("aud")))
       assert.strictEqual(audit._tag, "Intact")
       // create, get, update, get, forget, get (denied by the forgetting, still audited), verify.
       assert.isAtLeast(audit._tag === "Intact" ? audit.count : 0, 7)

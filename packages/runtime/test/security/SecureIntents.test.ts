@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Documents } from "@nerv/core"
+import { Access, Documents } from "@nerv/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as TestClock from "effect/TestClock"
@@ -7,6 +7,7 @@ import { AuditTrail, IntentAnalyzer, Nerv, Rbac, SecureIntents } from "../../src
 import { dataKeysMemory, masterKeys } from "./fixtures.js"
 
 const policy = {
+  principals: { ann: ["asker"], rob: ["reader"], sam: ["asker"], eve: ["editor"], test: ["reader"] },
   roles: {
     asker: ["intent:analyze", "documents:read"],
     reader: ["documents:read"],
@@ -15,20 +16,20 @@ const policy = {
 }
 
 const services = Layer.mergeAll(
-  Nerv.layerTest,
-  AuditTrail.layerMemory,
+  Nerv.layerTestWithPolicy(Rbac.layerPolicy(policy, { permissions: SecureIntents.permissions })),
   dataKeysMemory(masterKeys.k1),
-  IntentAnalyzer.layerMemory(),
-  Rbac.layerPolicy(policy)
+  IntentAnalyzer.layerMemory()
 )
 
-const as = (id: string, ...roles: Array<string>) => Rbac.withPrincipal({ id, roles })
-
+/** Ann's document, written through an open door (the tests are about what comes after). */
 const setup = Effect.gen(function*() {
-  const id = yield* Documents.create({ title: "Launch plan", content: "Draft", author: "ann" })
-  yield* Documents.update(id, { content: "Final" }, { editor: "ann" })
+  const id = yield* Documents.create({ title: "Launch plan", content: "Draft" })
+  yield* Documents.update(id, { content: "Final" })
   return id
-})
+}).pipe(
+  Access.as("ann"),
+  Effect.provideService(Access.Guard, { run: (_principal, _operation, program) => program })
+)
 
 const records = Effect.flatMap(AuditTrail.AuditTrail, (trail) => trail.read())
 
@@ -37,23 +38,23 @@ describe("SecureIntents", () => {
     Effect.gen(function*() {
       const id = yield* setup
       const denied = yield* SecureIntents.analyze("delete the launch plan because it is obsolete").pipe(
-        as("rob", "reader"),
+        Access.as("rob"),
         Effect.flip
       )
       assert.strictEqual(denied._tag, "PermissionDenied")
       assert.include(denied.message, "intent:analyze")
-      assert.isFalse((yield* Documents.get(id)).isDeleted)
       const trail = yield* records
       assert.deepStrictEqual(trail.map((r) => [r.action, r.principal, r.outcome, r.target]), [
         ["Intent.analyze", "rob", "denied", "delete the launch plan because it is obsolete"]
       ])
+      assert.isFalse((yield* Documents.get(id)).isDeleted)
     }).pipe(Effect.provide(services)))
 
   it.effect("an analysis is audited: the request, then its interpretation in the outcome record", () =>
     Effect.gen(function*() {
       const id = yield* setup
       const interpretation = yield* SecureIntents.analyze("show me the launch plan at version 1").pipe(
-        as("ann", "asker")
+        Access.as("ann")
       )
       assert.strictEqual(interpretation._tag, "Understood")
       const trail = yield* records
@@ -74,11 +75,11 @@ describe("SecureIntents", () => {
     Effect.gen(function*() {
       yield* setup
       const interpretation = yield* SecureIntents.analyze("how did the lanch plan look in its first version").pipe(
-        as("ann", "asker")
+        Access.as("ann")
       )
       assert.strictEqual(interpretation._tag, "Understood")
       if (interpretation._tag !== "Understood") return
-      const outcome = yield* SecureIntents.run(interpretation.command).pipe(as("ann", "asker"))
+      const outcome = yield* SecureIntents.run(interpretation.command).pipe(Access.as("ann"))
       assert.strictEqual(outcome._tag, "Document")
       if (outcome._tag === "Document") assert.strictEqual(outcome.document.content, "Draft")
       const trail = yield* records
@@ -92,18 +93,18 @@ describe("SecureIntents", () => {
     Effect.gen(function*() {
       const id = yield* setup
       const interpretation = yield* SecureIntents.analyze("delete the launch plan because it is obsolete").pipe(
-        as("sam", "asker")
+        Access.as("sam")
       )
       assert.strictEqual(interpretation._tag, "Understood")
       if (interpretation._tag !== "Understood") return
-      const denied = yield* SecureIntents.run(interpretation.command).pipe(as("sam", "asker"), Effect.flip)
+      const denied = yield* SecureIntents.run(interpretation.command).pipe(Access.as("sam"), Effect.flip)
       assert.strictEqual(denied._tag, "PermissionDenied")
-      assert.isFalse((yield* Documents.get(id)).isDeleted)
       assert.deepStrictEqual((yield* records).slice(-1).map((r) => [r.action, r.principal, r.outcome, r.target]), [
         ["Documents.remove", "sam", "denied", id]
       ])
+      assert.isFalse((yield* Documents.get(id)).isDeleted)
       // An editor may: the same command runs as typed, recorded with the principal as the actor.
-      const deleted = yield* SecureIntents.run(interpretation.command).pipe(as("eve", "editor"))
+      const deleted = yield* SecureIntents.run(interpretation.command).pipe(Access.as("eve"))
       assert.strictEqual(deleted._tag, "Changed")
       const document = yield* Documents.get(id)
       assert.strictEqual(document.deletionReason, "it is obsolete")
@@ -116,8 +117,8 @@ describe("SecureIntents", () => {
           target: text,
           describe: (summary) => `summary: ${summary}`
         })
-      assert.strictEqual(yield* summarise("ship the launch plan on monday").pipe(as("ann", "asker")), "ship the")
-      const denied = yield* summarise("anything").pipe(as("rob", "reader"), Effect.flip)
+      assert.strictEqual(yield* summarise("ship the launch plan on monday").pipe(Access.as("ann")), "ship the")
+      const denied = yield* summarise("anything").pipe(Access.as("rob"), Effect.flip)
       assert.strictEqual(denied._tag, "PermissionDenied")
       assert.deepStrictEqual((yield* records).map((r) => [r.action, r.principal, r.outcome, r.detail]), [
         ["Host.summarise", "ann", "allowed", null],
@@ -136,7 +137,7 @@ describe("SecureIntents", () => {
           assert.strictEqual(interpretation._tag, "Understood", JSON.stringify(interpretation))
           if (interpretation._tag !== "Understood") return yield* Effect.die("not understood")
           return yield* SecureIntents.run(interpretation.command)
-        }).pipe(as("eve", "editor"))
+        }).pipe(Access.as("eve"))
       const created = yield* ask("create a document called Retro notes with content \"went well\"")
       assert.strictEqual(created._tag, "Created")
       if (created._tag === "Created") assert.strictEqual((yield* Documents.get(created.id)).author, "eve")

@@ -451,8 +451,8 @@ const start = async () => {
     if (id !== "") void traceCorrelation(id)
   })
   byId("dispatcher-refresh").addEventListener("click", () => void showDispatcher().catch(showError))
-  const who = await api<{ readonly principal: string; readonly roles: ReadonlyArray<string> }>("/api/whoami")
-  byId("whoami").textContent = `reading as ${who.principal} (${who.roles.join(", ") || "no roles"})`
+  const who = await api<{ readonly principal: string }>("/api/whoami")
+  byId("whoami").textContent = `reading as ${who.principal}`
   follow()
   await Promise.all([searchDocuments(), showDispatcher()])
 }
