@@ -257,7 +257,7 @@ describe("Saga on PostgreSQL (Nerv.layerPostgres)", () => {
         Effect.map(
           Layer.build(Nerv.layerPostgres({ url, policy: Rbac.layerAllowAll }).pipe(Layer.provide(config), Layer.orDie)),
           (context) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-            Effect.provide(effect, context as Context.Context<never>) as Effect.Effect<A, E, never>
+            Effect.provide(Access.as(effect, "ann"), context as Context.Context<never>) as Effect.Effect<A, E, never>
         )
       const a = yield* node()
       const b = yield* node()

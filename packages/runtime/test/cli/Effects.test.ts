@@ -53,9 +53,9 @@ describe("nerv effects", () => {
         (decided: Outbox.Decided) => [Outbox.plan(Webhook, { url: `https://example.com/${decided.state.id}` })]
       ])
 
-      yield* nerv("create", "--title", "Plan", "--content", "Draft", "--author", "ann").pipe(Effect.provide(rules))
+      yield* nerv("create", "--title", "Plan", "--content", "Draft", "--as", "ann").pipe(Effect.provide(rules))
       const id = out.pop()!
-      yield* nerv("update", id, "--content", "Ship it", "--editor", "bob").pipe(Effect.provide(rules))
+      yield* nerv("update", id, "--content", "Ship it", "--as", "bob").pipe(Effect.provide(rules))
       out.splice(0)
 
       yield* nerv("effects")
