@@ -15,7 +15,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Nerv, Performers } from "../src/index.js"
+import { Nerv, Performers, Rbac } from "../src/index.js"
 
 const fixture = join(import.meta.dirname, "fixtures", "outbox.ts")
 
@@ -27,7 +27,7 @@ const folder = Effect.acquireRelease(
 /** Runs a program in this test process on the database, with no worker: it performs nothing. */
 const inProcess = <A, E>(file: string, program: Effect.Effect<A, E, Nerv.SqliteServices>) =>
   program.pipe(
-    Effect.provide(Nerv.layerSqlite({ filename: file, performers: { worker: false } })),
+    Effect.provide(Nerv.layerSqlite({ filename: file, performers: { worker: false }, policy: Rbac.layerAllowAll })),
     Logger.withMinimumLogLevel(LogLevel.Error),
     Effect.scoped
   )
@@ -219,6 +219,7 @@ describe("the outbox across processes", () => {
       }).pipe(
         Effect.provide(Nerv.layerSqlite({
           filename: file,
+          policy: Rbac.layerAllowAll,
           performers: {
             performers: [flaky],
             poll: "20 millis",
