@@ -444,8 +444,11 @@ const command = <E>(databases: Databases<E>) => {
       const existed = Fs.existsSync(path)
       yield* Effect.scoped(Layer.build(databases.open(path, { create: true })))
       yield* say(existed ? `${path} is already a NERV database; nothing changed` : `created ${path}`)
-      const policy = yield* initialPolicy(policyFileOf(path))
-      if (policy !== undefined) yield* say(policy)
+      // A database this init made starts with a policy; an existing one keeps whatever it has.
+      if (!existed && Fs.existsSync(path)) {
+        const policy = yield* initialPolicy(policyFileOf(path))
+        if (policy !== undefined) yield* say(policy)
+      }
     })).pipe(
       Command.withDescription(
         "create the database (and its folder, a master key file if none is configured, and a policy file " +
