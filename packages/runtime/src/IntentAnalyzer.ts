@@ -162,13 +162,13 @@ const make = (load: Effect.Effect<{ readonly model: Model; readonly info: ModelI
  *
  * @since 0.1.0
  */
-export const layerMemory = (corpus: Corpus = trainingCorpus): Layer.Layer<IntentAnalyzer> =>
+export const layerMemory = (corpus?: Corpus): Layer.Layer<IntentAnalyzer> =>
   Layer.effect(
     IntentAnalyzer,
-    make(Effect.map(loadStemmer, (stem) => ({
-      model: trainModel(corpus, stem),
-      info: { source: "trained" as const, corpusHash: corpusHash(corpus) }
-    })))
+    make(Effect.map(loadStemmer, (stem) => {
+      const trainOn = corpus ?? trainingCorpus()
+      return { model: trainModel(trainOn, stem), info: { source: "trained" as const, corpusHash: corpusHash(trainOn) } }
+    }))
   )
 
 /**
@@ -181,19 +181,22 @@ export const layerMemory = (corpus: Corpus = trainingCorpus): Layer.Layer<Intent
  */
 export const layerSealed = (
   file: string,
-  corpus: Corpus = trainingCorpus
+  corpus?: Corpus
 ): Layer.Layer<IntentAnalyzer, never, Cipher> =>
   Layer.effect(
     IntentAnalyzer,
     Effect.flatMap(Cipher, (cipher) =>
-      make(
-        loadOrTrain({
+      make(Effect.suspend(() => {
+        // On first use: the corpus and its hash cost ~30 ms, which commands other than ask skip.
+        const trainOn = corpus ?? trainingCorpus()
+        const hash = corpusHash(trainOn)
+        return loadOrTrain({
           file,
           cipher,
-          corpusHash: corpusHash(corpus),
-          train: Effect.map(loadStemmer, (stem) => trainModel(corpus, stem))
-        }).pipe(Effect.map(({ model, source }) => ({ model, info: { source, corpusHash: corpusHash(corpus) } })))
-      ))
+          corpusHash: hash,
+          train: Effect.map(loadStemmer, (stem) => trainModel(trainOn, stem))
+        }).pipe(Effect.map(({ model, source }) => ({ model, info: { source, corpusHash: hash } })))
+      })))
   )
 
 /**
@@ -203,5 +206,5 @@ export const layerSealed = (
  * @since 0.1.0
  */
 export const makeSync: (corpus?: Corpus) => Effect.Effect<(text: string, situation: Situation) => Interpretation> = (
-  corpus = trainingCorpus
-) => Effect.map(loadStemmer, (stem) => fromModel(trainModel(corpus, stem), stem))
+  corpus
+) => Effect.map(loadStemmer, (stem) => fromModel(trainModel(corpus ?? trainingCorpus(), stem), stem))

@@ -53,15 +53,19 @@ export const decodeCorpus = (input: unknown): Either.Either<Corpus, string> =>
     Either.mapLeft((error) => ParseResult.TreeFormatter.formatErrorSync(error))
   )
 
+let shipped: Corpus | undefined
+
 /**
- * The training corpus shipped with NERV (`src/intent/train.json`).
+ * The training corpus shipped with NERV (`src/intent/train.json`), decoded on first use: every
+ * `nerv` command builds the analyzer's layer, and only `ask` needs the corpus.
  *
  * @since 0.1.0
  */
-export const trainingCorpus: Corpus = Either.getOrThrowWith(
-  decodeCorpus(trainJson),
-  (reason) => new Error(`src/intent/train.json is not a valid corpus:\n${reason}`)
-)
+export const trainingCorpus = (): Corpus =>
+  shipped ??= Either.getOrThrowWith(
+    decodeCorpus(trainJson),
+    (reason) => new Error(`src/intent/train.json is not a valid corpus:\n${reason}`)
+  )
 
 /**
  * Bumped whenever the features or the training change, so that a model saved by an older NERV is

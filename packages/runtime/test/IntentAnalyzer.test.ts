@@ -235,7 +235,7 @@ describe("IntentAnalyzer, the frozen test split", () => {
 
   it("shares no utterance with the training split", () => {
     const normal = (text: string) => text.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, " ").trim()
-    const trained = new Set(IntentCorpus.trainingCorpus.utterances.map((u) => normal(u.text)))
+    const trained = new Set(IntentCorpus.trainingCorpus().utterances.map((u) => normal(u.text)))
     assert.deepStrictEqual(testSplit.utterances.filter((u) => trained.has(normal(u.text))), [])
   })
 
@@ -254,7 +254,7 @@ describe("IntentAnalyzer, the model sealed at rest", () => {
       (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
     )
   const cipher = (keys: string) => Cipher.layer.pipe(Layer.provide(Keyring.layer(keys)))
-  const source = (file: string, keys = masterKeys.k1, corpus = IntentCorpus.trainingCorpus) =>
+  const source = (file: string, keys = masterKeys.k1, corpus = IntentCorpus.trainingCorpus()) =>
     Effect.flatMap(IntentAnalyzer.IntentAnalyzer, (a) => a.model).pipe(
       Effect.map((info) => info.source),
       Effect.provide(IntentAnalyzer.layerSealed(file, corpus).pipe(Layer.provide(cipher(keys)))),
@@ -295,10 +295,10 @@ describe("IntentAnalyzer, the model sealed at rest", () => {
         yield* source(file)
         assert.strictEqual(yield* source(file, masterKeys.k2), "trained")
         const more = {
-          ...IntentCorpus.trainingCorpus,
-          utterances: [...IntentCorpus.trainingCorpus.utterances, { text: "open the vault", intent: "none" as const }]
+          ...IntentCorpus.trainingCorpus(),
+          utterances: [...IntentCorpus.trainingCorpus().utterances, { text: "open the vault", intent: "none" as const }]
         }
-        assert.notStrictEqual(IntentCorpus.corpusHash(more), IntentCorpus.corpusHash(IntentCorpus.trainingCorpus))
+        assert.notStrictEqual(IntentCorpus.corpusHash(more), IntentCorpus.corpusHash(IntentCorpus.trainingCorpus()))
         assert.strictEqual(yield* source(file, masterKeys.k2, more), "trained")
         assert.strictEqual(yield* source(file, masterKeys.k2, more), "sealed file")
       })
