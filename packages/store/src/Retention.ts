@@ -1,6 +1,6 @@
 /**
- * Retention: removing old versions from a SQLite journal without breaking what the store promises,
- * optionally keeping them in an archive file first.
+ * Retention: removing old versions from a SQLite or PostgreSQL journal without breaking what the
+ * store promises, optionally keeping them in an archive file first.
  *
  * The policy: a document's events before its *horizon* are deleted, where the horizon is its latest
  * snapshot whose version happened more than `olderThan` ago. The snapshot at the horizon and every
@@ -12,7 +12,8 @@
  *
  * With `archive`, the events are first copied into that SQLite file (its `nerv_events` table has the
  * journal's columns, the rows exactly as stored: sealed rows stay sealed) and committed there;
- * only events found in the archive are then deleted. A prune interrupted between the two steps
+ * only events found in the archive (the same position and event id) are then deleted. Archives are
+ * SQLite files on both journals, in one format: `readArchive` reads either. A prune interrupted between the two steps
  * leaves copies in the archive and nothing lost; running it again finishes it.
  * `readArchive` reads the archived events back, decoded as the journal decodes them.
  *
@@ -32,6 +33,8 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Path from "node:path"
 import { columns, decodeEntries, fromValues, selectList } from "./internal/eventRow.js"
+import { copyToArchive } from "./internal/pgArchive.js"
+import * as RetentionSql from "./internal/retentionSql.js"
 import { PayloadCodec } from "./PayloadCodec.js"
 import { Upcasters } from "./Upcasting.js"
 
@@ -78,20 +81,12 @@ export interface RetentionService {
 }
 
 /**
- * Retention over the SQLite journal the host runs on (`Nerv.layerSqlite` provides it).
+ * Retention over the journal the host runs on (`Nerv.layerSqlite` and `Nerv.layerPostgres` provide it).
  *
  * @since 0.1.0
  */
 export class Retention extends Context.Tag("@nerv/store/Retention")<Retention, RetentionService>() {}
 
-const horizon = `WITH horizon AS (
-  SELECT s.document_id, max(s.version) AS version FROM nerv_snapshots s
-  JOIN nerv_events e ON e.document_id = s.document_id AND e.version = s.version
-  WHERE e.occurred_at < ?
-  GROUP BY s.document_id
-)`
-const prunable = "nerv_events e JOIN horizon h ON e.document_id = h.document_id AND e.version < h.version"
-const prunableSnapshots = "nerv_snapshots s JOIN horizon h ON s.document_id = h.document_id AND s.version < h.version"
 /** The archive's schema name while it is attached to the journal's connection. */
 const archiveSchema = "nerv_archive"
 const archived = `EXISTS (SELECT 1 FROM ${archiveSchema}.nerv_events a WHERE a.position = e.position
@@ -102,62 +97,80 @@ const failed = (reason: string) => (cause: unknown) =>
 const describe = (error: Error): string =>
   "cause" in error && error.cause instanceof Error ? describe(error.cause) : error.message
 
+const cutoffOf = (policy: Policy) =>
+  Effect.map(Clock.currentTimeMillis, (now) => now - Duration.toMillis(policy.olderThan))
+
+/** The service from a journal's `plan` and `prune`, with the archive reader both journals share. */
+const service = Effect.fn(function*(
+  statements: ReturnType<typeof RetentionSql.statements>,
+  prune: (cutoff: number, policy: Policy) => Effect.Effect<Pruned, Errors.JournalError>
+) {
+  const codec = yield* PayloadCodec
+  const upcasters = yield* Upcasters
+  // One prune at a time (the SQLite archive is attached to the shared connection under one name).
+  const lock = yield* Effect.makeSemaphore(1)
+  const plan = (policy: Policy) =>
+    cutoffOf(policy).pipe(
+      Effect.flatMap(statements.plan),
+      Effect.map((planned) => ({ ...planned, archived: 0 })),
+      Effect.mapError(failed("could not read the journal"))
+    )
+  const readArchive: RetentionService["readArchive"] = (file, options) => {
+    const size = options?.pageSize ?? 1_000
+    const where = options?.documentId === undefined ? "" : "document_id = ? AND "
+    return Stream.unwrapScoped(
+      Effect.map(
+        SqliteClient.make({ filename: file, readonly: true, disableWAL: true }).pipe(
+          Effect.provide(Reactivity.layer),
+          Effect.catchAllDefect(Effect.fail),
+          Effect.mapError(failed(`could not open the archive ${file}`))
+        ),
+        (archive) =>
+          Stream.paginateChunkEffect(0, (after) =>
+            archive.unsafe(
+              `SELECT ${selectList} FROM nerv_events WHERE ${where}position > ? ORDER BY position LIMIT ?`,
+              options?.documentId === undefined ? [after, size] : [options.documentId, after, size]
+            ).values.pipe(
+              Effect.mapError(failed(`could not read the archive ${file}`)),
+              Effect.flatMap((values) => decodeEntries(values.map(fromValues), codec, upcasters)),
+              Effect.map((entries) =>
+                [
+                  Chunk.unsafeFromArray(entries),
+                  entries.length === size ? Option.some(entries[entries.length - 1]!.position) : Option.none()
+                ] as const
+              )
+            ))
+      )
+    )
+  }
+  return {
+    plan,
+    prune: (policy: Policy) =>
+      Effect.flatMap(cutoffOf(policy), (cutoff) => prune(cutoff, policy)).pipe(lock.withPermits(1)),
+    readArchive
+  } satisfies RetentionService
+})
+
 /**
- * Makes the retention service on the journal's `SqlClient`.
+ * Makes the retention service on a SQLite journal's `SqlClient`.
  *
  * @since 0.1.0
  */
 export const make: Effect.Effect<RetentionService, never, SqlClient.SqlClient | PayloadCodec> = Effect.gen(
   function*() {
     const sql = yield* SqlClient.SqlClient
-    const codec = yield* PayloadCodec
-    const upcasters = yield* Upcasters
-
-    const cutoffOf = (policy: Policy) =>
-      Effect.map(Clock.currentTimeMillis, (now) => now - Duration.toMillis(policy.olderThan))
-    const count = (statement: string, params: ReadonlyArray<unknown>) =>
-      Effect.map(sql.unsafe<{ readonly n: number }>(statement, params), ([row]) => row!.n)
-    const changes = count("SELECT changes() AS n", [])
-
-    const plan = (policy: Policy) =>
-      Effect.gen(function*() {
-        const cutoff = yield* cutoffOf(policy)
-        const [events] = yield* sql.unsafe<{ readonly events: number; readonly documents: number }>(
-          `${horizon} SELECT count(*) AS events, count(DISTINCT e.document_id) AS documents FROM ${prunable}`,
-          [cutoff]
-        )
-        const snapshots = yield* count(`${horizon} SELECT count(*) AS n FROM ${prunableSnapshots}`, [cutoff])
-        return { events: events!.events, documents: events!.documents, snapshots, archived: 0 }
-      }).pipe(Effect.mapError(failed("could not read the journal")))
-
-    /** Deletes what the policy prunes, in one transaction; with an archive, only what it holds. */
-    const remove = (cutoff: number, archive: boolean) =>
-      sql.withTransaction(Effect.gen(function*() {
-        const documents = yield* count(
-          `${horizon} SELECT count(DISTINCT e.document_id) AS n FROM ${prunable}${archive ? ` WHERE ${archived}` : ""}`,
-          [cutoff]
-        )
-        yield* sql.unsafe(
-          `${horizon} DELETE FROM nerv_events WHERE position IN (
-            SELECT e.position FROM ${prunable}${archive ? ` WHERE ${archived}` : ""})`,
-          [cutoff]
-        )
-        const events = yield* changes
-        yield* sql.unsafe(
-          `${horizon} DELETE FROM nerv_snapshots WHERE (document_id, version) IN (
-            SELECT s.document_id, s.version FROM ${prunableSnapshots})`,
-          [cutoff]
-        )
-        return { events, snapshots: yield* changes, documents }
-      })).pipe(Effect.mapError(failed("could not prune the journal")))
+    const statements = RetentionSql.statements(sql, RetentionSql.sqlite)
+    const horizon = RetentionSql.horizon(RetentionSql.sqlite)
+    const { prunable } = RetentionSql
+    const changes = Effect.map(sql.unsafe<{ readonly n: number }>("SELECT changes() AS n"), ([row]) => row!.n)
 
     /** Copies the events the policy prunes into the archive, committed there before anything is deleted. */
     const copyToArchive = (cutoff: number, file: string) =>
       Effect.gen(function*() {
         // Another journal's archive (or a copy of this one gone astray) holds other events at the
         // same positions or versions: refused before anything is written.
-        const clashes = yield* count(
-          `${horizon} SELECT count(*) AS n FROM ${prunable} JOIN ${archiveSchema}.nerv_events a
+        const clashes = yield* statements.count(
+          `SELECT count(*) AS n FROM ${prunable} JOIN ${archiveSchema}.nerv_events a
             ON (a.position = e.position OR (a.document_id = e.document_id AND a.version = e.version))
             AND a.event_id <> e.event_id`,
           [cutoff]
@@ -215,59 +228,65 @@ export const make: Effect.Effect<RetentionService, never, SqlClient.SqlClient | 
         )
       })
 
-    // One prune at a time: the archive is attached to the shared connection under one name.
-    const lock = yield* Effect.makeSemaphore(1)
-    const prune = (policy: Policy) =>
-      Effect.gen(function*() {
-        const cutoff = yield* cutoffOf(policy)
-        if (policy.archive === undefined) return { ...yield* remove(cutoff, false), archived: 0 }
-        const file = policy.archive
-        return yield* Effect.scoped(Effect.gen(function*() {
-          yield* attached(file)
-          const copied = yield* copyToArchive(cutoff, file)
-          return { ...yield* remove(cutoff, true), archived: copied }
-        }))
-      }).pipe(lock.withPermits(1))
-
-    const readArchive: RetentionService["readArchive"] = (file, options) => {
-      const size = options?.pageSize ?? 1_000
-      const where = options?.documentId === undefined ? "" : "document_id = ? AND "
-      return Stream.unwrapScoped(
-        Effect.map(
-          SqliteClient.make({ filename: file, readonly: true, disableWAL: true }).pipe(
-            Effect.provide(Reactivity.layer),
-            Effect.catchAllDefect(Effect.fail),
-            Effect.mapError(failed(`could not open the archive ${file}`))
-          ),
-          (archive) =>
-            Stream.paginateChunkEffect(0, (after) =>
-              archive.unsafe(
-                `SELECT ${selectList} FROM nerv_events WHERE ${where}position > ? ORDER BY position LIMIT ?`,
-                options?.documentId === undefined ? [after, size] : [options.documentId, after, size]
-              ).values.pipe(
-                Effect.mapError(failed(`could not read the archive ${file}`)),
-                Effect.flatMap((values) => decodeEntries(values.map(fromValues), codec, upcasters)),
-                Effect.map((entries) =>
-                  [
-                    Chunk.unsafeFromArray(entries),
-                    entries.length === size ? Option.some(entries[entries.length - 1]!.position) : Option.none()
-                  ] as const
-                )
-              ))
-        )
-      )
-    }
-
-    return { plan, prune, readArchive }
+    const remove = (cutoff: number, only?: RetentionSql.Only) =>
+      statements.remove(cutoff, only).pipe(Effect.mapError(failed("could not prune the journal")))
+    return yield* service(statements, (cutoff, policy) => {
+      if (policy.archive === undefined) return Effect.map(remove(cutoff), (removed) => ({ ...removed, archived: 0 }))
+      const file = policy.archive
+      return Effect.scoped(Effect.gen(function*() {
+        yield* attached(file)
+        const copied = yield* copyToArchive(cutoff, file)
+        return { ...yield* remove(cutoff, { where: archived, params: [] }), archived: copied }
+      }))
+    })
   }
 )
 
 /**
- * The retention service on the journal's `SqlClient` and payload codec.
+ * The retention service on the SQLite journal's `SqlClient` and payload codec.
  *
  * @since 0.1.0
  */
 export const layerSqlite: Layer.Layer<Retention, never, SqlClient.SqlClient | PayloadCodec> = Layer.effect(
   Retention,
   make
+)
+
+/**
+ * Makes the retention service on a PostgreSQL journal's `SqlClient` (see `PostgresJournal.layerClient`).
+ * Archives are SQLite files as on the SQLite journal: the events are copied from PostgreSQL into the
+ * file and committed there, and only then the events it holds are deleted from PostgreSQL, in one
+ * transaction.
+ *
+ * @since 0.1.0
+ */
+export const makePostgres: Effect.Effect<RetentionService, never, SqlClient.SqlClient | PayloadCodec> = Effect
+  .gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const statements = RetentionSql.statements(sql, RetentionSql.postgres)
+    const remove = (cutoff: number, only?: RetentionSql.Only) =>
+      statements.remove(cutoff, only).pipe(Effect.mapError(failed("could not prune the journal")))
+    return yield* service(statements, (cutoff, policy) => {
+      if (policy.archive === undefined) return Effect.map(remove(cutoff), (removed) => ({ ...removed, archived: 0 }))
+      return Effect.flatMap(copyToArchive(sql, cutoff, policy.archive, failed), (copied) =>
+        Effect.map(
+          remove(cutoff, {
+            where: `EXISTS (SELECT 1 FROM unnest($2::bigint[], $3::text[]) AS a(position, event_id)
+              WHERE a.position = e.position AND a.event_id = e.event_id)`,
+            params: [copied.positions, copied.eventIds]
+          }),
+          (removed) => ({ ...removed, archived: copied.archived })
+        ))
+    })
+  })
+
+/**
+ * The retention service on the PostgreSQL journal's `SqlClient` and payload codec
+ * (`Nerv.layerPostgres` provides it).
+ *
+ * @since 0.1.0
+ */
+export const layerPostgres: Layer.Layer<Retention, never, SqlClient.SqlClient | PayloadCodec> = Layer.effect(
+  Retention,
+  makePostgres
 )

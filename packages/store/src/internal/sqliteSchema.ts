@@ -8,14 +8,8 @@ const statements = (...sql: ReadonlyArray<string>) =>
     (client) => Effect.forEach(sql, (statement) => client.unsafe(statement), { discard: true })
   )
 
-/**
- * The journal database's migrations. Append new ones; never edit one that has shipped, since
- * databases out there recorded it as done.
- */
-export const migrations = {
-  "1_events": statements(
-    // position is the rowid: the global order, assigned by the commit without gaps.
-    `CREATE TABLE nerv_events (
+/** The journal's table of events, as the first migration creates it (archives have it too). */
+export const eventsTable = `CREATE TABLE nerv_events (
       position INTEGER PRIMARY KEY,
       document_id TEXT NOT NULL,
       version INTEGER NOT NULL,
@@ -29,7 +23,16 @@ export const migrations = {
       encoding TEXT NOT NULL,
       payload BLOB NOT NULL,
       UNIQUE (document_id, version)
-    )`,
+    )`
+
+/**
+ * The journal database's migrations. Append new ones; never edit one that has shipped, since
+ * databases out there recorded it as done.
+ */
+export const migrations = {
+  "1_events": statements(
+    // position is the rowid: the global order, assigned by the commit without gaps.
+    eventsTable,
     // One row per document, in creation order: what a rebuild walks, whatever retention removed.
     `CREATE TABLE nerv_documents (
       seq INTEGER PRIMARY KEY,
