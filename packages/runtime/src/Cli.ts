@@ -291,7 +291,9 @@ const prune = Command.make("prune", {
     Option.match({
       onNone: () =>
         Effect.fail(
-          new Errors.JournalError({ reason: "this journal has no retention: pruning needs the SQLite journal" })
+          new Errors.JournalError({
+            reason: "this journal has no retention: pruning needs a SQLite or PostgreSQL journal"
+          })
         ),
       onSome: (retention) =>
         Admin.prune(

@@ -385,13 +385,14 @@ export interface PostgresOptions {
 /**
  * What `layerPostgres` provides: the document services (the guard checking the configured policy
  * and writing the audit trail), projection checkpoints, sagas' progress, the data keys, the audit
- * trail and `Forgetting`. (Retention is the SQLite journal's so far.) Not the principal.
+ * trail, `Forgetting` and `Retention` (archives are SQLite files there too). Not the principal.
  *
  * @since 0.1.0
  */
 export type PostgresServices =
   | Services
   | OutboxServices
+  | Retention.Retention
   | Checkpoints.Checkpoints
   | SagaStore.SagaStore
   | Forgetting.Forgetting
@@ -425,8 +426,8 @@ const hasDataKeysPg = Effect.gen(function*() {
  * Everything durable in a PostgreSQL database that several nodes share: the journal (group commit,
  * positions gap-free and in commit order, notifications that wake every node's store), snapshots
  * and projection checkpoints, the wrapped data keys and the audit trail, the outbox (claimed by
- * every node's worker); a bus, random ids and console notifications. Payloads are sealed as under
- * `layerSqlite`.
+ * every node's worker), retention (archives in SQLite files); a bus, random ids and console
+ * notifications. Payloads are sealed as under `layerSqlite`.
  *
  * @since 0.1.0
  */
@@ -472,7 +473,8 @@ export const layerPostgres = (
       Layer.provideMerge(AuditTrail.layerSql),
       Layer.provide(Layer.merge(policy, ids))
     )
-    const durable = Layer.mergeAll(SagaStore.layerSql.pipe(Layer.provideMerge(store)), audit).pipe(
+    const retained = Retention.layerPostgres.pipe(Layer.provideMerge(store))
+    const durable = Layer.mergeAll(SagaStore.layerSql.pipe(Layer.provideMerge(retained)), audit).pipe(
       Layer.provide(PostgresJournal.layerClient({ url })),
       Layer.provideMerge(Forgetting.layer)
     )

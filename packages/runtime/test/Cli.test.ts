@@ -14,6 +14,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir, userInfo } from "node:os"
 import { join } from "node:path"
 import { AuditTrail, Cli, DataKeys, Keyring, KeyStore, Nerv, Notifier as NervNotifier, Rbac } from "../src/index.js"
+import { tempSchema } from "./fixtures/postgres.js"
 import { masterKeys } from "./security/fixtures.js"
 
 const dataKeys = DataKeys.layer().pipe(Layer.provide(Layer.merge(Keyring.layer(masterKeys.k1), KeyStore.layerMemory)))
@@ -162,7 +163,24 @@ describe("nerv CLI administration", () => {
     }))
 })
 
-describe("nerv CLI retention", () => {
+/** The durable layers `nerv prune` runs on, each on a fresh database (a file in `dir`, a schema). */
+const durableLayers = [
+  {
+    name: "SQLite",
+    layer: (dir: string, policy: Layer.Layer<Rbac.Policy, ConfigError.ConfigError>) =>
+      Effect.succeed(Nerv.layerSqlite({ filename: join(dir, "nerv.db"), snapshotEvery: 2, policy }))
+  },
+  {
+    name: "PostgreSQL",
+    layer: (dir: string, policy: Layer.Layer<Rbac.Policy, ConfigError.ConfigError>) =>
+      Effect.map(
+        tempSchema,
+        (url) => Nerv.layerPostgres({ url, snapshotEvery: 2, masterKeyFile: join(dir, "master.key"), policy })
+      )
+  }
+] as const
+
+describe.each(durableLayers)("nerv CLI retention on $name", ({ layer }) => {
   const policy = Rbac.layerPolicy({
     principals: { ann: ["admin"], bob: ["admin"], dana: ["dpo"], root: ["admin"] },
     roles: { dpo: ["documents:forget"], admin: ["*"] }
@@ -175,7 +193,7 @@ describe("nerv CLI retention", () => {
         (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
       )
       const archive = join(dir, "archive.db")
-      const built = yield* Layer.build(Nerv.layerSqlite({ filename: join(dir, "nerv.db"), snapshotEvery: 2, policy }))
+      const built = yield* Layer.build(yield* layer(dir, policy))
       const nerv = (...args: Array<string>) =>
         Cli.run(["node", "nerv", ...args], { open: () => Layer.succeedContext(built) }).pipe(
           Effect.provide(NodeContext.layer)
