@@ -159,6 +159,11 @@ describe("Inspector over HTTP", () => {
       assert.strictEqual(found.status, 200)
       assert.deepStrictEqual((found.body.documents as Array<{ id: string }>).map((d) => d.id), [id])
       assert.isTrue(found.body.complete)
+      // One search is one audited read (its attempt and outcome), however many pages it reads.
+      const viewer = yield* Effect.flatMap(AuditTrail.AuditTrail, (trail) => trail.read()).pipe(
+        Effect.map((records) => records.filter((r) => r.principal === "viewer").map((r) => [r.action, r.outcome]))
+      )
+      assert.deepStrictEqual(viewer, [["Inspector.search", "allowed"], ["Inspector.search", "succeeded"]])
     }).pipe(Effect.provide(layer)))
 
   it.scopedLive("answers only its own address, only reads, and names what it cannot find", () =>
