@@ -1,5 +1,5 @@
 /**
- * A read-only scan of a SQLite journal for damage: every event row and every snapshot is read and
+ * A read-only scan of a SQLite or PostgreSQL journal for damage: every event row and every snapshot is read and
  * decoded on its own, a page at a time, and each one that would not read back is reported by its
  * position (or document and version) with the reason. One damaged row does not stop the scan, and
  * nothing is written: run it on a connection opened read-only (`nerv verify` does).
@@ -162,6 +162,8 @@ export const scan = (options?: {
     const codec = yield* PayloadCodec
     const upcasters = yield* Upcasters
     const pageSize = options?.pageSize ?? 1_000
+    // The same statements on a SQLite and a PostgreSQL journal, but for how a parameter is written.
+    const p = sql.onDialectOrElse({ pg: () => (n: number) => `$${n}`, orElse: () => (_: number) => "?" })
     const report = (finding: Finding) => options?.onDamaged?.(finding) ?? Effect.void
     let rows = 0
     let damagedRows = 0
@@ -169,7 +171,7 @@ export const scan = (options?: {
     let after = 0
     while (true) {
       const values = yield* Effect.mapError(
-        sql.unsafe(`SELECT ${selectList} FROM nerv_events WHERE position > ? ORDER BY position LIMIT ?`, [
+        sql.unsafe(`SELECT ${selectList} FROM nerv_events WHERE position > ${p(1)} ORDER BY position LIMIT ${p(2)}`, [
           after,
           pageSize
         ]).values,
@@ -207,7 +209,7 @@ export const scan = (options?: {
       const page = yield* Effect.mapError(
         sql.unsafe<SnapshotRow>(
           "SELECT document_id, version, encoding, state FROM nerv_snapshots " +
-            "WHERE (document_id, version) > (?, ?) ORDER BY document_id, version LIMIT ?",
+            `WHERE (document_id, version) > (${p(1)}, ${p(2)}) ORDER BY document_id, version LIMIT ${p(3)}`,
           [afterDocument, afterVersion, pageSize]
         ),
         journalError("could not read the journal's snapshots")

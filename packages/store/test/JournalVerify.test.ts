@@ -6,12 +6,13 @@ import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
-import { join } from "node:path"
 import { JournalVerify, Snapshots } from "../src/index.js"
-import { created, deleted, idOf, sqliteJournal, tempDir, updated } from "./fixtures/events.js"
+import { type Backend, backends } from "./fixtures/backends.js"
+import { created, deleted, idOf, updated } from "./fixtures/events.js"
+import { query } from "./fixtures/postgres.js"
 
 /** A journal of three documents (positions 1 to 6), with a snapshot of document 2 at version 2. */
-const journalOfThree = (file: string) =>
+const journalOfThree = (backend: Backend, address: string) =>
   Layer.effectDiscard(Effect.gen(function*() {
     const journal = yield* Journal.Journal
     yield* journal.append([created(1)], 0)
@@ -35,15 +36,29 @@ const journalOfThree = (file: string) =>
         lastEditor: "bob"
       })
     }])
-  })).pipe(Layer.provideMerge(sqliteJournal(file)))
+  })).pipe(Layer.provideMerge(backend.journal(address)))
 
 const fileHash = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex")
 
-describe("JournalVerify", () => {
+describe.each(backends)("JournalVerify on $name", (backend: Backend) => {
+  /** The `n`th parameter of a statement on the backend's journal. */
+  const p = (n: number) => backend.name === "PostgreSQL" ? `$${n}` : "?"
+  /** What the database holds, to check a scan wrote nothing (the file's bytes; the rows' on PostgreSQL). */
+  const contentsOf = (address: string) =>
+    backend.name === "SQLite"
+      ? Effect.sync(() => fileHash(address))
+      : Effect.map(
+        query(
+          address,
+          "SELECT (SELECT md5(string_agg(e::text, ',' ORDER BY position)) FROM nerv_events e) || " +
+            "(SELECT md5(string_agg(s::text, ',' ORDER BY document_id, version)) FROM nerv_snapshots s) AS h"
+        ),
+        (rows) => String(rows[0]!["h"])
+      )
+
   it.scoped("reports nothing on a sound journal", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      const context = yield* Layer.build(journalOfThree(join(dir, "journal.db")))
+      const context = yield* Layer.build(journalOfThree(backend, yield* backend.database))
       const found: Array<JournalVerify.Finding> = []
       const report = yield* JournalVerify.scan({ pageSize: 2, onDamaged: (f) => Effect.sync(() => found.push(f)) })
         .pipe(Effect.provide(context))
@@ -60,9 +75,8 @@ describe("JournalVerify", () => {
 
   it.scoped("reports every damaged row by position, document and version, reads on past them, and changes nothing", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      const file = join(dir, "journal.db")
-      const context = yield* Layer.build(journalOfThree(file))
+      const file = yield* backend.database
+      const context = yield* Layer.build(journalOfThree(backend, file))
       yield* Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         // Position 2: the payload of document 2's creation with one bit flipped ("{" becomes "z").
@@ -71,15 +85,15 @@ describe("JournalVerify", () => {
         )
         const flipped = Buffer.from(payload)
         flipped[0] = flipped[0]! ^ 0x01
-        yield* sql.unsafe("UPDATE nerv_events SET payload = ? WHERE position = 2", [flipped])
+        yield* sql.unsafe(`UPDATE nerv_events SET payload = ${p(1)} WHERE position = 2`, [flipped])
         // Position 5: a payload of the wrong shape; position 6: a clear column that is not a UUID.
-        yield* sql.unsafe("UPDATE nerv_events SET payload = ? WHERE position = 5", [Buffer.from("{\"title\":7}")])
+        yield* sql.unsafe(`UPDATE nerv_events SET payload = ${p(1)} WHERE position = 5`, [Buffer.from("{\"title\":7}")])
         yield* sql.unsafe("UPDATE nerv_events SET event_id = 'not-an-id' WHERE position = 6")
         // The snapshot of document 2: its state bytes cut short.
         yield* sql.unsafe("UPDATE nerv_snapshots SET state = substr(state, 1, 10)")
       }).pipe(Effect.provide(context), Effect.orDie)
 
-      const before = fileHash(file)
+      const before = yield* contentsOf(file)
       const found: Array<JournalVerify.Finding> = []
       const report = yield* JournalVerify.scan({ pageSize: 2, onDamaged: (f) => Effect.sync(() => found.push(f)) })
         .pipe(Effect.provide(context))
@@ -104,7 +118,7 @@ describe("JournalVerify", () => {
       assert.deepStrictEqual(found.filter((f) => f._tag === "Snapshot").map(JournalVerify.describe), [
         `the snapshot of document ${idOf(2)} at version 2 is damaged: its state is not a document`
       ])
-      assert.strictEqual(fileHash(file), before)
+      assert.strictEqual(yield* contentsOf(file), before)
 
       // Reading the damaged document names the row it stopped at.
       const journal = Effect.provide(Journal.Journal, context)
@@ -121,8 +135,7 @@ describe("JournalVerify", () => {
 
   it.scoped("reports a document whose versions have a hole", () =>
     Effect.gen(function*() {
-      const dir = yield* tempDir
-      const context = yield* Layer.build(journalOfThree(join(dir, "journal.db")))
+      const context = yield* Layer.build(journalOfThree(backend, yield* backend.database))
       yield* Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe("DELETE FROM nerv_events WHERE position = 3"))
         .pipe(Effect.provide(context), Effect.orDie)
       yield* Effect.flatMap(SqlClient.SqlClient, (sql) =>
