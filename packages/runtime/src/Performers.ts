@@ -72,6 +72,8 @@ export interface Options {
   readonly concurrency?: number | undefined
   /** How often the worker looks for effects other processes recorded (default 1 s). */
   readonly poll?: Duration.DurationInput | undefined
+  /** How long the worker lets effects gather before it claims them, once woken (default 10 ms). */
+  readonly settle?: Duration.DurationInput | undefined
   /** Told about every effect performed (the test layer records them). */
   readonly onPerformed?: ((effect: Outbox.EffectRecord) => Effect.Effect<void>) | undefined
   /**
@@ -380,6 +382,8 @@ export const layerWorker = (
     const registry = yield* Performers
     if (registry.options.worker === false) return
     const poll = registry.options.poll ?? "1 second"
+    const settle = registry.options.settle ?? "10 millis"
+    const batch = registry.options.batch ?? 256
     const loop = Effect.gen(function*() {
       let measured = 0
       while (true) {
@@ -391,7 +395,13 @@ export const layerWorker = (
           yield* measure
           measured = now
         }
-        if (claimed === 0) yield* Effect.race(outbox.recorded, Effect.sleep(poll))
+        if (claimed < batch) {
+          if (claimed === 0) yield* Effect.race(outbox.recorded, Effect.sleep(poll))
+          // A short pause lets the commands arriving meanwhile commit (and their effects join the next
+          // claim) instead of a claim between every two group commits: half the commands' throughput
+          // under load (measured).
+          yield* Effect.sleep(settle)
+        }
       }
     }).pipe(
       // A database that cannot be read now is tried again at the next poll.
