@@ -100,8 +100,18 @@ describe("the outbox across processes", () => {
           const run = start(file, log, "write", String(asked), ...ids)
           yield* until(run, "READY")
           if (killed < 3) {
-            // Somewhere in the middle of the commands, their commits and their notifications.
-            yield* Effect.sleep(`${100 + Math.floor(Math.random() * 900)} millis`)
+            // Somewhere in the middle of the commands, their commits and their notifications: after a
+            // random number of acknowledgements (the time they take varies too much to pick a time).
+            const after = 1 + Math.floor(Math.random() * Math.floor(asked / 3))
+            yield* Effect.sync(() =>
+              run.lines.filter((line) => line.startsWith("ACK ")).length
+            ).pipe(
+              Effect.repeat({ until: (acks) => acks >= after, schedule: Schedule.spaced("1 millis") }),
+              Effect.timeoutFail({
+                duration: "60 seconds",
+                onTimeout: () => new Error(`no ${after} ACKs: ${run.stderr}`)
+              })
+            )
             run.child.kill("SIGKILL")
             killed++
           }
@@ -109,9 +119,7 @@ describe("the outbox across processes", () => {
           if (code !== null) {
             assert.strictEqual(code, 0, run.stderr)
           }
-          const acks = run.lines.filter((line) =>
-            line.startsWith("ACK ")
-          )
+          const acks = run.lines.filter((line) => line.startsWith("ACK "))
           if (code === null && acks.length > 0 && acks.length < asked) midway++
           acknowledged.push(...acks)
         }
