@@ -136,37 +136,6 @@ export class NotificationFailed extends Data.TaggedError("NotificationFailed")<{
 }
 
 /**
- * A stored payload could not be decoded (corrupt bytes, an unknown encoding). Names the row.
- *
- * @since 0.1.0
- */
-export class PayloadCorrupt extends Data.TaggedError("PayloadCorrupt")<{
-  readonly documentId: string
-  readonly version: number
-  readonly reason: string
-}> {
-  override get message(): string {
-    return `the payload of document ${this.documentId} version ${this.version} is unreadable: ${this.reason}`
-  }
-}
-
-/**
- * A sealed payload failed to open: a flipped byte, a wrong or missing key, or a payload moved to
- * another row. Names the row; never yields garbage.
- *
- * @since 0.1.0
- */
-export class DecryptionFailed extends Data.TaggedError("DecryptionFailed")<{
-  readonly documentId: string
-  readonly version: number
-  readonly reason: string
-}> {
-  override get message(): string {
-    return `document ${this.documentId} version ${this.version} could not be decrypted: ${this.reason}`
-  }
-}
-
-/**
  * The document's data key was destroyed (crypto-shredding): its content is gone for good, its
  * history keeps only its shape (versions, times, actors).
  *
@@ -192,7 +161,7 @@ export class RowDamaged extends Data.TaggedError("RowDamaged")<{
   readonly documentId: string
   readonly version: number
   readonly reason: string
-  /** What reading it failed with, when that was an error of its own (`PayloadCorrupt`, `DecryptionFailed`). */
+  /** What reading it failed with, when that was an error of its own (`PayloadCodec.PayloadCorrupt`, `DecryptionFailed`). */
   readonly cause?: unknown
 }> {
   override get message(): string {
@@ -200,13 +169,6 @@ export class RowDamaged extends Data.TaggedError("RowDamaged")<{
       `is damaged: ${this.reason}`
   }
 }
-
-/**
- * Why a stored payload could not be read back.
- *
- * @since 0.1.0
- */
-export type PayloadError = PayloadCorrupt | DecryptionFailed | DocumentForgotten
 
 /**
  * A document was asked for as of an instant before it was created.

@@ -16,7 +16,13 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { checkRow, type EventRow, fromValues, selectList } from "./internal/eventRow.js"
-import { decodeAll, PayloadCodec, type PayloadCodecService } from "./PayloadCodec.js"
+import {
+  decodeAll,
+  type DecryptionFailed,
+  PayloadCodec,
+  type PayloadCodecService,
+  type PayloadCorrupt
+} from "./PayloadCodec.js"
 import { DocumentJson } from "./Snapshots.js"
 import { Upcasters } from "./Upcasting.js"
 
@@ -141,7 +147,7 @@ const checkSnapshot = (
   )
 }
 
-const reasonOfPayload = (error: Errors.PayloadCorrupt | Errors.DecryptionFailed): string =>
+const reasonOfPayload = (error: PayloadCorrupt | DecryptionFailed): string =>
   error._tag === "DecryptionFailed" ? `it could not be decrypted: ${error.reason}` : error.reason
 
 /**

@@ -8,10 +8,49 @@
  */
 import { Errors } from "@nerv/core"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Zlib from "node:zlib"
+
+/**
+ * A stored payload could not be decoded (corrupt bytes, an unknown encoding). Names the row.
+ *
+ * @since 0.1.0
+ */
+export class PayloadCorrupt extends Data.TaggedError("PayloadCorrupt")<{
+  readonly documentId: string
+  readonly version: number
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `the payload of document ${this.documentId} version ${this.version} is unreadable: ${this.reason}`
+  }
+}
+
+/**
+ * A sealed payload failed to open: a flipped byte, a wrong or missing key, or a payload moved to
+ * another row. Names the row; never yields garbage.
+ *
+ * @since 0.1.0
+ */
+export class DecryptionFailed extends Data.TaggedError("DecryptionFailed")<{
+  readonly documentId: string
+  readonly version: number
+  readonly reason: string
+}> {
+  override get message(): string {
+    return `document ${this.documentId} version ${this.version} could not be decrypted: ${this.reason}`
+  }
+}
+
+/**
+ * Why a stored payload could not be read back.
+ *
+ * @since 0.1.0
+ */
+export type PayloadError = PayloadCorrupt | DecryptionFailed | Errors.DocumentForgotten
 
 /**
  * The row a payload belongs to. A sealing codec binds its ciphertext to it (associated data), so a
@@ -48,9 +87,9 @@ export interface StoredPayload extends EncodedPayload, RowRef {}
  */
 export interface PayloadCodecService {
   /** Encodes the JSON bytes of one event's payload for its row. */
-  readonly encode: (json: Uint8Array, row: RowRef) => Effect.Effect<EncodedPayload, Errors.PayloadError>
+  readonly encode: (json: Uint8Array, row: RowRef) => Effect.Effect<EncodedPayload, PayloadError>
   /** Decodes a stored payload, whatever encoding its row recorded, back to the JSON bytes. */
-  readonly decode: (stored: EncodedPayload, row: RowRef) => Effect.Effect<Uint8Array, Errors.PayloadError>
+  readonly decode: (stored: EncodedPayload, row: RowRef) => Effect.Effect<Uint8Array, PayloadError>
   /**
    * Decodes a page of stored payloads in one effect: for each, in order, its JSON bytes or why it
    * does not decode (exactly what `decode` would give it). A journal reads pages of a thousand rows,
@@ -60,7 +99,7 @@ export interface PayloadCodecService {
    */
   readonly decodeMany?: (
     payloads: ReadonlyArray<StoredPayload>
-  ) => Effect.Effect<Array<Either.Either<Uint8Array, Errors.PayloadError>>>
+  ) => Effect.Effect<Array<Either.Either<Uint8Array, PayloadError>>>
 }
 
 /**
@@ -72,7 +111,7 @@ export interface PayloadCodecService {
 export const decodeAll = (
   codec: PayloadCodecService,
   payloads: ReadonlyArray<StoredPayload>
-): Effect.Effect<Array<Either.Either<Uint8Array, Errors.PayloadError>>> =>
+): Effect.Effect<Array<Either.Either<Uint8Array, PayloadError>>> =>
   codec.decodeMany !== undefined
     ? codec.decodeMany(payloads)
     : Effect.forEach(payloads, (payload) => Effect.either(codec.decode(payload, payload)))
@@ -85,7 +124,7 @@ export const decodeAll = (
 export class PayloadCodec extends Context.Tag("@nerv/store/PayloadCodec")<PayloadCodec, PayloadCodecService>() {}
 
 const corrupt = (row: RowRef, reason: string) =>
-  new Errors.PayloadCorrupt({ documentId: row.documentId, version: row.version, reason })
+  new PayloadCorrupt({ documentId: row.documentId, version: row.version, reason })
 
 /**
  * Decodes the encodings this module writes (`"json"`, `"json+gzip"`), synchronously (inflating is).
@@ -95,7 +134,7 @@ const corrupt = (row: RowRef, reason: string) =>
 export const decodeStandardSync = (
   stored: EncodedPayload,
   row: RowRef
-): Either.Either<Uint8Array, Errors.PayloadCorrupt> => {
+): Either.Either<Uint8Array, PayloadCorrupt> => {
   switch (stored.encoding) {
     case "json":
       return Either.right(stored.data)
@@ -119,12 +158,12 @@ export const decodeStandardSync = (
 export const decodeStandard = (
   stored: EncodedPayload,
   row: RowRef
-): Effect.Effect<Uint8Array, Errors.PayloadCorrupt> => Effect.suspend(() => decodeStandardSync(stored, row))
+): Effect.Effect<Uint8Array, PayloadCorrupt> => Effect.suspend(() => decodeStandardSync(stored, row))
 
 /** `decodeStandard` over a page, in one effect. */
 const decodeStandardMany = (
   payloads: ReadonlyArray<StoredPayload>
-): Effect.Effect<Array<Either.Either<Uint8Array, Errors.PayloadError>>> =>
+): Effect.Effect<Array<Either.Either<Uint8Array, PayloadError>>> =>
   Effect.sync(() => payloads.map((payload) => decodeStandardSync(payload, payload)))
 
 /**

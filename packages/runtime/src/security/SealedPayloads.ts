@@ -59,7 +59,7 @@ const aadOf = (row: PayloadCodec.RowRef, innerEncoding: string) =>
   Buffer.from(`nerv/payload/v1\0${row.documentId}\0${row.version}\0${innerEncoding}`)
 
 const decryptionFailed = (row: PayloadCodec.RowRef, reason: string) =>
-  new Errors.DecryptionFailed({ documentId: row.documentId, version: row.version, reason })
+  new PayloadCodec.DecryptionFailed({ documentId: row.documentId, version: row.version, reason })
 
 const fromUnavailable = (row: PayloadCodec.RowRef) => (error: Errors.DocumentForgotten | DataKeyUnavailable) =>
   error._tag === "DocumentForgotten" ? error : decryptionFailed(row, error.reason)
@@ -80,7 +80,7 @@ export const make = (inner: PayloadCodec.PayloadCodecService, options?: Options)
       key: Cipher.SecretKey,
       stored: PayloadCodec.EncodedPayload,
       row: PayloadCodec.RowRef
-    ): Either.Either<PayloadCodec.EncodedPayload, Errors.DecryptionFailed> => {
+    ): Either.Either<PayloadCodec.EncodedPayload, PayloadCodec.DecryptionFailed> => {
       const innerEncoding = stored.encoding.slice(0, -suffix.length)
       return Either.match(Cipher.open(key, stored.data, aadOf(row, innerEncoding)), {
         onLeft: (error) => Either.left(decryptionFailed(row, error.reason)),
@@ -122,7 +122,7 @@ export const make = (inner: PayloadCodec.PayloadCodecService, options?: Options)
      */
     const decodeMany: NonNullable<PayloadCodec.PayloadCodecService["decodeMany"]> = (payloads) =>
       Effect.suspend(() => {
-        const results: Array<Either.Either<Uint8Array, Errors.PayloadError>> = new Array(payloads.length)
+        const results: Array<Either.Either<Uint8Array, PayloadCodec.PayloadError>> = new Array(payloads.length)
         const opened: Array<PayloadCodec.StoredPayload> = []
         const openedAt: Array<number> = []
         const others: Array<number> = []

@@ -1,4 +1,3 @@
-import { Errors } from "@nerv/core"
 import { PayloadCodec, SqliteJournal } from "@nerv/store"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -27,7 +26,7 @@ export const jsonCodec: PayloadCodec.PayloadCodecService = {
     stored.encoding === "json"
       ? Effect.succeed(stored.data)
       : Effect.fail(
-        new Errors.PayloadCorrupt({
+        new PayloadCodec.PayloadCorrupt({
           documentId: row.documentId,
           version: row.version,
           reason: `unknown encoding ${stored.encoding}`

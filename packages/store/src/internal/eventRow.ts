@@ -4,7 +4,14 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { decodeAll, type PayloadCodecService, type StoredPayload } from "../PayloadCodec.js"
+import {
+  decodeAll,
+  DecryptionFailed,
+  type PayloadCodecService,
+  PayloadCorrupt,
+  type PayloadError,
+  type StoredPayload
+} from "../PayloadCodec.js"
 import type * as Upcasting from "../Upcasting.js"
 import { type EventMetadata, forgottenEvent, isForgotten } from "./forgotten.js"
 
@@ -127,7 +134,7 @@ export const encodeEvent = (
   )
 
 const unreadable = (row: Omit<EventRow, "position">, reason: string) => {
-  const error = new Errors.PayloadCorrupt({ documentId: row.document_id, version: row.version, reason })
+  const error = new PayloadCorrupt({ documentId: row.document_id, version: row.version, reason })
   return new Errors.JournalError({ reason: error.message, cause: error })
 }
 
@@ -270,7 +277,7 @@ const storedPayloadOf = (row: Omit<EventRow, "position">): StoredPayload => ({
  */
 const eventOfDecoded = (
   row: Omit<EventRow, "position">,
-  decoded: Either.Either<Uint8Array, Errors.PayloadError>,
+  decoded: Either.Either<Uint8Array, PayloadError>,
   upcasters: Upcasting.Registry,
   times: Times
 ): Either.Either<DocumentEvent.DocumentEvent, Errors.JournalError> => {
@@ -287,7 +294,7 @@ const eventOfDecoded = (
  */
 const eventOfDecodedSafely = (
   row: Omit<EventRow, "position">,
-  decoded: Either.Either<Uint8Array, Errors.PayloadError>,
+  decoded: Either.Either<Uint8Array, PayloadError>,
   upcasters: Upcasting.Registry,
   times: Times
 ): Either.Either<DocumentEvent.DocumentEvent, Errors.JournalError> => {
@@ -347,8 +354,8 @@ export const decodeEntries = (
 /** Why a row did not read back, from the error that said so, without repeating its document and version. */
 const reasonOf = (error: Errors.JournalError): string => {
   const cause = error.cause
-  if (cause instanceof Errors.PayloadCorrupt) return cause.reason
-  if (cause instanceof Errors.DecryptionFailed) return `its payload could not be decrypted: ${cause.reason}`
+  if (cause instanceof PayloadCorrupt) return cause.reason
+  if (cause instanceof DecryptionFailed) return `its payload could not be decrypted: ${cause.reason}`
   return error.reason
 }
 
@@ -393,7 +400,7 @@ const columnProblem = (row: EventRow): string | undefined => {
  */
 export const checkRow = (
   row: EventRow,
-  decoded: Either.Either<Uint8Array, Errors.PayloadError>,
+  decoded: Either.Either<Uint8Array, PayloadError>,
   upcasters: Upcasting.Registry
 ): Errors.RowDamaged | undefined => {
   const problem = (reason: string, cause?: unknown) =>

@@ -1,6 +1,6 @@
 import { Errors, type Outbox } from "@nerv/core"
 import * as Effect from "effect/Effect"
-import type { PayloadCodecService } from "../PayloadCodec.js"
+import type { PayloadCodecService, PayloadError } from "../PayloadCodec.js"
 import type { EffectRow } from "./sqliteWriter.js"
 
 /**
@@ -45,12 +45,11 @@ export const recordOf = (row: Row, payload: unknown): Outbox.EffectRecord => ({
 })
 
 /** Reads an effect's row: its payload unsealed (per the codec) and parsed. */
-export const decodeRow =
-  (codec: PayloadCodecService) => (row: Row): Effect.Effect<Outbox.EffectRecord, Errors.PayloadError> =>
-    Effect.map(
-      codec.decode({ encoding: row[5], data: row[6] }, { documentId: row[3], version: Number(row[4]) }),
-      (bytes) => recordOf(row, JSON.parse(new TextDecoder().decode(bytes)))
-    )
+export const decodeRow = (codec: PayloadCodecService) => (row: Row): Effect.Effect<Outbox.EffectRecord, PayloadError> =>
+  Effect.map(
+    codec.decode({ encoding: row[5], data: row[6] }, { documentId: row[3], version: Number(row[4]) }),
+    (bytes) => recordOf(row, JSON.parse(new TextDecoder().decode(bytes)))
+  )
 
 /** Counts per type from `(type, status, count, oldest recorded_at)` rows. */
 export const countsOf = (

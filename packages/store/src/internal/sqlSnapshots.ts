@@ -7,7 +7,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type { CheckpointsService } from "../Checkpoints.js"
-import { PayloadCodec, type PayloadCodecService } from "../PayloadCodec.js"
+import { PayloadCodec, type PayloadCodecService, type PayloadError } from "../PayloadCodec.js"
 import { DocumentJson, type RebuildItem, type Snapshot, type SnapshotStoreService } from "../Snapshots.js"
 import { Upcasters } from "../Upcasting.js"
 import { decodeEntries, type EventRow } from "./eventRow.js"
@@ -30,7 +30,7 @@ interface SnapshotRow {
   readonly state: Uint8Array
 }
 
-const isForgottenError = (error: Errors.PayloadError) => error._tag === "DocumentForgotten"
+const isForgottenError = (error: PayloadError) => error._tag === "DocumentForgotten"
 
 /**
  * A snapshot's state, or `undefined` when its document was forgotten (its data key destroyed): a
