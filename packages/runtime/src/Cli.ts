@@ -374,7 +374,7 @@ export interface Databases<E> {
    * missing file must be refused, so that a mistyped path creates nothing.
    */
   readonly open: (file: string, options: { readonly create: boolean }) => Layer.Layer<CliServices, E>
-  /** The file opened for reading only, with its payload codec, for `nerv verify` (absent: refused). */
+  /** The database opened to be scanned, with its payload codec, for `nerv verify` (absent: refused). */
   readonly readOnly?:
     | ((file: string) => Layer.Layer<SqlClient.SqlClient | PayloadCodec.PayloadCodec, E>)
     | undefined
@@ -461,8 +461,10 @@ const command = <E>(databases: Databases<E>) => {
   const verify = Command.make("verify", {}, () =>
     Effect.gen(function*() {
       const path = yield* file
-      if (databases.readOnly === undefined || isPostgresUrl(path)) {
-        return yield* new Errors.JournalError({ reason: "nerv verify reads a SQLite database, and there is none here" })
+      if (databases.readOnly === undefined) {
+        return yield* new Errors.JournalError({
+          reason: "nerv verify reads a database of its own, and there is none here"
+        })
       }
       const report = yield* JournalVerify.scan({ onDamaged: (finding) => say(JournalVerify.describe(finding)) }).pipe(
         Effect.provide(databases.readOnly(path))

@@ -487,6 +487,30 @@ export const layerPostgres = (
   }))
 
 /**
+ * A PostgreSQL journal's database as `nerv verify` scans it: its `SqlClient` and the codec its rows
+ * need (sealed rows open with the keyring from configuration, else `masterKeyFile`, default
+ * `.nerv/master.key`; a key is never generated). The scan changes no row.
+ *
+ * @since 0.1.0
+ */
+export const layerPostgresScan = (
+  url: string | Redacted.Redacted,
+  options?: { readonly masterKeyFile?: string | undefined }
+): Layer.Layer<SqlClient.SqlClient | PayloadCodec.PayloadCodec, Errors.JournalError | ConfigError.ConfigError> => {
+  const keyFile = options?.masterKeyFile ?? Path.resolve(".nerv", "master.key")
+  const codec = SealedPayloads.layerConfigWith({
+    keyStore: KeyStore.layerSql.pipe(
+      Layer.mapError((cause) => new Errors.JournalError({ reason: "could not open the data key store", cause }))
+    ),
+    keyring: Layer.effect(Keyring.Keyring, Keyring.configOrLocalFile(keyFile, hasDataKeysPg, { generate: false }))
+  }).pipe(Layer.provide(PayloadCodec.layerJson))
+  return Layer.provideMerge(
+    codec,
+    PostgresJournal.layerClient({ url: Redacted.isRedacted(url) ? url : Redacted.make(url) })
+  )
+}
+
+/**
  * The durable layer the configuration names: `layerPostgres` on `NERV_DATABASE_URL` when it is set,
  * else `layerSqlite` on its file (`NERV_DATABASE`, else `.nerv/nerv.db`), created if `create`.
  *

@@ -30,7 +30,8 @@ Cli.run(process.argv, {
         // The intent service is a host of the door: its permission is declared to the policy.
         Layer.provideMerge(Nerv.layerSqlite({ filename: database, create, permissions: SecureIntents.permissions }))
       ),
-  readOnly: (filename) => DatabaseFile.layerReadOnly(filename)
+  readOnly: (database) =>
+    Nerv.isPostgresUrl(database) ? Nerv.layerPostgresScan(database) : DatabaseFile.layerReadOnly(database)
 }).pipe(
   Effect.provide(NodeContext.layer),
   // Cli.run reports every failure itself (and sets the exit status): nothing is left to report here.

@@ -1,4 +1,5 @@
 import { NodeContext } from "@effect/platform-node"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
 import { Documents, Errors, Notifier } from "@nerv/core"
 import { Retention } from "@nerv/store"
@@ -385,8 +386,49 @@ describe("nerv CLI's exit status and streams", () => {
     Effect.gen(function*() {
       const result = yield* run(["verify"], () => Layer.fail(new Errors.JournalError({ reason: "unused" })))
       assert.strictEqual(result.status, Cli.ExitCode.refused)
-      assert.include(result.err.join("\n"), "nerv verify reads a SQLite database")
+      assert.include(result.err.join("\n"), "nerv verify reads a database of its own")
     }))
+})
+
+describe("nerv verify on PostgreSQL", () => {
+  it.live("scans the journal: no damage at first; a damaged row named by position, exit 3, nothing changed", () =>
+    Effect.gen(function*() {
+      const dir = yield* Effect.acquireRelease(
+        Effect.sync(() => mkdtempSync(join(tmpdir(), "nerv-verify-pg-"))),
+        (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+      )
+      const url = yield* tempSchema
+      const masterKeyFile = join(dir, "master.key")
+      const policy = Rbac.layerPolicy({ principals: { ann: ["admin"] }, roles: { admin: ["*"] } })
+      const built = yield* Layer.build(Nerv.layerPostgres({ url, masterKeyFile, policy }))
+      const nerv = (...args: Array<string>) =>
+        Cli.run(["node", "nerv", "--database", url, ...args], {
+          open: () => Layer.succeedContext(built),
+          readOnly: (database) => Nerv.layerPostgresScan(database, { masterKeyFile })
+        }).pipe(Effect.provide(NodeContext.layer))
+
+      yield* nerv("create", "--title", "Plan", "--content", "v1", "--as", "ann")
+      const id = out.pop()!
+      yield* nerv("update", id, "--content", "v2", "--as", "ann")
+      out.splice(0)
+      yield* nerv("verify")
+      assert.strictEqual(process.exitCode ?? 0, 0, err.join("\n"))
+      assert.match(out.splice(0).join("\n"), /scanned 2 rows and \d+ snapshots? of .*: no damage found/)
+
+      // One flipped byte in the second version's sealed payload.
+      const sql = Context.get(yield* Layer.build(Nerv.layerPostgresScan(url, { masterKeyFile })), SqlClient.SqlClient)
+      yield* sql.unsafe(
+        "UPDATE nerv_events SET payload = set_byte(payload, 20, get_byte(payload, 20) # 1) WHERE version = 2"
+      )
+      const before = yield* sql.unsafe("SELECT position, payload FROM nerv_events ORDER BY position")
+      yield* nerv("verify")
+      assert.strictEqual(process.exitCode, Cli.ExitCode.damaged)
+      const report = out.splice(0).join("\n")
+      assert.include(report, `position 2 (document ${id}, version 2)`)
+      assert.include(report, "1 damaged row")
+      assert.deepStrictEqual(yield* sql.unsafe("SELECT position, payload FROM nerv_events ORDER BY position"), before)
+      process.exitCode = 0
+    }).pipe(Effect.scoped))
 })
 
 describe("nerv CLI's expected errors", () => {
