@@ -17,7 +17,6 @@ import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import { createHash } from "node:crypto"
 
@@ -248,22 +247,21 @@ const seal = (draft: Draft, last: Head | undefined, now: DateTime.Utc): Entry =>
  *
  * @since 0.1.0
  */
-export const makeMemory: Effect.Effect<AuditTrailService> = Effect.gen(function*() {
-  const ref = yield* Ref.make<ReadonlyArray<Entry>>([])
+export const makeMemory: Effect.Effect<AuditTrailService> = Effect.sync(() => {
+  // Appended in place, in one synchronous step (so the chain never forks): copying the whole trail
+  // on every append made a long-running test or host quadratic.
+  const entries: Array<Entry> = []
   const read: AuditTrailService["read"] = (options) =>
-    Effect.map(
-      Ref.get(ref),
-      (entries) =>
-        entries.filter((entry) => entry.sequence > (options?.after ?? 0)).slice(0, options?.limit ?? Infinity)
+    Effect.sync(() =>
+      entries.filter((entry) => entry.sequence > (options?.after ?? 0)).slice(0, options?.limit ?? Infinity)
     )
   return {
     append: (draft) =>
-      Effect.flatMap(DateTime.now, (now) =>
-        Ref.modify(ref, (entries) => {
-          const last = entries[entries.length - 1]
-          const entry = seal(draft, last, now)
-          return [entry, [...entries, entry]]
-        })),
+      Effect.map(DateTime.now, (now) => {
+        const entry = seal(draft, entries[entries.length - 1], now)
+        entries.push(entry)
+        return entry
+      }),
     read,
     verify: (anchor) => verifyPaged(read, anchor)
   }
