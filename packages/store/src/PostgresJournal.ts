@@ -41,7 +41,7 @@ import { encodeEffects } from "./internal/outboxRows.js"
 import { listen } from "./internal/pgListener.js"
 import { makePgOutbox } from "./internal/pgOutbox.js"
 import { migrate as migrateSchema } from "./internal/pgSchema.js"
-import { Busy, InDoubt, makeWriter, NotCommitted, types } from "./internal/pgWriter.js"
+import { Busy, type Claim, InDoubt, makeWriter, NotCommitted, types } from "./internal/pgWriter.js"
 import type { Outcome, PendingAppend } from "./internal/sqliteWriter.js"
 import { makeSqlCheckpoints, makeSqlSnapshots } from "./internal/sqlSnapshots.js"
 import { PayloadCodec } from "./PayloadCodec.js"
@@ -135,18 +135,35 @@ export const makeWithOutbox: (
   const channel = channelOf(where!.database, where!.schema)
   /** This journal's commits notify with it, so that its own listener skips them. */
   const instance = randomUUID()
+  /** What this journal committed (positions, and forgotten records): subtracted from the head for the token. */
+  let own = 0
+  /**
+   * The positions of this journal's group between the moment it took them and its answer: its
+   * commit may already show in the head while `own` does not count it yet.
+   */
+  let claim: Claim | undefined
+  /** Forgotten records being written, and how many were: they commit before `own` counts them. */
+  let forgetting = 0
+  let forgets = 0
   const writer = yield* Effect.acquireRelease(
-    Effect.sync(() => makeWriter({ config, channel, instance, busyTimeout: options?.busyTimeout ?? 5_000 })),
+    Effect.sync(() =>
+      makeWriter({
+        config,
+        channel,
+        instance,
+        busyTimeout: options?.busyTimeout ?? 5_000,
+        claimed: (claimed) => void (claim = claimed)
+      })
+    ),
     (writer) => Effect.promise(writer.close)
   )
   const listener = yield* listen(config, channel, instance)
-  /** What this journal committed (positions, and forgotten records): subtracted from the head for the token. */
-  let own = 0
   // The performers of this process waiting for an effect to be recorded.
   const waiters = new Set<() => void>()
 
   const settle = (group: ReadonlyArray<Pending>, outcomes: ReadonlyArray<Outcome>) => {
     let recorded = false
+    claim = undefined
     for (let i = 0; i < group.length; i++) {
       const [pending, outcome] = [group[i]!, outcomes[i]!]
       if (outcome._tag === "Committed") own += outcome.entries.length
@@ -306,17 +323,26 @@ export const makeWithOutbox: (
 
   const recordForgotten = (documentId: string) =>
     // The record's sequence comes from the head row, like positions: records commit in their order.
-    Effect.map(
-      values(
-        `WITH h AS (UPDATE nerv_head SET forgotten = forgotten + 1 WHERE id = 1 RETURNING forgotten),
+    Effect.suspend(() => {
+      forgetting++
+      return Effect.ensuring(
+        Effect.map(
+          values(
+            `WITH h AS (UPDATE nerv_head SET forgotten = forgotten + 1 WHERE id = 1 RETURNING forgotten),
          i AS (INSERT INTO nerv_forgotten (sequence, document_id, forgotten_at) SELECT forgotten, $1, $2 FROM h
            ON CONFLICT (document_id) DO NOTHING)
          SELECT pg_notify($3, $4) FROM h`,
-        [documentId, Date.now(), channel, instance],
-        `could not record that ${documentId} was forgotten`
-      ),
-      () => void (own += 1)
-    )
+            [documentId, Date.now(), channel, instance],
+            `could not record that ${documentId} was forgotten`
+          ),
+          () => void (own += 1)
+        ),
+        Effect.sync(() => {
+          forgetting--
+          forgets++
+        })
+      )
+    })
 
   const readForgotten = (after: number) =>
     Effect.map(
@@ -354,6 +380,22 @@ export const makeWithOutbox: (
     )
   }
 
+  /** Tokens that match no other: read while a forgotten record of this journal was being written. */
+  let unmatched = 0
+  // The head moves with every commit and every record of a forgotten document; what this journal
+  // did itself is taken off, so that only others' commits change the token. A group's positions are
+  // taken off as soon as the head shows them (it may before the group's answer arrives); a token read
+  // while a forgotten record is written matches nothing, so the next one differs whatever happened.
+  const changeToken = Effect.suspend(() => {
+    const [busy, before] = [forgetting > 0, forgets]
+    return Effect.map(headRow, ([row]) => {
+      if (busy || forgetting > 0 || forgets !== before) return -++unmatched
+      const head = row![0] as number
+      const taken = claim !== undefined && claim.last <= head ? claim.count : 0
+      return head + (row![1] as number) - own - taken
+    })
+  })
+
   const journal = {
     append,
     documents,
@@ -361,9 +403,7 @@ export const makeWithOutbox: (
     readHeaders,
     readDocument,
     head: Effect.map(headRow, ([row]) => row![0] as number),
-    // The head moves with every commit and every record of a forgotten document; what this journal
-    // did itself is taken off, so that only others' commits change the token.
-    changeToken: Effect.map(headRow, ([row]) => (row![0] as number) + (row![1] as number) - own),
+    changeToken,
     awaitChange: listener.awaitChange,
     recordForgotten,
     readForgotten

@@ -8,6 +8,7 @@ import { type DocumentEvent, type Errors, Journal } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -231,6 +232,24 @@ export const journalConformance = (name: string, subject: Subject) =>
         yield* b.append([created(2)], 0)
         assert.strictEqual(yield* b.changeToken, afterA, "its own commit leaves its token alone")
         assert.notStrictEqual(yield* a.changeToken, yield* Effect.zipRight(b.append([created(3)], 0), a.changeToken))
+      })))
+
+    it.effect("two connections: a token read while its own append commits never hides the other's next commit", () =>
+      paired(Effect.gen(function*() {
+        const [a, b] = [yield* Journal.Journal, yield* Second]
+        // A follower keeps the token it read last: whatever moment of its own append it read it in
+        // (before, during, or between the commit and the append's answer), a later commit of the
+        // other connection must move the token away from it.
+        for (let round = 1; round <= 25; round++) {
+          const seen = new Set<number>()
+          const own = yield* Effect.fork(a.append([created(2 * round)], 0))
+          while ((yield* Fiber.poll(own))._tag === "None") seen.add(yield* a.changeToken)
+          yield* Fiber.join(own)
+          seen.add(yield* a.changeToken)
+          yield* b.append([created(2 * round + 1)], 0)
+          const after = yield* a.changeToken
+          assert.isFalse(seen.has(after), `round ${round}: token ${after} was already read before b's commit`)
+        }
       })))
 
     it.effect("two connections: a forgetting one records, the other reads once, and its token moves", () =>

@@ -73,6 +73,12 @@ const insertEffects = `INSERT INTO nerv_effects (effect_id, effect_type, documen
   SELECT i, t, d, v, e, p, r, r FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::bytea[],
     $7::bigint[]) AS x(i, t, d, v, e, p, r)`
 
+/** The positions a group took: the last one and how many. */
+export interface Claim {
+  readonly last: number
+  readonly count: number
+}
+
 /**
  * The writer: commits groups of commands on its connection, reconnecting after a failure.
  */
@@ -95,6 +101,11 @@ export const makeWriter = (options: {
   readonly channel: string
   readonly instance: string
   readonly busyTimeout: number
+  /**
+   * Told the positions a group took, once it holds the head row and before it commits (its commit
+   * can be seen from then on), and `undefined` when a group that took positions gives them back.
+   */
+  readonly claimed?: (claim: Claim | undefined) => void
 }): PgWriter => {
   let client: pg.Client | undefined
   let broken = false
@@ -121,7 +132,8 @@ export const makeWriter = (options: {
         "SELECT document_id, max(version) AS version FROM nerv_events " +
         `WHERE document_id IN (${ids.map((id) => c.escapeLiteral(id)).join(",")}) GROUP BY document_id`
     ) as unknown as Array<pg.QueryResult>
-    let position = Number(results[1]!.rows[0]!.position)
+    const head = Number(results[1]!.rows[0]!.position)
+    let position = head
     const actual = new Map<string, number>()
     for (const row of results[2]!.rows) actual.set(row.document_id, Number(row.version))
     const outcomes: Array<Outcome> = []
@@ -188,6 +200,7 @@ export const makeWriter = (options: {
     }
     const docs = [...documents]
     decided(outcomes)
+    options.claimed?.({ last: position, count: position - head })
     await c.query({
       name: "nerv_append",
       text: appendStatement,
@@ -250,6 +263,7 @@ export const makeWriter = (options: {
     try {
       return await write(c, group, (outcomes) => (decided = outcomes))
     } catch (error) {
+      if (decided !== undefined) options.claimed?.(undefined)
       if (broken || isConnectionLost(error)) {
         broken = true
         // A connection that had dropped while idle (a restarted server, a proxy's timeout) fails
