@@ -1,8 +1,10 @@
 /**
  * The NERV layers the benchmarks run on, shared by the suites and the processes they start: the
  * durable SQLite store as the `durable append` workload measures it (JSON payloads, group commit,
- * synchronous=FULL) and the programs' other services, silent.
+ * synchronous=FULL, every call checked and audited into the same file, as `Nerv.layerSqlite` does)
+ * and the programs' other services, silent.
  */
+import type * as SqlClient from "@effect/sql/SqlClient"
 import {
   Access,
   Documents,
@@ -14,7 +16,7 @@ import {
   Notifier,
   Outbox
 } from "@nerv/core"
-import { EventBus, Ids, Performers, PolicyGuard } from "@nerv/runtime"
+import { AuditTrail, EventBus, Ids, Performers, PolicyGuard, Rbac } from "@nerv/runtime"
 import { type Checkpoints, PayloadCodec, Snapshots, SqliteJournal, VersionedStore } from "@nerv/store"
 import type * as ConfigError from "effect/ConfigError"
 import * as Effect from "effect/Effect"
@@ -22,35 +24,69 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 
+/**
+ * The guard of the durable layers: every call checked (every principal allowed) and its two audit
+ * records written to the journal's database, as the production layers do.
+ */
+export const durableGuard: Layer.Layer<
+  Access.Guard | AuditTrail.AuditTrail,
+  AuditTrail.AuditStoreError,
+  SqlClient.SqlClient | IdGenerator.IdGenerator
+> = PolicyGuard.layer.pipe(Layer.provideMerge(AuditTrail.layerSql), Layer.provide(Rbac.layerAllowAll))
+
+/** The guard of the memory layers: every call checked and recorded in an audit trail in memory. */
+export const memoryGuard = PolicyGuard.layerAllowAll
+
 /** The store over the SQLite journal on a file, with JSON payloads (no sealing, no compression). */
-export const sqliteLayer = (
+export const sqliteStore = (
   filename: string,
   snapshotEvery = 1_000
 ): Layer.Layer<
-  DocumentStore.DocumentStore | Journal.Journal | Outbox.Outbox | Snapshots.SnapshotStore | Checkpoints.Checkpoints,
+  | DocumentStore.DocumentStore
+  | Journal.Journal
+  | Outbox.Outbox
+  | Snapshots.SnapshotStore
+  | Checkpoints.Checkpoints
+  | SqlClient.SqlClient,
   Errors.JournalError | ConfigError.ConfigError
 > =>
   VersionedStore.layerFromJournal.pipe(
     Layer.provideMerge(SqliteJournal.layer()),
-    Layer.provide(Layer.merge(SqliteJournal.layerClient({ filename }), PayloadCodec.layerJson)),
+    Layer.provideMerge(Layer.merge(SqliteJournal.layerClient({ filename }), PayloadCodec.layerJson)),
     Layer.provide(Snapshots.layerPolicy(snapshotEvery))
   )
 
+/** `sqliteStore` and its guard, which audits into the same file. */
+export const sqliteLayer = (
+  filename: string,
+  snapshotEvery = 1_000
+): Layer.Layer<
+  | DocumentStore.DocumentStore
+  | Journal.Journal
+  | Outbox.Outbox
+  | Snapshots.SnapshotStore
+  | Checkpoints.Checkpoints
+  | Access.Guard
+  | AuditTrail.AuditTrail,
+  Errors.JournalError | ConfigError.ConfigError | AuditTrail.AuditStoreError,
+  IdGenerator.IdGenerator
+> => durableGuard.pipe(Layer.provideMerge(sqliteStore(filename, snapshotEvery)))
+
 /**
- * The programs' services around a store, without log lines (the figures are about the store), and
+ * The programs' services around a store and its guard (`sqliteLayer` audits into its database; a
+ * memory store takes `memoryGuard`), without log lines (the figures are about the store), and
  * without outbox effects: no rule records any (`nerv-durable-outbox` adds them, see `outboxLayer`).
- * The programs run as `bench` through the guard of the memory layers (every call checked and
- * recorded in an audit trail in memory), so the figures include the guard.
+ * The programs run as `bench` through the guard, so the figures include it.
  */
 export const programLayer = <A, E>(
-  store: Layer.Layer<A, E>
+  store: Layer.Layer<A | Access.Guard, E, IdGenerator.IdGenerator>
 ): Layer.Layer<
   | A
+  | Access.Guard
   | EventBusPort.EventBus
   | Notifier.Notifier
   | IdGenerator.IdGenerator
   | Outbox.Rules
-  | Access.Guard
   | Access.Principal,
   E
 > =>
@@ -59,24 +95,23 @@ export const programLayer = <A, E>(
     EventBus.layer(),
     Layer.succeed(Notifier.Notifier, { notify: () => Effect.void }),
     Layer.succeed(Outbox.Rules, []),
-    PolicyGuard.layerAllowAll,
     Access.layerPrincipal("bench"),
     Logger.minimumLogLevel(LogLevel.None)
   ).pipe(Layer.provideMerge(Ids.layerRandom))
 
 /**
- * The programs' services around a store with an outbox: every update records its notification
- * (`Outbox.notifyAuthor`), and a worker performs them with a performer that does nothing.
+ * The programs' services around a store with an outbox and its guard: every update records its
+ * notification (`Outbox.notifyAuthor`), and a worker performs them with a performer that does nothing.
  */
 export const outboxLayer = <A, E>(
-  store: Layer.Layer<A | Outbox.Outbox, E>
+  store: Layer.Layer<A | Outbox.Outbox | Access.Guard, E, IdGenerator.IdGenerator>
 ): Layer.Layer<
   | A
   | Outbox.Outbox
+  | Access.Guard
   | EventBusPort.EventBus
   | Notifier.Notifier
   | IdGenerator.IdGenerator
-  | Access.Guard
   | Access.Principal,
   E
 > =>
@@ -88,10 +123,9 @@ export const outboxLayer = <A, E>(
     ),
     EventBus.layer(),
     Layer.succeed(Notifier.Notifier, { notify: () => Effect.void }),
-    PolicyGuard.layerAllowAll,
     Access.layerPrincipal("bench"),
     Logger.minimumLogLevel(LogLevel.None)
-  ).pipe(Layer.provideMerge(Ids.layerRandom), Layer.provideMerge(store))
+  ).pipe(Layer.provideMerge(store), Layer.provideMerge(Ids.layerRandom))
 
 /** `writers` writers at once, each creating a document and updating it until it has `versions`. */
 export const nervWorkload = (

@@ -28,10 +28,13 @@ import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type BenchContext, type BenchRecord, type Suite, summarize, throughput } from "../harness.js"
-import { nervWorkload, outboxLayer, programLayer, sqliteLayer } from "../layers.js"
+import { memoryGuard, nervWorkload, outboxLayer, programLayer, sqliteLayer, sqliteStore } from "../layers.js"
 import { durableAppendPostgres } from "./durablePostgres.js"
 
-const memoryLayer = VersionedStore.layerFromJournal.pipe(Layer.provideMerge(MemoryJournal.layer))
+const memoryLayer = Layer.merge(
+  VersionedStore.layerFromJournal.pipe(Layer.provideMerge(MemoryJournal.layer)),
+  memoryGuard
+)
 
 const payload = (v: number) => JSON.stringify({ content: `version ${v} of a document` })
 
@@ -360,7 +363,7 @@ const open = async (context: BenchContext): Promise<Array<BenchRecord>> => {
     const get = (filename: string, id: Document.DocumentId) =>
       Effect.runPromise(
         Effect.flatMap(DocumentStore.DocumentStore, (store) => store.get(id)).pipe(
-          Effect.provide(sqliteLayer(filename)),
+          Effect.provide(sqliteStore(filename)),
           Effect.scoped
         )
       )

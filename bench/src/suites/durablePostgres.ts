@@ -14,7 +14,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import pg from "pg"
 import { type BenchContext, type BenchRecord, summarize, throughput } from "../harness.js"
-import { nervWorkload, programLayer } from "../layers.js"
+import { durableGuard, nervWorkload, programLayer } from "../layers.js"
 
 /** The PostgreSQL server of the benchmarks. */
 const server = process.env["NERV_BENCH_POSTGRES"] ?? "postgres://postgres@127.0.0.1:5432/test"
@@ -44,10 +44,14 @@ const inSchema = async <A>(f: (url: string) => Promise<A>): Promise<A> => {
 
 /** The store over the PostgreSQL journal, with JSON payloads (no sealing, no compression). */
 const postgresLayer = (url: string) =>
-  VersionedStore.layerFromJournal.pipe(
-    Layer.provideMerge(PostgresJournal.layer()),
-    Layer.provide(Layer.merge(PostgresJournal.layerClient({ url: Redacted.make(url) }), PayloadCodec.layerJson)),
-    Layer.provide(Snapshots.layerPolicy(1_000))
+  Layer.merge(
+    VersionedStore.layerFromJournal.pipe(
+      Layer.provideMerge(PostgresJournal.layer()),
+      Layer.provide(Snapshots.layerPolicy(1_000))
+    ),
+    durableGuard
+  ).pipe(
+    Layer.provide(Layer.merge(PostgresJournal.layerClient({ url: Redacted.make(url) }), PayloadCodec.layerJson))
   )
 
 /** 64-row transactions of raw inserts into a table like the journal's, with its unique (document, version). */

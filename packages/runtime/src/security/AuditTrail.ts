@@ -12,13 +12,18 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import { PostgresJournal, SqliteJournal } from "@nerv/store"
+import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as DateTime from "effect/DateTime"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
-import { createHash } from "node:crypto"
+import type * as Scope from "effect/Scope"
+import * as Crypto from "node:crypto"
 
 /**
  * How an attempt went: `allowed` is written before an authorized operation runs, then `succeeded`
@@ -73,7 +78,7 @@ export const genesis = "0".repeat(64)
  * @since 0.1.0
  */
 export const hashOf = (entry: Omit<Entry, "hash">): string =>
-  createHash("sha256").update(JSON.stringify([
+  sha256Hex(JSON.stringify([
     entry.sequence,
     entry.recordedAt,
     entry.principal,
@@ -86,7 +91,13 @@ export const hashOf = (entry: Omit<Entry, "hash">): string =>
     entry.previousHash,
     // Only when present, so that records written before it was kept still verify.
     ...(entry.causationId === undefined ? [] : [entry.causationId])
-  ])).digest("hex")
+  ]))
+
+// Node's one-shot `crypto.hash` (20.12 and later) is several times cheaper than a Hash object for
+// inputs this small, and every guarded call hashes two records.
+const oneShot = (Crypto as { readonly hash?: (algorithm: string, data: string, encoding: "hex") => string }).hash
+const sha256Hex = (text: string): string =>
+  oneShot === undefined ? Crypto.createHash("sha256").update(text).digest("hex") : oneShot("sha256", text, "hex")
 
 /**
  * Where a verified trail ended: the anchor to keep for the next verification.
@@ -232,9 +243,16 @@ const verifyPaged = (
   })
 
 const seal = (draft: Draft, last: Head | undefined, now: DateTime.Utc): Entry => {
-  const unsealed = {
-    ...draft,
+  // Field by field, in one shape: spreading the draft twice cost more than hashing it.
+  const unsealed: Omit<Entry, "hash"> = {
+    principal: draft.principal,
     roles: [...draft.roles],
+    action: draft.action,
+    target: draft.target,
+    outcome: draft.outcome,
+    detail: draft.detail,
+    correlationId: draft.correlationId,
+    ...(draft.causationId === undefined ? {} : { causationId: draft.causationId }),
     sequence: (last?.sequence ?? 0) + 1,
     recordedAt: DateTime.formatIso(now),
     previousHash: last?.hash ?? genesis
@@ -321,23 +339,36 @@ const toEntry = (row: Row): Entry => ({
   hash: row.hash
 })
 
+/** The most records one transaction of the trail writes. */
+const maxGroup = 256
+
+interface Pending {
+  readonly draft: Draft
+  readonly done: Deferred.Deferred<Entry, AuditStoreError>
+}
+
 /**
- * A trail in a table of an `@effect/sql` database, created if missing. Appends from this process
- * are serialized; appends from other processes that race for the same sequence number lose on the
- * primary key and retry on the new head (on PostgreSQL they take turns on an advisory lock first).
+ * A trail in a table of an `@effect/sql` database, created if missing. Appends are committed in
+ * groups, as the journal's are: whatever was asked while a transaction ran goes into the next one,
+ * chained in the order asked, and each caller gets its record once its group committed (two
+ * records per guarded call would otherwise cost two transactions each, one after the other).
+ * Processes take turns on a lock (PostgreSQL: an advisory lock; SQLite: the file's write lock);
+ * elsewhere a group that races for the same sequence numbers loses on the primary key and retries
+ * on the new head.
  *
  * @since 0.1.0
  */
-export const makeSql: Effect.Effect<AuditTrailService, AuditStoreError, SqlClient.SqlClient> = Effect.gen(function*() {
-  const sql = yield* SqlClient.SqlClient
-  const fail = (reason: string) => (cause: unknown) => new AuditStoreError({ reason, cause })
-  // In a NERV database (a SQLite file, a PostgreSQL journal) the table comes from its migrations;
-  // elsewhere it is created here.
-  yield* sql.onDialectOrElse({
-    sqlite: () => SqliteJournal.migrate,
-    pg: () => PostgresJournal.migrate,
-    orElse: () =>
-      Effect.asVoid(sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
+export const makeSql: Effect.Effect<AuditTrailService, AuditStoreError, SqlClient.SqlClient | Scope.Scope> = Effect
+  .gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const fail = (reason: string) => (cause: unknown) => new AuditStoreError({ reason, cause })
+    // In a NERV database (a SQLite file, a PostgreSQL journal) the table comes from its migrations;
+    // elsewhere it is created here.
+    yield* sql.onDialectOrElse({
+      sqlite: () => SqliteJournal.migrate,
+      pg: () => PostgresJournal.migrate,
+      orElse: () =>
+        Effect.asVoid(sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (
     sequence BIGINT PRIMARY KEY,
     recorded_at TEXT NOT NULL,
     principal TEXT NOT NULL,
@@ -351,63 +382,100 @@ export const makeSql: Effect.Effect<AuditTrailService, AuditStoreError, SqlClien
     hash TEXT NOT NULL,
     causation_id TEXT
   )`)
-  }).pipe(Effect.mapError(fail(`could not create the table ${table}`)))
-  const lock = yield* Effect.makeSemaphore(1)
+    }).pipe(Effect.mapError(fail(`could not create the table ${table}`)))
 
-  const read: AuditTrailService["read"] = (options) =>
-    sql<Row>`SELECT * FROM ${sql(table)} WHERE sequence > ${options?.after ?? 0}
+    const read: AuditTrailService["read"] = (options) =>
+      sql<Row>`SELECT * FROM ${sql(table)} WHERE sequence > ${options?.after ?? 0}
       ORDER BY sequence LIMIT ${options?.limit ?? Number.MAX_SAFE_INTEGER}`.pipe(
-      Effect.map((rows) => rows.map(toEntry)),
-      Effect.mapError(fail("could not read the trail"))
+        Effect.map((rows) => rows.map(toEntry)),
+        Effect.mapError(fail("could not read the trail"))
+      )
+
+    const appendGroup = (drafts: ReadonlyArray<Draft>) =>
+      sql.withTransaction(Effect.gen(function*() {
+        // Processes take turns instead of losing on the key. On PostgreSQL, a transaction-scoped
+        // lock; on SQLite, a write that changes nothing takes the file's write lock before the head
+        // is read (waiting up to the busy timeout): a transaction that read first would be refused
+        // at once when another process had written since.
+        yield* sql.onDialectOrElse({
+          pg: () => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(hashtext(${table}))`),
+          sqlite: () => Effect.asVoid(sql`UPDATE ${sql(table)} SET sequence = sequence WHERE 0`),
+          orElse: () => Effect.void
+        })
+        const [last] = yield* sql<{ readonly sequence: number; readonly hash: string }>`
+        SELECT sequence, hash FROM ${sql(table)} ORDER BY sequence DESC LIMIT 1`
+        const now = yield* DateTime.now
+        let head: Head | undefined = last && { sequence: Number(last.sequence), hash: last.hash }
+        const entries = drafts.map((draft) => (head = seal(draft, head, now)))
+        yield* sql`INSERT INTO ${sql(table)} ${
+          sql.insert(entries.map((entry) => ({
+            sequence: entry.sequence,
+            recorded_at: entry.recordedAt,
+            principal: entry.principal,
+            roles: JSON.stringify(entry.roles),
+            action: entry.action,
+            target: entry.target,
+            outcome: entry.outcome,
+            detail: entry.detail,
+            correlation_id: entry.correlationId,
+            causation_id: entry.causationId ?? null,
+            previous_hash: entry.previousHash,
+            hash: entry.hash
+          })))
+        }`
+        return entries
+      }))
+
+    const queue = yield* Effect.acquireRelease(Queue.unbounded<Pending>(), Queue.shutdown)
+    // Runs after the writer stopped (finalizers run in reverse): whoever still waits is told.
+    yield* Effect.addFinalizer(() =>
+      Effect.flatMap(Queue.takeAll(queue), (pending) =>
+        Effect.forEach(
+          pending,
+          ({ done }) =>
+            Deferred.fail(done, new AuditStoreError({ reason: "the audit trail closed before the append" })),
+          { discard: true }
+        ))
+    )
+    yield* Queue.takeBetween(queue, 1, maxGroup).pipe(
+      Effect.flatMap((chunk) => {
+        const group = Chunk.toReadonlyArray(chunk)
+        return appendGroup(group.map((pending) => pending.draft)).pipe(
+          Effect.retry(Schedule.intersect(Schedule.recurs(5), Schedule.jittered(Schedule.exponential("5 millis")))),
+          Effect.mapError(fail("could not append a record")),
+          Effect.exit,
+          Effect.flatMap((exit) =>
+            Effect.forEach(
+              group,
+              ({ done }, i) => Deferred.done(done, Exit.map(exit, (entries) => entries[i]!)),
+              { discard: true }
+            )
+          ),
+          // A group once taken is always answered, even while the trail closes.
+          Effect.uninterruptible
+        )
+      }),
+      Effect.forever,
+      Effect.forkScoped
     )
 
-  const appendOnce = (draft: Draft) =>
-    sql.withTransaction(Effect.gen(function*() {
-      // On PostgreSQL, nodes take turns: a transaction-scoped lock instead of losing on the key
-      // (SQLite's transactions already take the file's write lock).
-      yield* sql.onDialectOrElse({
-        pg: () => Effect.asVoid(sql`SELECT pg_advisory_xact_lock(hashtext(${table}))`),
-        orElse: () => Effect.void
-      })
-      const [last] = yield* sql<{ readonly sequence: number; readonly hash: string }>`
-        SELECT sequence, hash FROM ${sql(table)} ORDER BY sequence DESC LIMIT 1`
-      const entry = seal(draft, last && { sequence: Number(last.sequence), hash: last.hash }, yield* DateTime.now)
-      yield* sql`INSERT INTO ${sql(table)} ${
-        sql.insert({
-          sequence: entry.sequence,
-          recorded_at: entry.recordedAt,
-          principal: entry.principal,
-          roles: JSON.stringify(entry.roles),
-          action: entry.action,
-          target: entry.target,
-          outcome: entry.outcome,
-          detail: entry.detail,
-          correlation_id: entry.correlationId,
-          causation_id: entry.causationId ?? null,
-          previous_hash: entry.previousHash,
-          hash: entry.hash
-        })
-      }`
-      return entry
-    }))
-
-  return {
-    append: (draft) =>
-      lock.withPermits(1)(appendOnce(draft)).pipe(
-        Effect.retry(Schedule.intersect(Schedule.recurs(5), Schedule.exponential("5 millis"))),
-        Effect.mapError(fail("could not append a record"))
-      ),
-    read,
-    verify: (anchor) => verifyPaged(read, anchor)
-  }
-})
+    return {
+      append: (draft) =>
+        Effect.flatMap(
+          Deferred.make<Entry, AuditStoreError>(),
+          (done) => Effect.zipRight(Queue.offer(queue, { draft, done }), Deferred.await(done))
+        ),
+      read,
+      verify: (anchor) => verifyPaged(read, anchor)
+    }
+  })
 
 /**
  * The trail in the journal's database.
  *
  * @since 0.1.0
  */
-export const layerSql: Layer.Layer<AuditTrail, AuditStoreError, SqlClient.SqlClient> = Layer.effect(
+export const layerSql: Layer.Layer<AuditTrail, AuditStoreError, SqlClient.SqlClient> = Layer.scoped(
   AuditTrail,
   makeSql
 )

@@ -26,6 +26,7 @@ import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Tracer from "effect/Tracer"
 import { type AuditStoreError, AuditTrail, layerMemory as auditInMemory } from "./AuditTrail.js"
 import * as Rbac from "./Rbac.js"
 
@@ -115,7 +116,9 @@ export const make: Effect.Effect<
         const correlated = Option.isSome(cause) ? program : Documents.withCorrelation(program, correlationId)
         // A span of its own only inside a traced operation (`Tracing.withTracing`): a span per call
         // would cost more than the call.
-        const traced = Option.isSome(yield* Effect.option(Effect.currentSpan))
+        // (Read from the context: `Effect.currentSpan` builds an exception, stack and all, when there is none.)
+        const parent = yield* Effect.serviceOption(Tracer.ParentSpan)
+        const traced = Option.isSome(parent) && parent.value._tag === "Span"
         const run = traced
           ? Effect.withSpan(correlated, `guarded ${operation.action}`, {
             attributes: { "nerv.principal": principal, "nerv.permission": operation.permission }

@@ -126,14 +126,14 @@ describe("AuditTrail", () => {
   for (const database of databases) {
     describe(`in the journal's ${database.name} database`, () => {
       const withTrail = <A, E>(
-        f: (trail: AuditTrail.AuditTrailService, sql: SqlClient.SqlClient) => Effect.Effect<A, E>
+        f: (trail: AuditTrail.AuditTrailService, sql: SqlClient.SqlClient) => Effect.Effect<A, E, Scope.Scope>
       ) =>
         Effect.gen(function*() {
           const trail = yield* AuditTrail.makeSql
           yield* fill(trail, 6)
           assert.strictEqual((yield* trail.verify())._tag, "Intact")
           return yield* f(trail, yield* SqlClient.SqlClient)
-        }).pipe(Effect.provide(database.layer))
+        }).pipe(Effect.scoped, Effect.provide(database.layer))
 
       it.effect("stores and reads records in order, and pages through them", () =>
         withTrail((trail) =>
@@ -214,14 +214,20 @@ describe("AuditTrail", () => {
           })
         ))
 
-      it.effect("serializes concurrent appends into one unbroken chain", () =>
+      it.effect("serializes concurrent appends into one unbroken chain, each caller answered with its own record", () =>
         withTrail((trail) =>
           Effect.gen(function*() {
-            yield* Effect.forEach(Array.from({ length: 50 }, (_, i) => draft(i + 10)), trail.append, {
-              concurrency: "unbounded"
-            })
+            const drafts = Array.from({ length: 300 }, (_, i) => draft(i + 10))
+            const entries = yield* Effect.forEach(drafts, trail.append, { concurrency: "unbounded" })
+            entries.forEach((entry, i) => assert.strictEqual(entry.correlationId, drafts[i]!.correlationId))
+            assert.deepStrictEqual(
+              entries.map((entry) => entry.sequence).sort((a, b) => a - b),
+              Array.from({ length: 300 }, (_, i) => i + 7)
+            )
+            const stored = yield* trail.read({ after: 6 })
+            assert.deepStrictEqual(stored, [...entries].sort((a, b) => a.sequence - b.sequence))
             const result = yield* trail.verify()
-            assert.deepStrictEqual(result._tag === "Intact" && result.count, 56)
+            assert.deepStrictEqual(result._tag === "Intact" && result.count, 306)
           })
         ))
 
