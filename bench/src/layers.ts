@@ -57,20 +57,8 @@ export const sqliteStore = (
   )
 
 /** `sqliteStore` and its guard, which audits into the same file. */
-export const sqliteLayer = (
-  filename: string,
-  snapshotEvery = 1_000
-): Layer.Layer<
-  | DocumentStore.DocumentStore
-  | Journal.Journal
-  | Outbox.Outbox
-  | Snapshots.SnapshotStore
-  | Checkpoints.Checkpoints
-  | Access.Guard
-  | AuditTrail.AuditTrail,
-  Errors.JournalError | ConfigError.ConfigError | AuditTrail.AuditStoreError,
-  IdGenerator.IdGenerator
-> => durableGuard.pipe(Layer.provideMerge(sqliteStore(filename, snapshotEvery)))
+export const sqliteLayer = (filename: string, snapshotEvery = 1_000) =>
+  durableGuard.pipe(Layer.provideMerge(sqliteStore(filename, snapshotEvery)))
 
 /**
  * The programs' services around a store and its guard (`sqliteLayer` audits into its database; a

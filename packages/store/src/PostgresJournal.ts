@@ -28,21 +28,19 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { randomUUID } from "node:crypto"
 import type pg from "pg"
 import { Checkpoints } from "./Checkpoints.js"
-import { checkBatch } from "./internal/appendCheck.js"
-import { decodeEntries, encodeEvent, fromValues, selectList } from "./internal/eventRow.js"
-import { encodeEffects } from "./internal/outboxRows.js"
+import { decodeEntries, fromValues, selectList } from "./internal/eventRow.js"
+import * as GroupCommit from "./internal/groupCommit.js"
 import { listen } from "./internal/pgListener.js"
 import { makePgOutbox } from "./internal/pgOutbox.js"
 import { migrate as migrateSchema } from "./internal/pgSchema.js"
 import { Busy, type Claim, InDoubt, makeWriter, NotCommitted, types } from "./internal/pgWriter.js"
-import type { Outcome, PendingAppend } from "./internal/sqliteWriter.js"
+import type { Outcome } from "./internal/sqliteWriter.js"
 import { makeSqlCheckpoints, makeSqlSnapshots } from "./internal/sqlSnapshots.js"
 import { PayloadCodec } from "./PayloadCodec.js"
 import { SnapshotStore } from "./Snapshots.js"
@@ -61,15 +59,6 @@ export interface Options {
    * transaction holds it before its commands fail with `JournalBusy` (default 5000).
    */
   readonly busyTimeout?: number | undefined
-}
-
-interface Pending extends PendingAppend {
-  readonly reply: (
-    result: Effect.Effect<
-      ReadonlyArray<Journal.JournalEntry>,
-      Errors.VersionConflict | Errors.JournalBusy | Errors.JournalError
-    >
-  ) => void
 }
 
 const journalError = (reason: string) => (cause: SqlError) => new Errors.JournalError({ reason, cause })
@@ -161,26 +150,11 @@ export const makeWithOutbox: (
   // The performers of this process waiting for an effect to be recorded.
   const waiters = new Set<() => void>()
 
-  const settle = (group: ReadonlyArray<Pending>, outcomes: ReadonlyArray<Outcome>) => {
-    let recorded = false
+  const settle = (group: ReadonlyArray<GroupCommit.Pending>, outcomes: ReadonlyArray<Outcome>) => {
+    // The group's positions move from the claim to `own` in one step (see `changeToken`).
     claim = undefined
-    for (let i = 0; i < group.length; i++) {
-      const [pending, outcome] = [group[i]!, outcomes[i]!]
-      if (outcome._tag === "Committed") own += outcome.entries.length
-      if (outcome._tag === "Committed" && pending.effects !== undefined) recorded = true
-      pending.reply(
-        outcome._tag === "Committed"
-          ? Effect.succeed(outcome.entries)
-          : Effect.fail(
-            new Errors.VersionConflict({
-              documentId: pending.documentId,
-              expected: pending.expectedVersion,
-              actual: outcome.actual
-            })
-          )
-      )
-    }
-    if (recorded && waiters.size > 0) {
+    for (const outcome of outcomes) if (outcome._tag === "Committed") own += outcome.entries.length
+    if (GroupCommit.settle(group, outcomes) && waiters.size > 0) {
       const woken = [...waiters]
       waiters.clear()
       for (const resume of woken) resume()
@@ -191,74 +165,28 @@ export const makeWithOutbox: (
    * Commits a group. A group that fails as a whole for another reason than the connection is retried
    * command by command, so that each command gets its own result.
    */
-  const commit = (group: Array<Pending>): Effect.Effect<void> =>
+  const commit = (group: Array<GroupCommit.Pending>): Effect.Effect<void> =>
     Effect.flatMap(
       Effect.either(Effect.tryPromise({ try: () => writer.commitGroup(group), catch: (error) => error })),
       (result) => {
         if (result._tag === "Right") return Effect.sync(() => settle(group, result.right))
         const cause = result.left
         if (cause instanceof Busy) {
-          const busy = new Errors.JournalBusy({ waitedMillis: options?.busyTimeout ?? 5_000 })
-          return Effect.sync(() => group.forEach((pending) => pending.reply(Effect.fail(busy))))
+          return Effect.sync(() =>
+            GroupCommit.refuse(group, new Errors.JournalBusy({ waitedMillis: options?.busyTimeout ?? 5_000 }))
+          )
         }
         if (cause instanceof NotCommitted || cause instanceof InDoubt || group.length === 1) {
           const reason = cause instanceof NotCommitted || cause instanceof InDoubt
             ? cause.message
             : "the append was not committed"
-          const failed = new Errors.JournalError({ reason, cause })
-          return Effect.sync(() => group.forEach((pending) => pending.reply(Effect.fail(failed))))
+          return Effect.sync(() => GroupCommit.refuse(group, new Errors.JournalError({ reason, cause })))
         }
         return Effect.forEach(group, (pending) => commit([pending]), { discard: true })
       }
     )
 
-  const queue = yield* Effect.acquireRelease(Queue.unbounded<Pending>(), Queue.shutdown)
-  yield* Effect.addFinalizer(() =>
-    Effect.flatMap(
-      Queue.takeAll(queue),
-      (pending) =>
-        Effect.sync(() => {
-          const closed = new Errors.JournalError({ reason: "the journal closed before the append" })
-          for (const p of pending) p.reply(Effect.fail(closed))
-        })
-    )
-  )
-  yield* Queue.takeBetween(queue, 1, maxBatch).pipe(
-    Effect.flatMap((group) => Effect.uninterruptible(commit(Chunk.toArray(group)))),
-    Effect.forever,
-    Effect.forkScoped
-  )
-
-  const append: Journal.JournalService["append"] = (events, expectedVersion, effects) =>
-    Effect.suspend(() => {
-      const invalid = checkBatch(events, expectedVersion)
-      if (invalid !== undefined) return Effect.fail(invalid)
-      return Effect.flatMap(
-        Effect.zip(
-          Effect.forEach(events, (event) => encodeEvent(event, codec, upcasters)),
-          effects === undefined || effects.length === 0
-            ? Effect.succeed(undefined)
-            : encodeEffects(effects, events[events.length - 1]!, codec)
-        ),
-        ([rows, effectRows]) =>
-          Effect.async<
-            ReadonlyArray<Journal.JournalEntry>,
-            Errors.VersionConflict | Errors.JournalBusy | Errors.JournalError
-          >((reply) => {
-            const pending = {
-              documentId: events[0]!.documentId,
-              expectedVersion,
-              events,
-              rows,
-              effects: effectRows,
-              reply
-            }
-            if (!queue.unsafeOffer(pending)) {
-              reply(Effect.fail(new Errors.JournalError({ reason: "the journal is closed" })))
-            }
-          })
-      )
-    })
+  const append = yield* GroupCommit.start({ maxBatch, codec, upcasters, commit })
 
   const values = (statement: string, params: ReadonlyArray<unknown>, reason = "could not read the journal") =>
     Effect.mapError(sql.unsafe(statement, params).values, journalError(reason))

@@ -25,17 +25,15 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Checkpoints } from "./Checkpoints.js"
-import { checkBatch } from "./internal/appendCheck.js"
-import { decodeEntries, encodeEvent, fromValues, selectList } from "./internal/eventRow.js"
-import { encodeEffects } from "./internal/outboxRows.js"
+import { decodeEntries, fromValues, selectList } from "./internal/eventRow.js"
+import * as GroupCommit from "./internal/groupCommit.js"
 import { makeSqliteOutbox } from "./internal/sqliteOutbox.js"
 import { migrate as migrateSchema } from "./internal/sqliteSchema.js"
-import { openWriter, type Outcome, type PendingAppend } from "./internal/sqliteWriter.js"
+import { openWriter } from "./internal/sqliteWriter.js"
 import { makeSqlCheckpoints, makeSqlSnapshots } from "./internal/sqlSnapshots.js"
 import { PayloadCodec } from "./PayloadCodec.js"
 import { SnapshotStore } from "./Snapshots.js"
@@ -66,19 +64,6 @@ export interface Options {
    * before failing with `JournalBusy` (default 5000).
    */
   readonly busyTimeout?: number | undefined
-}
-
-interface Pending extends PendingAppend {
-  /**
-   * Gives the command its result, resuming the fiber that waits in `append` (a callback rather than
-   * a `Deferred`, whose allocation showed on the path every durable command takes).
-   */
-  readonly reply: (
-    result: Effect.Effect<
-      ReadonlyArray<Journal.JournalEntry>,
-      Errors.VersionConflict | Errors.JournalBusy | Errors.JournalError
-    >
-  ) => void
 }
 
 const journalError = (reason: string) => (cause: SqlError) => new Errors.JournalError({ reason, cause })
@@ -166,112 +151,48 @@ export const makeWithOutbox: (
     for (const resume of woken) resume()
   }
 
-  const settle = (group: ReadonlyArray<Pending>, outcomes: ReadonlyArray<Outcome>) => {
-    let recorded = false
-    for (let i = 0; i < group.length; i++) {
-      const [pending, outcome] = [group[i]!, outcomes[i]!]
-      if (outcome._tag === "Committed" && pending.effects !== undefined) recorded = true
-      pending.reply(
-        outcome._tag === "Committed"
-          ? Effect.succeed(outcome.entries)
-          : Effect.fail(
-            new Errors.VersionConflict({
-              documentId: pending.documentId,
-              expected: pending.expectedVersion,
-              actual: outcome.actual
-            })
-          )
-      )
-    }
-    if (recorded && waiters.size > 0) wake()
-  }
-
   /**
    * Commits a group. A group that fails as a whole is retried command by command, so that each
    * command gets its own result; while another process holds the write lock, the group waits (see
    * `lockRetry`) and takes in the commands that arrive, and after `busyTimeout` every command in it
    * fails with `JournalBusy`.
    */
-  const commit = (group: Array<Pending>): Effect.Effect<void> =>
+  const commit = (
+    group: Array<GroupCommit.Pending>,
+    more: (count: number) => Effect.Effect<Chunk.Chunk<GroupCommit.Pending>>
+  ): Effect.Effect<void> =>
     Effect.gen(function*() {
       const started = Date.now()
       const driver = yield* Schedule.driver(lockRetry)
       while (true) {
-        let outcomes: ReadonlyArray<Outcome> | "Busy"
+        let outcomes: ReturnType<typeof writer.commitGroup>
         try {
           outcomes = writer.commitGroup(group)
         } catch (error) {
-          if (group.length > 1) return yield* Effect.forEach(group, (pending) => commit([pending]), { discard: true })
-          const failed = new Errors.JournalError({ reason: "the append was not committed", cause: error })
-          return group[0]!.reply(Effect.fail(failed))
+          if (group.length > 1) {
+            return yield* Effect.forEach(group, (pending) => commit([pending], more), { discard: true })
+          }
+          return GroupCommit.refuse(
+            group,
+            new Errors.JournalError({ reason: "the append was not committed", cause: error })
+          )
         }
         if (outcomes !== "Busy") {
           yield* Metric.increment(commits)
           yield* Metric.incrementBy(committedCommands, group.length)
-          return settle(group, outcomes)
+          if (GroupCommit.settle(group, outcomes) && waiters.size > 0) wake()
+          return
         }
         if (Date.now() - started >= busyTimeout) {
-          const busy = new Errors.JournalBusy({ waitedMillis: Date.now() - started })
-          for (const pending of group) pending.reply(Effect.fail(busy))
-          return
+          return GroupCommit.refuse(group, new Errors.JournalBusy({ waitedMillis: Date.now() - started }))
         }
         yield* Effect.orDie(driver.next(undefined))
         // The commands that arrived while the lock was held join the group.
-        for (const pending of yield* Queue.takeUpTo(queue, Math.max(0, maxBatch - group.length))) group.push(pending)
+        for (const pending of yield* more(maxBatch - group.length)) group.push(pending)
       }
     })
 
-  const queue = yield* Effect.acquireRelease(Queue.unbounded<Pending>(), Queue.shutdown)
-  // On close (after the writer stopped): the commands still queued are refused, not left waiting.
-  yield* Effect.addFinalizer(() =>
-    Effect.flatMap(
-      Queue.takeAll(queue),
-      (pending) =>
-        Effect.sync(() => {
-          const closed = new Errors.JournalError({ reason: "the journal closed before the append" })
-          for (const p of pending) p.reply(Effect.fail(closed))
-        })
-    )
-  )
-  // A group being committed finishes (and its commands get their results) before the writer stops.
-  yield* Queue.takeBetween(queue, 1, maxBatch).pipe(
-    Effect.flatMap((group) => Effect.uninterruptible(commit(Chunk.toArray(group)))),
-    Effect.forever,
-    Effect.forkScoped
-  )
-
-  const append: Journal.JournalService["append"] = (events, expectedVersion, effects) =>
-    Effect.suspend(() => {
-      const invalid = checkBatch(events, expectedVersion)
-      if (invalid !== undefined) return Effect.fail(invalid)
-      const last = events[events.length - 1]!
-      return Effect.flatMap(
-        Effect.zip(
-          Effect.forEach(events, (event) => encodeEvent(event, codec, upcasters)),
-          effects === undefined || effects.length === 0
-            ? Effect.succeed(undefined)
-            : encodeEffects(effects, last, codec)
-        ),
-        ([rows, effectRows]) =>
-          Effect.async<
-            ReadonlyArray<Journal.JournalEntry>,
-            Errors.VersionConflict | Errors.JournalBusy | Errors.JournalError
-          >((reply) => {
-            // An unbounded queue refuses only once shut down: the journal is closed.
-            const pending = {
-              documentId: events[0]!.documentId,
-              expectedVersion,
-              events,
-              rows,
-              effects: effectRows,
-              reply
-            }
-            if (!queue.unsafeOffer(pending)) {
-              reply(Effect.fail(new Errors.JournalError({ reason: "the journal is closed" })))
-            }
-          })
-      )
-    })
+  const append = yield* GroupCommit.start({ maxBatch, codec, upcasters, commit })
 
   /** A page of entries: its rows read as arrays of values (see `fromValues`), decoded in one effect. */
   const page = (statement: string, params: ReadonlyArray<unknown>) =>
