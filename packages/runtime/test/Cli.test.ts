@@ -209,7 +209,14 @@ describe.each(durableLayers)("nerv CLI retention on $name", ({ layer }) => {
         Effect.filterOrFail((plan) => plan.events === 5),
         Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.compose(Schedule.recurs(20))))
       )
+      // Ann's notifications of bob's five updates are performed after the commits, by the outbox's
+      // worker, on stderr: they are awaited here, so that they do not land among prune's own lines.
+      yield* Effect.sync(() => err.filter((line) => line.startsWith("→ ann: bob updated")).length).pipe(
+        Effect.repeat({ until: (count) => count >= 5, schedule: Schedule.spaced("20 millis") }),
+        Effect.timeoutFail({ duration: "30 seconds", onTimeout: () => new Error("ann was not notified 5 times") })
+      )
       out.splice(0)
+      err.splice(0)
 
       yield* Effect.gen(function*() {
         // A malformed option: @effect/cli prints why, and the exit code says it failed.
