@@ -8,6 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Access, type Document, Documents, DocumentStore, EventBus, IdGenerator, Journal, Notifier } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
@@ -229,6 +230,45 @@ const following = (name: string, pair: Pair) =>
         assert.deepStrictEqual(byId(yield* on(b)(Documents.list())), byId(yield* on(a)(Documents.list())))
       }))
   })
+
+describe("a view's follower", () => {
+  it.scoped("a read that comes while another fiber reads the journal waits for that read and sees what it brings", () =>
+    Effect.gen(function*() {
+      const first = yield* MemoryJournal.make
+      const second = yield* MemoryJournal.connect(first)
+      const entered = yield* Deferred.make<void>()
+      const gate = yield* Deferred.make<void>()
+      let gated = false
+      // b's reads of the journal's headers wait at the gate once it is armed.
+      const slow: Journal.JournalService = {
+        ...second,
+        readHeaders: (options) =>
+          gated
+            ? Stream.unwrap(
+              Effect.as(
+                Effect.zipRight(Deferred.succeed(entered, undefined), Deferred.await(gate)),
+                second.readHeaders(options)
+              )
+            )
+            : second.readHeaders(options)
+      }
+      const a = yield* build(Layer.succeed(Journal.Journal, first))
+      const b = yield* build(Layer.succeed(Journal.Journal, slow))
+      const id = yield* on(a)(Documents.create({ title: "Plan", content: "v1" }).pipe(Access.as("ann")))
+      assert.strictEqual((yield* on(b)(Documents.get(id))).content, "v1")
+      yield* on(a)(Documents.update(id, { content: "v2" }).pipe(Access.as("ann")))
+      gated = true
+      const firstRead = yield* Effect.fork(on(b)(Documents.get(id)))
+      yield* Deferred.await(entered)
+      // A second read while the first one's headers are still on their way: it must not take the
+      // token the first one saw as a sign that the view already holds what it announces.
+      const secondRead = yield* Effect.fork(on(b)(Documents.get(id)))
+      yield* Effect.yieldNow().pipe(Effect.repeatN(20))
+      yield* Deferred.succeed(gate, undefined)
+      assert.strictEqual((yield* Fiber.join(secondRead)).content, "v2")
+      assert.strictEqual((yield* Fiber.join(firstRead)).content, "v2")
+    }))
+})
 
 following("in memory", memoryPair)
 following("SQLite", sqlitePair)

@@ -87,14 +87,15 @@ export const makeFollower = (
           ), { discard: true })
     )
 
-  const read = Effect.flatMap(journal.changeToken, (now) => {
-    // The token is taken before the headers: whatever commits after it changes it again.
-    token = now
-    return journal.readHeaders({ after: followed }).pipe(
+  // The token is taken before the headers (whatever commits after it changes it again), and kept
+  // only once they are in: a `sync` that finds it equal skips the lock, so it must not find the
+  // token of a read still under way (nor of one that failed).
+  const read = Effect.flatMap(journal.changeToken, (now) =>
+    journal.readHeaders({ after: followed }).pipe(
       Stream.runForEachChunk((chunk) => Effect.map(latestOf, (latest) => note(chunk, latest))),
-      Effect.zipRight(forgotten(false))
-    )
-  })
+      Effect.zipRight(forgotten(false)),
+      Effect.zipRight(Effect.sync(() => void (token = now)))
+    ))
 
   return {
     sync: Effect.flatMap(
