@@ -1,13 +1,14 @@
 import { NodeContext } from "@effect/platform-node"
-import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Access, Documents, Journal } from "@nerv/core"
 import * as Chunk from "effect/Chunk"
 import * as DateTime from "effect/DateTime"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import { AuditTrail, CausalTrace, Cli, DataKeys, Keyring, KeyStore, Nerv } from "../src/index.js"
-import { masterKeys } from "./security/fixtures.js"
+import { AuditTrail, CausalTrace, Cli, Nerv } from "../src/index.js"
+import { captureConsole } from "./fixtures/console.js"
+import { dataKeysMemory, masterKeys } from "./security/fixtures.js"
 
 const allEntries = Effect.flatMap(Journal.Journal, (journal) => Stream.runCollect(journal.read())).pipe(
   Effect.map(Chunk.toReadonlyArray)
@@ -90,23 +91,12 @@ describe("CausalTrace.build", () => {
 })
 
 describe("nerv trace", () => {
-  let out: Array<string> = []
-  let err: Array<string> = []
-  beforeEach(() => {
-    out = []
-    err = []
-    vi.spyOn(console, "log").mockImplementation((...args: Array<unknown>) => void out.push(args.join(" ")))
-    vi.spyOn(console, "error").mockImplementation((...args: Array<unknown>) => void err.push(args.join(" ")))
-  })
-  afterEach(() => {
-    vi.restoreAllMocks()
-    process.exitCode = 0
-  })
+  const { err, out } = captureConsole()
 
   const services = Layer.mergeAll(
     Nerv.layerTest,
     AuditTrail.layerMemory,
-    DataKeys.layer().pipe(Layer.provide(Layer.merge(Keyring.layer(masterKeys.k1), KeyStore.layerMemory)))
+    dataKeysMemory(masterKeys.k1)
   )
 
   it.scoped("prints the tree the journal holds (text and JSON), and refuses an unknown correlation", () =>

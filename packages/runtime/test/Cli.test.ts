@@ -1,6 +1,6 @@
 import { NodeContext } from "@effect/platform-node"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Documents, Errors, Notifier } from "@nerv/core"
 import { Retention } from "@nerv/store"
 import * as Chunk from "effect/Chunk"
@@ -14,27 +14,17 @@ import { spawnSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir, userInfo } from "node:os"
 import { join } from "node:path"
-import { AuditTrail, Cli, DataKeys, Keyring, KeyStore, Nerv, Notifier as NervNotifier, Rbac } from "../src/index.js"
+import { AuditTrail, Cli, Nerv, Notifier as NervNotifier, Rbac } from "../src/index.js"
+import { captureConsole } from "./fixtures/console.js"
 import { tempSchema } from "./fixtures/postgres.js"
-import { masterKeys } from "./security/fixtures.js"
+import { dataKeysMemory, masterKeys } from "./security/fixtures.js"
 
-const dataKeys = DataKeys.layer().pipe(Layer.provide(Layer.merge(Keyring.layer(masterKeys.k1), KeyStore.layerMemory)))
+const dataKeys = dataKeysMemory(masterKeys.k1)
 
 /** What the command line needs: the test layer (its audit trail in memory) and data keys. */
 const services = Layer.mergeAll(Nerv.layerTest, dataKeys)
 
-let out: Array<string> = []
-let err: Array<string> = []
-beforeEach(() => {
-  out = []
-  err = []
-  vi.spyOn(console, "log").mockImplementation((...args: Array<unknown>) => void out.push(args.join(" ")))
-  vi.spyOn(console, "error").mockImplementation((...args: Array<unknown>) => void err.push(args.join(" ")))
-})
-afterEach(() => {
-  vi.restoreAllMocks()
-  process.exitCode = 0
-})
+const { err, out } = captureConsole()
 
 describe("nerv CLI", () => {
   it.scoped("runs every document command against one set of services", () =>
@@ -262,8 +252,8 @@ describe.each(durableLayers)("nerv CLI retention on $name", ({ layer }) => {
 describe("nerv CLI's exit status and streams", () => {
   const run = (args: ReadonlyArray<string>, open: Cli.Databases<unknown>["open"], options?: Cli.RunOptions) =>
     Effect.gen(function*() {
-      out = []
-      err = []
+      out.length = 0
+      err.length = 0
       process.exitCode = 0
       yield* Cli.run(["node", "nerv", ...args], { open }, options).pipe(Effect.provide(NodeContext.layer))
       return { status: process.exitCode, out: out.splice(0), err: err.splice(0) }

@@ -5,7 +5,7 @@
  * 10,000 cases per property here; `pnpm fuzz` runs 100,000 (`NERV_FUZZ_RUNS`).
  */
 import { NodeContext } from "@effect/platform-node"
-import { afterAll, afterEach, assert, beforeAll, beforeEach, describe, it, vi } from "@effect/vitest"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Access, Documents, Input } from "@nerv/core"
 import { PayloadCodec } from "@nerv/store"
 import * as Cause from "effect/Cause"
@@ -34,13 +34,14 @@ import {
   Recorder,
   SealedPayloads
 } from "../src/index.js"
+import { captureConsole } from "./fixtures/console.js"
 import { type Hostile, hostile, rawControl, runs, terminalString, timeoutFor } from "./fixtures/hostile.js"
-import { masterKeys } from "./security/fixtures.js"
+import { dataKeysMemory, masterKeys } from "./security/fixtures.js"
 
 const services = Layer.mergeAll(
   Nerv.layerTest,
   AuditTrail.layerMemory,
-  DataKeys.layer().pipe(Layer.provide(Layer.merge(Keyring.layer(masterKeys.k1), KeyStore.layerMemory)))
+  dataKeysMemory(masterKeys.k1)
 )
 
 /** An exit is a success or a typed failure with a readable message: never a defect. */
@@ -352,22 +353,13 @@ const argv: FastCheck.Arbitrary<ReadonlyArray<string>> = FastCheck.constantFrom(
 )
 
 let scratch = ""
-let out: Array<string> = []
-let err: Array<string> = []
 
 describe("fuzz: every CLI command's arguments", () => {
   beforeAll(() => {
     scratch = mkdtempSync(join(tmpdir(), "nerv-fuzz-"))
   })
   afterAll(() => rmSync(scratch, { recursive: true, force: true }))
-  beforeEach(() => {
-    vi.spyOn(console, "log").mockImplementation((...args: Array<unknown>) => void out.push(args.join(" ")))
-    vi.spyOn(console, "error").mockImplementation((...args: Array<unknown>) => void err.push(args.join(" ")))
-  })
-  afterEach(() => {
-    vi.restoreAllMocks()
-    process.exitCode = 0
-  })
+  const { err, out } = captureConsole()
 
   it("exit 0, 1, 2 or 3, never a bug; nothing raw printed; a refusal changes nothing", async () => {
     // The analyzer is trained once here, not on every `ask`; the test layer lets every named principal through.
@@ -382,8 +374,8 @@ describe("fuzz: every CLI command's arguments", () => {
     try {
       await FastCheck.assert(
         FastCheck.asyncProperty(argv, async (args) => {
-          out = []
-          err = []
+          out.length = 0
+          err.length = 0
           process.exitCode = 0
           const before = await appended()
           await runtime.runPromise(

@@ -1,5 +1,5 @@
 import { NodeContext } from "@effect/platform-node"
-import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -7,8 +7,9 @@ import { spawnSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { AuditTrail, Cli, DataKeys, Keyring, KeyStore, Nerv, Rbac, SecureIntents } from "../../src/index.js"
-import { masterKeys } from "../security/fixtures.js"
+import { AuditTrail, Cli, Nerv, Rbac, SecureIntents } from "../../src/index.js"
+import { captureConsole } from "../fixtures/console.js"
+import { dataKeysMemory, masterKeys } from "../security/fixtures.js"
 
 const policy = JSON.stringify({
   principals: { ann: ["editor"], rob: [] },
@@ -20,21 +21,10 @@ const policy = JSON.stringify({
 
 const services = Layer.mergeAll(
   Nerv.layerTestWithPolicy(Rbac.layerPolicy(policy, { permissions: SecureIntents.permissions })),
-  DataKeys.layer().pipe(Layer.provide(Layer.merge(Keyring.layer(masterKeys.k1), KeyStore.layerMemory)))
+  dataKeysMemory(masterKeys.k1)
 )
 
-let out: Array<string> = []
-let err: Array<string> = []
-beforeEach(() => {
-  out = []
-  err = []
-  vi.spyOn(console, "log").mockImplementation((...args: Array<unknown>) => void out.push(args.join(" ")))
-  vi.spyOn(console, "error").mockImplementation((...args: Array<unknown>) => void err.push(args.join(" ")))
-})
-afterEach(() => {
-  vi.restoreAllMocks()
-  process.exitCode = 0
-})
+const { err, out } = captureConsole()
 
 describe("nerv ask", () => {
   it.scoped("reads at once, refuses a change without a terminal or --yes, and runs it with --yes", () =>

@@ -4,13 +4,14 @@
  * with status 1, says why on stderr, changes nothing, and is audited with the principal it named.
  */
 import { NodeContext } from "@effect/platform-node"
-import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Access, Documents, DocumentStore } from "@nerv/core"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { AuditTrail, Cli, DataKeys, Keyring, KeyStore, Nerv, Rbac, Recorder } from "../../src/index.js"
-import { masterKeys } from "../security/fixtures.js"
+import { AuditTrail, Cli, Nerv, Rbac, Recorder } from "../../src/index.js"
+import { captureConsole } from "../fixtures/console.js"
+import { dataKeysMemory, masterKeys } from "../security/fixtures.js"
 
 const roles = {
   reader: ["documents:read"],
@@ -28,21 +29,10 @@ const principals = Object.fromEntries(
 
 const services = Layer.mergeAll(
   Nerv.layerTestWithPolicy(Rbac.layerPolicy({ principals, roles })),
-  DataKeys.layer().pipe(Layer.provide(Layer.merge(Keyring.layer(masterKeys.k1), KeyStore.layerMemory)))
+  dataKeysMemory(masterKeys.k1)
 )
 
-let out: Array<string> = []
-let err: Array<string> = []
-beforeEach(() => {
-  out = []
-  err = []
-  vi.spyOn(console, "log").mockImplementation((...args: Array<unknown>) => void out.push(args.join(" ")))
-  vi.spyOn(console, "error").mockImplementation((...args: Array<unknown>) => void err.push(args.join(" ")))
-})
-afterEach(() => {
-  vi.restoreAllMocks()
-  process.exitCode = 0
-})
+const { err, out } = captureConsole()
 
 /** Every command that goes through the door, by the name the code's matrix uses. */
 const commands: ReadonlyArray<readonly [string, "own" | "other", (id: string) => Array<string>]> = [
@@ -134,8 +124,8 @@ describe("the one door (command line)", () => {
       const trail = Context.get(built, AuditTrail.AuditTrail)
       for (const principal of ["mallory", ""]) {
         for (const [name, , args] of commands) {
-          out = []
-          err = []
+          out.length = 0
+          err.length = 0
           process.exitCode = 0
           yield* Cli.run(["node", "nerv", ...args("00000000-0000-4000-8000-000000000001"), "--as", principal], {
             open: () => Layer.succeedContext(built)

@@ -1,31 +1,21 @@
 import { NodeContext } from "@effect/platform-node"
-import { afterEach, assert, beforeEach, describe, it, vi } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { Errors, Outbox } from "@nerv/core"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as TestClock from "effect/TestClock"
-import { AuditTrail, Cli, DataKeys, Keyring, KeyStore, Nerv, Performers } from "../../src/index.js"
-import { masterKeys } from "../security/fixtures.js"
+import { AuditTrail, Cli, Nerv, Performers } from "../../src/index.js"
+import { captureConsole } from "../fixtures/console.js"
+import { dataKeysMemory, masterKeys } from "../security/fixtures.js"
 
 const services = Layer.mergeAll(
   Nerv.layerTest,
   AuditTrail.layerMemory,
-  DataKeys.layer().pipe(Layer.provide(Layer.merge(Keyring.layer(masterKeys.k1), KeyStore.layerMemory)))
+  dataKeysMemory(masterKeys.k1)
 )
 
-let out: Array<string> = []
-let err: Array<string> = []
-beforeEach(() => {
-  out = []
-  err = []
-  vi.spyOn(console, "log").mockImplementation((...args: Array<unknown>) => void out.push(args.join(" ")))
-  vi.spyOn(console, "error").mockImplementation((...args: Array<unknown>) => void err.push(args.join(" ")))
-})
-afterEach(() => {
-  vi.restoreAllMocks()
-  process.exitCode = 0
-})
+const { err, out } = captureConsole()
 
 /** A host's effect type that has no performer in this process. */
 const Webhook = Outbox.effectType("webhook", Schema.Struct({ url: Schema.String }))
